@@ -1,0 +1,325 @@
+//! Command-line definitions (clap) for `run`, `inspect`, `check` and `demo`.
+//!
+//! Every `run` flag also reads `CERTGATE_<FLAG>`; scalar flags through clap, repeatable
+//! flags through `fill_from_env` (comma-separated, see `split_env_list`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "certgate",
+    version,
+    about = "Mutual-TLS sidecar: verifies client certificates, authorises per route, injects verified identity headers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The proxy: terminate TLS, verify the client certificate, authorise per route, forward.
+    Run(Box<RunArgs>),
+    /// Print every certificate in PEM/DER files, with ready-to-paste --allow rules.
+    Inspect(InspectArgs),
+    /// Run the verification and route policy of `run` offline on a certificate chain.
+    Check(Box<CheckArgs>),
+    /// Self-contained quick start: throwaway PKI, echo upstream, proxy, curl commands.
+    Demo(DemoArgs),
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 500ms, 10s, 2m, 90d)"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientAuthArg {
+    Required,
+    Optional,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MinTlsArg {
+    #[value(name = "1.2")]
+    V12,
+    #[value(name = "1.3")]
+    V13,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForwardCertArg {
+    None,
+    Pem,
+    Rfc9440,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CrlExpiredArg {
+    Deny,
+    Allow,
+}
+
+/// Trust and route-policy flags, shared by `run` and `check`.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Trust anchors (PEM file, or directory of *.pem/*.crt), repeatable; bundle `default`.
+    #[arg(long = "trust", value_name = "PATH")]
+    pub trust: Vec<PathBuf>,
+    /// A named trust bundle NAME=PATH, repeatable.
+    #[arg(long = "trust-bundle", value_name = "NAME=PATH")]
+    pub trust_bundle: Vec<String>,
+    /// Intermediate CAs that complete client chains; never trusted as anchors.
+    #[arg(long = "intermediates", value_name = "PATH")]
+    pub intermediates: Vec<PathBuf>,
+    /// CRL file (PEM or DER) or directory, repeatable.
+    #[arg(long = "crl", value_name = "PATH")]
+    pub crl: Vec<PathBuf>,
+    /// What a CRL past its nextUpdate means: `deny` refuses chains it covers, `allow` keeps using it.
+    #[arg(long = "crl-expired", value_enum, default_value = "deny", env = "CERTGATE_CRL_EXPIRED")]
+    pub crl_expired: CrlExpiredArg,
+    /// required: no valid certificate, no connection. optional: handshake without one; non-public routes answer 401.
+    #[arg(long = "client-auth", value_enum, default_value = "required", env = "CERTGATE_CLIENT_AUTH")]
+    pub client_auth: ClientAuthArg,
+    /// A route NAME=PREFIX, repeatable.
+    #[arg(long = "route", value_name = "NAME=PREFIX")]
+    pub route: Vec<String>,
+    /// A rule NAME=RULE for route NAME, repeatable; a route's rules are OR-ed.
+    #[arg(long = "allow", value_name = "NAME=RULE")]
+    pub allow: Vec<String>,
+    /// The bundle a route's client chain must verify against, NAME=BUNDLE.
+    #[arg(long = "route-trust", value_name = "NAME=BUNDLE")]
+    pub route_trust: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// TLS listener address; port 0 picks a free port.
+    #[arg(long, default_value = "0.0.0.0:8443", env = "CERTGATE_LISTEN")]
+    pub listen: String,
+    /// PEM chain of the server certificate, leaf first.
+    #[arg(long = "server-cert", value_name = "PATH", env = "CERTGATE_SERVER_CERT")]
+    pub server_cert: PathBuf,
+    /// PEM private key of the server certificate.
+    #[arg(long = "server-key", value_name = "PATH", env = "CERTGATE_SERVER_KEY")]
+    pub server_key: PathBuf,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Lowest TLS version accepted.
+    #[arg(long = "min-tls", value_enum, default_value = "1.2", env = "CERTGATE_MIN_TLS")]
+    pub min_tls: MinTlsArg,
+    /// Where allowed requests go: http://HOST:PORT or unix:/path.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "CERTGATE_UPSTREAM")]
+    pub upstream: String,
+    /// Allow an upstream HOST that is not loopback.
+    #[arg(long = "allow-remote-upstream", env = "CERTGATE_ALLOW_REMOTE_UPSTREAM")]
+    pub allow_remote_upstream: bool,
+    /// Per-route upstream NAME=URL.
+    #[arg(long = "route-upstream", value_name = "NAME=URL")]
+    pub route_upstream: Vec<String>,
+    /// Admin server (/healthz, /readyz, /metrics) address, or `off`.
+    #[arg(long = "admin-listen", default_value = "127.0.0.1:9901", env = "CERTGATE_ADMIN_LISTEN")]
+    pub admin_listen: String,
+    /// Prefix of the identity headers.
+    #[arg(long = "header-prefix", default_value = "X-Client-Cert-", env = "CERTGATE_HEADER_PREFIX")]
+    pub header_prefix: String,
+    /// Forward the client certificate: none, pem or rfc9440.
+    #[arg(long = "forward-cert", value_enum, default_value = "none", env = "CERTGATE_FORWARD_CERT")]
+    pub forward_cert: ForwardCertArg,
+    /// Rename one identity header FIELD=NAME, repeatable.
+    #[arg(long = "identity-header", value_name = "FIELD=NAME")]
+    pub identity_header: Vec<String>,
+    /// One more inbound header that never reaches the upstream, repeatable.
+    #[arg(long = "strip-header", value_name = "NAME")]
+    pub strip_header: Vec<String>,
+    /// Also set X-Forwarded-Client-Cert in Envoy's format.
+    #[arg(long, env = "CERTGATE_XFCC")]
+    pub xfcc: bool,
+    #[arg(long = "handshake-timeout", default_value = "10s", value_parser = duration, env = "CERTGATE_HANDSHAKE_TIMEOUT")]
+    pub handshake_timeout: Duration,
+    #[arg(long = "header-timeout", default_value = "10s", value_parser = duration, env = "CERTGATE_HEADER_TIMEOUT")]
+    pub header_timeout: Duration,
+    #[arg(long = "idle-timeout", default_value = "60s", value_parser = duration, env = "CERTGATE_IDLE_TIMEOUT")]
+    pub idle_timeout: Duration,
+    #[arg(long = "upstream-timeout", default_value = "60s", value_parser = duration, env = "CERTGATE_UPSTREAM_TIMEOUT")]
+    pub upstream_timeout: Duration,
+    #[arg(long = "max-connections", default_value = "10000", env = "CERTGATE_MAX_CONNECTIONS")]
+    pub max_connections: usize,
+    #[arg(long = "max-header-bytes", default_value = "65536", env = "CERTGATE_MAX_HEADER_BYTES")]
+    pub max_header_bytes: usize,
+    #[arg(long = "expiry-warning", default_value = "90d", value_parser = duration, env = "CERTGATE_EXPIRY_WARNING")]
+    pub expiry_warning: Duration,
+    #[arg(long = "shutdown-grace", default_value = "30s", value_parser = duration, env = "CERTGATE_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Duration,
+    #[arg(long = "log-format", value_enum, default_value = "text", env = "CERTGATE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// PEM or DER files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// The client chain to check, leaf first (PEM).
+    #[arg(long)]
+    pub cert: PathBuf,
+    /// Request path to authorise.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// Verify as of this time (RFC 3339) instead of now.
+    #[arg(long)]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Run the printed requests, check their answers, exit non-zero on any surprise.
+    #[arg(long = "self-test")]
+    pub self_test: bool,
+    /// Directory for the throwaway PKI (default: a new temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Split a comma-separated environment value. For `--allow` a comma starts a new item only
+/// when what follows looks like `name=<rule kind>`, so DNs such as `CN=a,O=b` stay whole.
+pub fn split_env_list(value: &str, allow_rules: bool) -> Vec<String> {
+    const KINDS: &[&str] = &[
+        "any", "public", "subject:", "issuer:", "cn:", "o:", "ou:", "san-dns:", "san-uri:",
+        "san-email:", "fingerprint:",
+    ];
+    let starts_item = |rest: &str| -> bool {
+        let rest = rest.trim_start();
+        let Some((name, rule)) = rest.split_once('=') else {
+            return false;
+        };
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            && KINDS.iter().any(|k| {
+                rule.len() >= k.len() && rule[..k.len()].eq_ignore_ascii_case(k) && {
+                    // `any`/`public` must be whole words.
+                    k.ends_with(':') || rule[k.len()..].is_empty() || rule[k.len()..].starts_with(',')
+                }
+            })
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < value.len() {
+        let c = bytes[i];
+        if c == b'\\' && i + 1 < value.len() {
+            // keep escapes as they are; `\,` never separates
+            let ch_len = value[i + 1..].chars().next().map_or(1, char::len_utf8);
+            cur.push_str(&value[i..i + 1 + ch_len]);
+            i += 1 + ch_len;
+            continue;
+        }
+        if c == b',' && (!allow_rules || starts_item(&value[i + 1..])) {
+            out.push(std::mem::take(&mut cur));
+            i += 1;
+            continue;
+        }
+        let ch_len = value[i..].chars().next().map_or(1, char::len_utf8);
+        cur.push_str(&value[i..i + ch_len]);
+        i += ch_len;
+    }
+    out.push(cur);
+    out.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn env_list(name: &str, allow_rules: bool) -> Vec<String> {
+    std::env::var(name)
+        .map(|v| split_env_list(&v, allow_rules))
+        .unwrap_or_default()
+}
+
+fn fill_strings(v: &mut Vec<String>, env: &str, allow_rules: bool) {
+    if v.is_empty() {
+        *v = env_list(env, allow_rules);
+    }
+}
+
+fn fill_paths(v: &mut Vec<PathBuf>, env: &str) {
+    if v.is_empty() {
+        *v = env_list(env, false).into_iter().map(PathBuf::from).collect();
+    }
+}
+
+impl PolicyArgs {
+    /// Repeatable flags given neither on the command line nor otherwise come from the environment.
+    pub fn fill_from_env(&mut self) {
+        fill_paths(&mut self.trust, "CERTGATE_TRUST");
+        fill_strings(&mut self.trust_bundle, "CERTGATE_TRUST_BUNDLE", false);
+        fill_paths(&mut self.intermediates, "CERTGATE_INTERMEDIATES");
+        fill_paths(&mut self.crl, "CERTGATE_CRL");
+        fill_strings(&mut self.route, "CERTGATE_ROUTE", false);
+        fill_strings(&mut self.allow, "CERTGATE_ALLOW", true);
+        fill_strings(&mut self.route_trust, "CERTGATE_ROUTE_TRUST", false);
+    }
+}
+
+impl RunArgs {
+    pub fn fill_from_env(&mut self) {
+        self.policy.fill_from_env();
+        fill_strings(&mut self.route_upstream, "CERTGATE_ROUTE_UPSTREAM", false);
+        fill_strings(&mut self.identity_header, "CERTGATE_IDENTITY_HEADER", false);
+        fill_strings(&mut self.strip_header, "CERTGATE_STRIP_HEADER", false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_allow_list_keeps_dns_whole() {
+        let v = split_env_list(
+            r"hooks=subject:CN=demo.docusign.net,O=DocuSign\, Inc.,C=US,hooks=cn:other,health=public",
+            true,
+        );
+        assert_eq!(
+            v,
+            vec![
+                r"hooks=subject:CN=demo.docusign.net,O=DocuSign\, Inc.,C=US".to_string(),
+                "hooks=cn:other".to_string(),
+                "health=public".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn env_plain_list_splits_on_commas() {
+        assert_eq!(
+            split_env_list("a=/x, b=/y,,", false),
+            vec!["a=/x".to_string(), "b=/y".to_string()]
+        );
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,148 @@
+//! Rejected handshakes: classify (by rustls error variants and the verifier's note, never
+//! by parsing messages), count, and log one line an operator can act on.
+
+use crate::identity::PeerIdentity;
+use crate::server::Shared;
+use crate::tls::HandshakeNote;
+use crate::trust::VerifyFailure;
+use rustls::{AlertDescription, CertificateError};
+use std::net::SocketAddr;
+use tracing::info;
+
+/// Classification of one failed handshake: metric label and operator-facing reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub label: &'static str,
+    pub reason: String,
+}
+
+/// Pure: classify a failed handshake from the rustls error (if any) and the verifier's note.
+pub fn classify(err: Option<&rustls::Error>, failure: Option<(&VerifyFailure, Option<&PeerIdentity>)>) -> Rejection {
+    if let Some((f, leaf)) = failure {
+        let issuer = leaf.map(|l| l.issuer_rfc4514.as_str()).unwrap_or("?");
+        let reason = match f {
+            VerifyFailure::UnknownIssuer => format!(
+                "unknown issuer {issuer}: no configured trust anchor issued this chain; add its CA with --trust (or, if the client sends only its leaf, its intermediate with --intermediates)"
+            ),
+            VerifyFailure::Expired { .. } | VerifyFailure::NotYetValid { .. } => {
+                format!("{f}: the sender must renew its client certificate")
+            }
+            VerifyFailure::Revoked => {
+                "client certificate revoked by a --crl: the sender must use its replacement certificate".to_string()
+            }
+            other => other.to_string(),
+        };
+        return Rejection {
+            label: f.label(),
+            reason,
+        };
+    }
+    match err {
+        Some(rustls::Error::NoCertificatesPresented) => Rejection {
+            label: "no_cert",
+            reason: "client presented no certificate: is mTLS enabled on the sender, and is its certificate issued by a CA named in --trust?".into(),
+        },
+        Some(rustls::Error::InvalidCertificate(c)) => {
+            let label = match c {
+                CertificateError::UnknownIssuer => "unknown_issuer",
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    "not_yet_valid"
+                }
+                CertificateError::Revoked => "revoked",
+                CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                    "bad_usage"
+                }
+                CertificateError::BadSignature => "bad_signature",
+                _ => "other",
+            };
+            Rejection {
+                label,
+                reason: format!("client certificate refused: {c:?}"),
+            }
+        }
+        Some(rustls::Error::AlertReceived(AlertDescription::BadCertificate | AlertDescription::UnknownCA | AlertDescription::CertificateUnknown)) => Rejection {
+            label: "protocol",
+            reason: "client refused certgate's server certificate (does the sender trust the CA of --server-cert?)".into(),
+        },
+        Some(rustls::Error::AlertReceived(a)) => Rejection {
+            label: "protocol",
+            reason: format!("client aborted the handshake with alert {a:?}"),
+        },
+        Some(rustls::Error::PeerIncompatible(p)) => Rejection {
+            label: "protocol",
+            reason: format!("client is incompatible (TLS version, cipher suite or ALPN): {p:?}"),
+        },
+        Some(e) => Rejection {
+            label: "protocol",
+            reason: format!("TLS protocol error: {e}"),
+        },
+        None => Rejection {
+            label: "other",
+            reason: "connection closed or reset during the handshake".into(),
+        },
+    }
+}
+
+/// Count and log one rejected handshake.
+pub fn rejected(shared: &Shared, peer: SocketAddr, err: &std::io::Error, note: HandshakeNote) {
+    let rustls_err = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let leaf = note
+        .failure
+        .as_ref()
+        .and_then(|(_, der)| PeerIdentity::from_chain(der, &[]).ok());
+    let r = classify(
+        rustls_err,
+        note.failure.as_ref().map(|(f, _)| (f, leaf.as_ref())),
+    );
+    shared.metrics.handshake(r.label);
+    match &leaf {
+        Some(l) => info!(
+            peer = %peer,
+            result = r.label,
+            subject = %l.subject_rfc4514,
+            issuer = %l.issuer_rfc4514,
+            "TLS handshake rejected: {}",
+            r.reason
+        ),
+        None => info!(peer = %peer, result = r.label, "TLS handshake rejected: {}", r.reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_certificate_is_named() {
+        let r = classify(Some(&rustls::Error::NoCertificatesPresented), None);
+        assert_eq!(r.label, "no_cert");
+        assert!(r.reason.contains("no certificate"));
+    }
+
+    #[test]
+    fn verifier_note_wins_over_error() {
+        let r = classify(
+            Some(&rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+            Some((&VerifyFailure::Revoked, None)),
+        );
+        assert_eq!(r.label, "revoked");
+    }
+
+    #[test]
+    fn certificate_errors_map_to_labels() {
+        for (e, l) in [
+            (CertificateError::UnknownIssuer, "unknown_issuer"),
+            (CertificateError::Expired, "expired"),
+            (CertificateError::NotValidYet, "not_yet_valid"),
+            (CertificateError::Revoked, "revoked"),
+            (CertificateError::InvalidPurpose, "bad_usage"),
+            (CertificateError::BadSignature, "bad_signature"),
+        ] {
+            assert_eq!(classify(Some(&rustls::Error::InvalidCertificate(e)), None).label, l);
+        }
+        assert_eq!(classify(None, None).label, "other");
+    }
+}

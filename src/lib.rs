@@ -1,0 +1,109 @@
+#![forbid(unsafe_code)]
+//! certgate: a mutual-TLS sidecar.
+//!
+//! ```text
+//!  client ──TLS──▶ server.rs ── accept, handshake deadline (tls.rs: rustls + trust.rs verifier)
+//!                      │        identity.rs: PeerIdentity, once per connection
+//!                      ▼
+//!                  proxy.rs ── policy::normalize_path ─▶ policy::Policy::decide (PURE)
+//!                      │        headers.rs: strip inbound identity headers, set verified ones
+//!                      ▼
+//!                  upstream.rs ── pooled HTTP/1.1 to http://loopback or unix:/socket
+//!
+//!  side paths: reload.rs (ArcSwap of live material), admin.rs + metrics.rs,
+//!              handshake_log.rs (why a handshake was refused)
+//! ```
+pub mod admin;
+pub mod cli;
+pub mod dn;
+pub mod handshake_log;
+pub mod headers;
+pub mod identity;
+pub mod metrics;
+pub mod policy;
+pub mod proxy;
+pub mod reload;
+pub mod server;
+pub mod settings;
+pub mod tls;
+pub mod trust;
+pub mod upstream;
+
+use std::future::Future;
+use std::sync::Arc;
+
+/// Start-up failures of `run` after settings were parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad material on disk: a usage error (exit 2).
+    #[error(transparent)]
+    Material(#[from] reload::ReloadError),
+    #[error("{flag} {addr}: cannot listen: {source}")]
+    Bind {
+        flag: &'static str,
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Load material, bind, serve until `shutdown` resolves, then drain.
+pub async fn run(settings: settings::Settings, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let first = reload::build(&settings, 1)?;
+    let live = reload::LiveConfig::new(first);
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| RunError::Bind {
+            flag: "--listen",
+            addr: settings.listen,
+            source,
+        })?;
+    let admin = match settings.admin_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| RunError::Bind {
+                    flag: "--admin-listen",
+                    addr,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let shared = server::Shared::new(settings, live, metrics::Metrics::new());
+    if let Some(admin) = admin {
+        if let Ok(a) = admin.local_addr() {
+            tracing::info!(addr = %a, "admin listening");
+        }
+        tokio::spawn(admin::serve(shared.clone(), admin));
+    }
+    if let Ok(a) = listener.local_addr() {
+        tracing::info!("listening addr={a}");
+    }
+    let serving = tokio::spawn(server::serve(shared.clone(), listener));
+    shutdown.await;
+    tracing::info!("shutdown requested");
+    shared.begin_shutdown();
+    let _ = serving.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+/// Keep `Arc` in the public API surface stable for the binary.
+pub type SharedState = Arc<server::Shared>;

@@ -1,0 +1,62 @@
+#![forbid(unsafe_code)]
+//! Thin binary: parse the CLI, init tracing, call the library, map errors to exit codes
+//! (usage and configuration errors 2, runtime failures 1).
+
+use certgate::cli::{Cli, Command, LogFormat};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn usage_error(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("certgate: error: {e}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(mut args) => {
+            args.fill_from_env();
+            init_tracing(args.log_format == LogFormat::Json);
+            let settings = match certgate::settings::Settings::from_run(&args) {
+                Ok(s) => s,
+                Err(e) => return usage_error(e),
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("certgate: error: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(certgate::run(settings, certgate::shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e @ certgate::RunError::Material(_)) => usage_error(anyhow::Error::from(e)),
+                Err(e) => {
+                    eprintln!("certgate: error: {:#}", anyhow::Error::from(e));
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Inspect(_) | Command::Check(_) => {
+            eprintln!("certgate: this sub-command is not available in this build yet");
+            ExitCode::from(2)
+        }
+        Command::Demo(_) => {
+            println!("certgate demo: coming in the next release. Meanwhile see README.md for a worked example.");
+            ExitCode::SUCCESS
+        }
+    }
+}

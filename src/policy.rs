@@ -1,0 +1,1105 @@
+//! Routes, rules and the allow/deny decision. PURE: plain data in, a `Decision` out;
+//! no sockets, no clocks. The proxy calls `Policy::decide` once per request.
+
+use crate::dn::{oids, Dn};
+use crate::identity::PeerIdentity;
+
+/// One `--allow NAME=RULE` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    /// `any`: a verified certificate.
+    Any,
+    /// `public`: always, even with no certificate.
+    Public,
+    /// `subject:DN`: the whole subject equals DN.
+    Subject(Dn),
+    /// `issuer:DN`: the whole issuer equals DN.
+    Issuer(Dn),
+    /// `cn:V`, `o:V`, `ou:V`: some attribute of that type in the subject equals V exactly.
+    Attr(AttrKind, String),
+    /// `san-dns:NAME`, stored lowercase; `*.example.com` matches exactly one leftmost label.
+    SanDns(String),
+    /// `san-uri:URI`, exact.
+    SanUri(String),
+    /// `san-email:ADDR`, exact.
+    SanEmail(String),
+    /// `fingerprint:HEX`, SHA-256 of the leaf DER.
+    Fingerprint([u8; 32]),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrKind {
+    Cn,
+    O,
+    Ou,
+}
+
+/// One `--route NAME=PREFIX` with everything attached to it by other flags.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    pub prefix: String,
+    /// OR-ed; empty denies everything.
+    pub rules: Vec<Rule>,
+    /// `--route-trust NAME=BUNDLE`, `default` unless set.
+    pub trust_bundle: String,
+    /// `--route-upstream NAME=URL`, unparsed; `None` means `--upstream`.
+    pub upstream: Option<String>,
+}
+
+/// The authenticated peer of a request: its identity and the names of the trust bundles
+/// its chain verified against (computed once per connection per trust generation).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer<'a> {
+    pub identity: &'a PeerIdentity,
+    pub bundles: &'a [String],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// `route` indexes `Policy::routes()`, `rule` that route's `rules`.
+    Allow {
+        route: usize,
+        rule: usize,
+    },
+    NoRoute,
+    /// Route is not public and no certificate was presented (401).
+    Unauthenticated {
+        route: usize,
+    },
+    /// 403.
+    Forbidden {
+        route: usize,
+        reason: Forbidden,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forbidden {
+    /// The chain did not verify against the route's bundle.
+    WrongBundle { required: String },
+    /// The route has no `--allow` rule.
+    NoRules,
+    /// No rule of the route matched.
+    NoRuleMatched,
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Sorted by prefix length, longest first.
+    routes: Vec<Route>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PolicyError {
+    #[error("--route {value:?}: {problem}")]
+    Route { value: String, problem: String },
+    #[error("--allow {value:?}: {problem}")]
+    Allow { value: String, problem: String },
+    #[error("--route-trust {value:?}: {problem}")]
+    RouteTrust { value: String, problem: String },
+    #[error("--route-upstream {value:?}: {problem}")]
+    RouteUpstream { value: String, problem: String },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RuleError {
+    #[error("unknown rule kind {0:?} (expected any, public, subject:, issuer:, cn:, o:, ou:, san-dns:, san-uri:, san-email: or fingerprint:)")]
+    UnknownKind(String),
+    #[error("rule {kind}: needs a value after the colon")]
+    EmptyValue { kind: &'static str },
+    #[error("bad distinguished name: {0}")]
+    Dn(#[from] crate::dn::DnError),
+    #[error("fingerprint must be 64 hex digits (SHA-256), colons allowed")]
+    BadFingerprint,
+    #[error("bad DNS name pattern {0:?}")]
+    BadDnsName(String),
+    #[error("rule {kind} takes no value")]
+    UnexpectedValue { kind: &'static str },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PathError {
+    #[error("path must start with '/'")]
+    NotAbsolute,
+    #[error("encoded slash or backslash in path")]
+    EncodedSeparator,
+    #[error("dot segments climb above the root")]
+    AboveRoot,
+    #[error("bad percent-encoding or forbidden byte in path")]
+    BadEncoding,
+}
+
+impl std::str::FromStr for Rule {
+    type Err = RuleError;
+    fn from_str(s: &str) -> Result<Rule, RuleError> {
+        let (kind, value) = match s.split_once(':') {
+            Some((k, v)) => (k.to_ascii_lowercase(), Some(v)),
+            None => (s.to_ascii_lowercase(), None),
+        };
+        let kind: &'static str = match kind.as_str() {
+            "any" => "any",
+            "public" => "public",
+            "subject" => "subject",
+            "issuer" => "issuer",
+            "cn" => "cn",
+            "o" => "o",
+            "ou" => "ou",
+            "san-dns" => "san-dns",
+            "san-uri" => "san-uri",
+            "san-email" => "san-email",
+            "fingerprint" => "fingerprint",
+            _ => return Err(RuleError::UnknownKind(s.to_string())),
+        };
+        // `any` and `public` stand alone; every other kind needs a non-empty value.
+        let value = match (kind, value) {
+            ("any", None) => return Ok(Rule::Any),
+            ("public", None) => return Ok(Rule::Public),
+            ("any" | "public", Some(_)) => return Err(RuleError::UnexpectedValue { kind }),
+            (_, Some(v)) if !v.is_empty() => v,
+            _ => return Err(RuleError::EmptyValue { kind }),
+        };
+        Ok(match kind {
+            "subject" => Rule::Subject(Dn::parse(value)?),
+            "issuer" => Rule::Issuer(Dn::parse(value)?),
+            "cn" => Rule::Attr(AttrKind::Cn, value.to_string()),
+            "o" => Rule::Attr(AttrKind::O, value.to_string()),
+            "ou" => Rule::Attr(AttrKind::Ou, value.to_string()),
+            "san-dns" => Rule::SanDns(parse_dns_pattern(value)?),
+            "san-uri" => Rule::SanUri(value.to_string()),
+            "san-email" => Rule::SanEmail(value.to_string()),
+            _ => Rule::Fingerprint(parse_fingerprint(value)?),
+        })
+    }
+}
+
+/// Lowercase and check a `san-dns:` value: dot-separated labels of `[a-z0-9_-]` (1..=63
+/// bytes, no leading or trailing `-`), at most 253 bytes, no trailing dot; `*` only as the
+/// whole leftmost label and followed by at least one label.
+fn parse_dns_pattern(v: &str) -> Result<String, RuleError> {
+    let name = v.to_ascii_lowercase();
+    let bad = || RuleError::BadDnsName(v.to_string());
+    if name.len() > 253 {
+        return Err(bad());
+    }
+    let rest = match name.strip_prefix("*.") {
+        Some(rest) => rest,
+        None => name.as_str(),
+    };
+    for label in rest.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(bad());
+        }
+    }
+    Ok(name)
+}
+
+/// 64 hex digits, case-insensitive, colons ignored.
+fn parse_fingerprint(v: &str) -> Result<[u8; 32], RuleError> {
+    let digits: Vec<u8> = v.bytes().filter(|&b| b != b':').collect();
+    if digits.len() != 64 {
+        return Err(RuleError::BadFingerprint);
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in digits.chunks_exact(2).enumerate() {
+        let hi = hex_val(pair[0]).ok_or(RuleError::BadFingerprint)?;
+        let lo = hex_val(pair[1]).ok_or(RuleError::BadFingerprint)?;
+        out[i] = (hi << 4) | lo;
+    }
+    Ok(out)
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `rule` is a lowercase `san-dns:` pattern; `san` comes from the certificate.
+fn dns_matches(rule: &str, san: &str) -> bool {
+    if rule.eq_ignore_ascii_case(san) {
+        // Also the only way a wildcard SAN in the certificate can match: the identical pattern.
+        return true;
+    }
+    let Some(suffix) = rule.strip_prefix("*.") else {
+        return false;
+    };
+    if san.contains('*') {
+        return false;
+    }
+    // Exactly one leftmost label: `a.example.com`, never `example.com` or `a.b.example.com`.
+    match san.split_once('.') {
+        Some((label, rest)) => !label.is_empty() && rest.eq_ignore_ascii_case(suffix),
+        None => false,
+    }
+}
+
+impl Rule {
+    pub fn matches(&self, id: &PeerIdentity) -> bool {
+        match self {
+            Rule::Any | Rule::Public => true,
+            Rule::Subject(dn) => id.subject == *dn,
+            Rule::Issuer(dn) => id.issuer == *dn,
+            Rule::Attr(kind, v) => {
+                let oid = match kind {
+                    AttrKind::Cn => &oids::CN,
+                    AttrKind::O => &oids::O,
+                    AttrKind::Ou => &oids::OU,
+                };
+                id.subject.text_values(oid).any(|x| x == v)
+            }
+            Rule::SanDns(pattern) => id.san_dns.iter().any(|s| dns_matches(pattern, s)),
+            Rule::SanUri(u) => id.san_uri.iter().any(|s| s == u),
+            Rule::SanEmail(e) => id.san_email.iter().any(|s| s == e),
+            Rule::Fingerprint(fp) => id.fingerprint == *fp,
+        }
+    }
+}
+
+/// `[a-z0-9_-]+`: route and bundle names.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+impl Policy {
+    /// Build from the raw values of `--route`, `--allow`, `--route-trust`, `--route-upstream`.
+    /// Errors name the flag and the problem: malformed values, bad route names, duplicate
+    /// route names, unknown route names in the other flags, malformed rules.
+    pub fn from_flags(
+        routes: &[String],
+        allows: &[String],
+        route_trust: &[String],
+        route_upstream: &[String],
+    ) -> Result<Policy, PolicyError> {
+        let mut out: Vec<Route> = Vec::with_capacity(routes.len());
+        for value in routes {
+            let err = |problem: String| PolicyError::Route {
+                value: value.clone(),
+                problem,
+            };
+            let (name, prefix) = value
+                .split_once('=')
+                .ok_or_else(|| err("expected NAME=PREFIX".into()))?;
+            if !valid_name(name) {
+                return Err(err(format!("route name {name:?} must match [a-z0-9_-]+")));
+            }
+            if !prefix.starts_with('/') {
+                return Err(err(format!("prefix {prefix:?} must start with '/'")));
+            }
+            match normalize_path(prefix) {
+                Ok(n) if n == prefix => {}
+                Ok(n) => {
+                    return Err(err(format!(
+                        "prefix {prefix:?} is not in normalized form (requests are matched after normalization; write {n:?})"
+                    )))
+                }
+                Err(e) => return Err(err(format!("prefix {prefix:?}: {e}"))),
+            }
+            if prefix.contains(['?', '#']) {
+                return Err(err(format!(
+                    "prefix {prefix:?} must not contain '?' or '#' (queries are not matched)"
+                )));
+            }
+            if out.iter().any(|r| r.name == name) {
+                return Err(err(format!("duplicate route name {name:?}")));
+            }
+            if let Some(r) = out.iter().find(|r| r.prefix == prefix) {
+                return Err(err(format!(
+                    "prefix {prefix:?} is already used by route {:?}",
+                    r.name
+                )));
+            }
+            out.push(Route {
+                name: name.to_string(),
+                prefix: prefix.to_string(),
+                rules: Vec::new(),
+                trust_bundle: "default".to_string(),
+                upstream: None,
+            });
+        }
+
+        for value in allows {
+            let err = |problem: String| PolicyError::Allow {
+                value: value.clone(),
+                problem,
+            };
+            let (name, rule) = value
+                .split_once('=')
+                .ok_or_else(|| err("expected NAME=RULE".into()))?;
+            let route = find_route(&mut out, name).ok_or_else(|| err(unknown_route(name)))?;
+            let rule: Rule = rule.parse().map_err(|e: RuleError| err(e.to_string()))?;
+            route.rules.push(rule);
+        }
+
+        let mut trust_set: Vec<&str> = Vec::new();
+        for value in route_trust {
+            let err = |problem: String| PolicyError::RouteTrust {
+                value: value.clone(),
+                problem,
+            };
+            let (name, bundle) = value
+                .split_once('=')
+                .ok_or_else(|| err("expected NAME=BUNDLE".into()))?;
+            if !valid_name(bundle) {
+                return Err(err(format!(
+                    "bundle name {bundle:?} must match [a-z0-9_-]+"
+                )));
+            }
+            let route = find_route(&mut out, name).ok_or_else(|| err(unknown_route(name)))?;
+            if trust_set.contains(&name) {
+                return Err(err(format!("route {name:?} already has a --route-trust")));
+            }
+            trust_set.push(name);
+            route.trust_bundle = bundle.to_string();
+        }
+
+        for value in route_upstream {
+            let err = |problem: String| PolicyError::RouteUpstream {
+                value: value.clone(),
+                problem,
+            };
+            let (name, url) = value
+                .split_once('=')
+                .ok_or_else(|| err("expected NAME=URL".into()))?;
+            if url.is_empty() {
+                return Err(err("empty upstream URL".into()));
+            }
+            let route = find_route(&mut out, name).ok_or_else(|| err(unknown_route(name)))?;
+            if route.upstream.is_some() {
+                return Err(err(format!(
+                    "route {name:?} already has a --route-upstream"
+                )));
+            }
+            route.upstream = Some(url.to_string());
+        }
+
+        Ok(Policy::new(out))
+    }
+    pub fn new(mut routes: Vec<Route>) -> Policy {
+        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        Policy { routes }
+    }
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+    /// Index of the longest prefix matching `path` on a segment boundary.
+    pub fn match_route(&self, path: &str) -> Option<usize> {
+        // Routes are sorted longest prefix first, so the first match is the longest.
+        self.routes
+            .iter()
+            .position(|r| prefix_matches(&r.prefix, path))
+    }
+    /// `path` is already normalized (see `normalize_path`).
+    pub fn decide(&self, path: &str, peer: Option<Peer<'_>>) -> Decision {
+        // --route: the longest matching prefix picks the route.
+        let Some(route) = self.match_route(path) else {
+            return Decision::NoRoute;
+        };
+        let r = &self.routes[route];
+        // --allow NAME=public: open to everyone, certificate or not, whatever its bundle.
+        if let Some(rule) = r.rules.iter().position(|x| matches!(x, Rule::Public)) {
+            return Decision::Allow { route, rule };
+        }
+        // --client-auth optional: every other route demands a verified certificate.
+        let Some(peer) = peer else {
+            return Decision::Unauthenticated { route };
+        };
+        // --allow: a route without any rule denies everything.
+        if r.rules.is_empty() {
+            return Decision::Forbidden {
+                route,
+                reason: Forbidden::NoRules,
+            };
+        }
+        // --route-trust: the chain must have verified against the route's bundle.
+        if !peer.bundles.iter().any(|b| *b == r.trust_bundle) {
+            return Decision::Forbidden {
+                route,
+                reason: Forbidden::WrongBundle {
+                    required: r.trust_bundle.clone(),
+                },
+            };
+        }
+        // --allow: rules are OR-ed; the first that matches wins.
+        match r.rules.iter().position(|x| x.matches(peer.identity)) {
+            Some(rule) => Decision::Allow { route, rule },
+            None => Decision::Forbidden {
+                route,
+                reason: Forbidden::NoRuleMatched,
+            },
+        }
+    }
+    /// True when every route allows `public` (then no trust anchor is required).
+    pub fn all_public(&self) -> bool {
+        !self.routes.is_empty()
+            && self
+                .routes
+                .iter()
+                .all(|r| r.rules.iter().any(|x| *x == Rule::Public))
+    }
+}
+
+fn find_route<'a>(routes: &'a mut [Route], name: &str) -> Option<&'a mut Route> {
+    routes.iter_mut().find(|r| r.name == name)
+}
+
+fn unknown_route(name: &str) -> String {
+    format!("unknown route {name:?} (declare it with --route {name}=PREFIX)")
+}
+
+/// Segment-boundary prefix match: `/webhooks` matches `/webhooks` and `/webhooks/a`, never
+/// `/webhooksX`; a prefix ending in `/` (including `/` itself) matches everything below it.
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        None => false,
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+    }
+}
+
+/// RFC 3986 normalisation of a request path (no query): decode percent-encoded unreserved
+/// characters, refuse `%2F`/`%5C`/`%00`/raw `\`, remove dot segments, refuse climbing above `/`.
+///
+/// Other escapes are kept with uppercase hex (`%c3%a9` becomes `%C3%A9`); raw control
+/// characters are refused as `BadEncoding`. Empty segments (`//`) are kept as they are:
+/// RFC 3986 gives them meaning, and the upstream receives exactly the path that was matched.
+pub fn normalize_path(path: &str) -> Result<String, PathError> {
+    if !path.starts_with('/') {
+        return Err(PathError::NotAbsolute);
+    }
+    let decoded = decode_unreserved(path.as_bytes())?;
+    remove_dot_segments(&decoded)
+}
+
+const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn decode_unreserved(input: &[u8]) -> Result<String, PathError> {
+    let mut out = String::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'%' => {
+                let (Some(&h), Some(&l)) = (input.get(i + 1), input.get(i + 2)) else {
+                    return Err(PathError::BadEncoding);
+                };
+                let (Some(h), Some(l)) = (hex_val(h), hex_val(l)) else {
+                    return Err(PathError::BadEncoding);
+                };
+                let b = (h << 4) | l;
+                match b {
+                    b'/' | b'\\' => return Err(PathError::EncodedSeparator),
+                    0 => return Err(PathError::BadEncoding),
+                    b if is_unreserved(b) => out.push(b as char),
+                    _ => {
+                        out.push('%');
+                        out.push(UPPER_HEX[h as usize] as char);
+                        out.push(UPPER_HEX[l as usize] as char);
+                    }
+                }
+                i += 3;
+            }
+            b'\\' => return Err(PathError::EncodedSeparator),
+            b if b < 0x20 || b == 0x7f => return Err(PathError::BadEncoding),
+            _ => {
+                // Copy one whole UTF-8 character (the input is a &str, so this is safe to slice).
+                let len = utf8_len(input[i]);
+                let end = (i + len).min(input.len());
+                out.push_str(
+                    std::str::from_utf8(&input[i..end]).map_err(|_| PathError::BadEncoding)?,
+                );
+                i = end;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
+/// RFC 3986 §5.2.4 on an absolute path, segment by segment, refusing to pop above the root.
+fn remove_dot_segments(path: &str) -> Result<String, PathError> {
+    // `path` starts with '/', so the first split element is empty; skip it.
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => {}
+            ".." => {
+                if out.pop().is_none() {
+                    return Err(PathError::AboveRoot);
+                }
+            }
+            s => {
+                out.push(s);
+                continue;
+            }
+        }
+        // A path ending in `/.` or `/..` keeps its trailing slash, as RFC 3986 does.
+        if i == last {
+            out.push("");
+        }
+    }
+    let mut s = String::with_capacity(path.len());
+    for seg in &out {
+        s.push('/');
+        s.push_str(seg);
+    }
+    if s.is_empty() {
+        s.push('/');
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dn::{AttrValue, Attribute, Rdn};
+    use rustls_pki_types::CertificateDer;
+
+    fn dn(rdns: &[(const_oid::ObjectIdentifier, &str)]) -> Dn {
+        Dn::from_rdns(
+            rdns.iter()
+                .map(|(oid, v)| {
+                    Rdn(vec![Attribute {
+                        oid: *oid,
+                        value: AttrValue::Text(v.to_string()),
+                    }])
+                })
+                .collect(),
+        )
+    }
+
+    /// Subject `CN=svc,OU=payments,O=Acme,C=US`, issuer `CN=Acme CA,O=Acme`.
+    fn ident() -> PeerIdentity {
+        PeerIdentity {
+            subject: dn(&[
+                (oids::C, "US"),
+                (oids::O, "Acme"),
+                (oids::OU, "payments"),
+                (oids::CN, "svc"),
+            ]),
+            issuer: dn(&[(oids::O, "Acme"), (oids::CN, "Acme CA")]),
+            subject_rfc4514: "CN=svc,OU=payments,O=Acme,C=US".into(),
+            issuer_rfc4514: "CN=Acme CA,O=Acme".into(),
+            fingerprint: [0xab; 32],
+            fingerprint_hex: "ab".repeat(32),
+            serial_hex: "01".into(),
+            not_before_unix: 0,
+            not_after_unix: 0,
+            not_after_rfc3339: "1970-01-01T00:00:00Z".into(),
+            san_dns: vec!["API.example.com".into()],
+            san_uri: vec!["spiffe://acme.test/payments".into()],
+            san_email: vec!["svc@acme.test".into()],
+            leaf_der: CertificateDer::from(vec![0u8]),
+            chain_der: vec![],
+        }
+    }
+
+    fn with_dns(sans: &[&str]) -> PeerIdentity {
+        let mut id = ident();
+        id.san_dns = sans.iter().map(|s| s.to_string()).collect();
+        id
+    }
+
+    fn rule(s: &str) -> Rule {
+        s.parse().unwrap()
+    }
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn any_and_public_match_every_identity() {
+        assert_eq!(rule("any"), Rule::Any);
+        assert_eq!(rule("ANY"), Rule::Any);
+        assert_eq!(rule("public"), Rule::Public);
+        assert!(Rule::Any.matches(&ident()));
+        assert!(Rule::Public.matches(&ident()));
+        assert_eq!(
+            "any:x".parse::<Rule>(),
+            Err(RuleError::UnexpectedValue { kind: "any" })
+        );
+    }
+
+    #[test]
+    fn unknown_kind_and_empty_value_are_errors() {
+        assert!(matches!(
+            "bogus:x".parse::<Rule>(),
+            Err(RuleError::UnknownKind(_))
+        ));
+        assert!(matches!("".parse::<Rule>(), Err(RuleError::UnknownKind(_))));
+        assert_eq!(
+            "cn:".parse::<Rule>(),
+            Err(RuleError::EmptyValue { kind: "cn" })
+        );
+        assert_eq!(
+            "cn".parse::<Rule>(),
+            Err(RuleError::EmptyValue { kind: "cn" })
+        );
+        assert_eq!(
+            "san-dns".parse::<Rule>(),
+            Err(RuleError::EmptyValue { kind: "san-dns" })
+        );
+    }
+
+    #[test]
+    fn subject_rule_compares_parsed_dn_in_either_form() {
+        assert!(rule("subject:CN=svc,OU=payments,O=Acme,C=US").matches(&ident()));
+        assert!(rule("subject:/C=US/O=Acme/OU=payments/CN=svc").matches(&ident()));
+        assert!(rule("Subject:cn=svc,ou=payments,o=Acme,c=US").matches(&ident()));
+        assert!(!rule("subject:CN=svc,O=Acme,C=US").matches(&ident()));
+        assert!(!rule("subject:CN=SVC,OU=payments,O=Acme,C=US").matches(&ident()));
+        assert!(matches!(
+            "subject:nonsense".parse::<Rule>(),
+            Err(RuleError::Dn(_))
+        ));
+    }
+
+    #[test]
+    fn issuer_rule_compares_issuer() {
+        assert!(rule("issuer:CN=Acme CA,O=Acme").matches(&ident()));
+        assert!(!rule("issuer:CN=svc,OU=payments,O=Acme,C=US").matches(&ident()));
+    }
+
+    #[test]
+    fn attribute_rules_match_one_attribute_exactly() {
+        assert_eq!(rule("CN:svc"), Rule::Attr(AttrKind::Cn, "svc".into()));
+        assert!(rule("cn:svc").matches(&ident()));
+        assert!(!rule("cn:SVC").matches(&ident()));
+        assert!(rule("o:Acme").matches(&ident()));
+        assert!(rule("ou:payments").matches(&ident()));
+        assert!(!rule("ou:Acme").matches(&ident()));
+        // A value holding a comma is never split into more attributes.
+        let mut id = ident();
+        id.subject = dn(&[(oids::CN, "x, O=Acme")]);
+        assert!(!rule("o:Acme").matches(&id));
+        assert!(rule("cn:x, O=Acme").matches(&id));
+    }
+
+    #[test]
+    fn san_dns_exact_is_case_insensitive() {
+        assert_eq!(
+            rule("san-dns:API.Example.COM"),
+            Rule::SanDns("api.example.com".into())
+        );
+        assert!(rule("san-dns:api.example.com").matches(&ident()));
+        assert!(!rule("san-dns:example.com").matches(&ident()));
+    }
+
+    #[test]
+    fn san_dns_wildcard_matches_exactly_one_leftmost_label() {
+        let r = rule("san-dns:*.example.com");
+        assert!(r.matches(&with_dns(&["a.example.com"])));
+        assert!(r.matches(&with_dns(&["A.EXAMPLE.com"])));
+        assert!(!r.matches(&with_dns(&["example.com"])));
+        assert!(!r.matches(&with_dns(&["a.b.example.com"])));
+        assert!(!r.matches(&with_dns(&[".example.com"])));
+        assert!(!r.matches(&with_dns(&["aexample.com"])));
+        assert!(r.matches(&with_dns(&["other.test", "b.example.com"])));
+    }
+
+    #[test]
+    fn wildcard_san_in_certificate_only_matches_identical_rule() {
+        let id = with_dns(&["*.example.com"]);
+        assert!(rule("san-dns:*.example.com").matches(&id));
+        assert!(rule("san-dns:*.EXAMPLE.com").matches(&id));
+        assert!(!rule("san-dns:a.example.com").matches(&id));
+        assert!(!rule("san-dns:*.com").matches(&id));
+    }
+
+    #[test]
+    fn san_dns_patterns_are_validated() {
+        for bad in [
+            "*",
+            "*.",
+            "a.*.example.com",
+            "*a.example.com",
+            "a*.example.com",
+            "**.example.com",
+            "a..b",
+            "a.b.",
+            "-a.b",
+            "a b",
+            "a/b",
+        ] {
+            assert!(
+                matches!(
+                    format!("san-dns:{bad}").parse::<Rule>(),
+                    Err(RuleError::BadDnsName(_))
+                ),
+                "{bad}"
+            );
+        }
+        rule("san-dns:localhost");
+        rule("san-dns:*.svc.cluster.local");
+    }
+
+    #[test]
+    fn san_uri_and_email_are_exact() {
+        assert!(rule("san-uri:spiffe://acme.test/payments").matches(&ident()));
+        assert!(!rule("san-uri:spiffe://ACME.test/payments").matches(&ident()));
+        assert!(!rule("san-uri:spiffe://acme.test/pay").matches(&ident()));
+        assert!(rule("san-email:svc@acme.test").matches(&ident()));
+        assert!(!rule("san-email:SVC@acme.test").matches(&ident()));
+    }
+
+    #[test]
+    fn fingerprint_ignores_colons_and_case() {
+        let plain = "AB".repeat(32);
+        let colons = vec!["ab"; 32].join(":");
+        assert_eq!(
+            rule(&format!("fingerprint:{plain}")),
+            Rule::Fingerprint([0xab; 32])
+        );
+        assert!(rule(&format!("fingerprint:{colons}")).matches(&ident()));
+        assert!(!rule(&format!("fingerprint:{}", "ac".repeat(32))).matches(&ident()));
+        for bad in [
+            "ab".repeat(31),
+            "ab".repeat(33),
+            format!("{}zz", "ab".repeat(31)),
+        ] {
+            assert_eq!(
+                format!("fingerprint:{bad}").parse::<Rule>(),
+                Err(RuleError::BadFingerprint)
+            );
+        }
+    }
+
+    fn policy(routes: &[&str], allows: &[&str]) -> Policy {
+        Policy::from_flags(&strs(routes), &strs(allows), &[], &[]).unwrap()
+    }
+
+    fn matched<'a>(p: &'a Policy, path: &str) -> Option<&'a str> {
+        p.match_route(path).map(|i| p.routes()[i].name.as_str())
+    }
+
+    #[test]
+    fn route_prefix_matches_on_segment_boundaries() {
+        let p = policy(&["hooks=/webhooks"], &[]);
+        assert_eq!(matched(&p, "/webhooks"), Some("hooks"));
+        assert_eq!(matched(&p, "/webhooks/"), Some("hooks"));
+        assert_eq!(matched(&p, "/webhooks/a"), Some("hooks"));
+        assert_eq!(matched(&p, "/webhooksX"), None);
+        assert_eq!(matched(&p, "/web"), None);
+        assert_eq!(matched(&p, "/"), None);
+    }
+
+    #[test]
+    fn trailing_slash_in_prefix_is_significant() {
+        let p = policy(&["prod=/prod/"], &[]);
+        assert_eq!(matched(&p, "/prod/"), Some("prod"));
+        assert_eq!(matched(&p, "/prod/x"), Some("prod"));
+        assert_eq!(matched(&p, "/prod"), None);
+        assert_eq!(matched(&p, "/production"), None);
+    }
+
+    #[test]
+    fn longest_prefix_wins_and_root_matches_everything() {
+        let p = policy(&["root=/", "api=/api", "admin=/api/admin"], &[]);
+        assert_eq!(matched(&p, "/api/admin/x"), Some("admin"));
+        assert_eq!(matched(&p, "/api/administrator"), Some("api"));
+        assert_eq!(matched(&p, "/api"), Some("api"));
+        assert_eq!(matched(&p, "/apix"), Some("root"));
+        assert_eq!(matched(&p, "/"), Some("root"));
+        // Order of the flags does not matter.
+        let q = policy(&["admin=/api/admin", "root=/", "api=/api"], &[]);
+        assert_eq!(matched(&q, "/api/admin/x"), Some("admin"));
+    }
+
+    fn default_bundle() -> Vec<String> {
+        vec!["default".to_string()]
+    }
+
+    #[test]
+    fn decide_no_route() {
+        let p = policy(&["api=/api"], &["api=any"]);
+        assert_eq!(p.decide("/other", None), Decision::NoRoute);
+    }
+
+    #[test]
+    fn decide_public_allows_without_certificate_and_any_bundle() {
+        let p = Policy::from_flags(
+            &strs(&["pub=/pub"]),
+            &strs(&["pub=cn:nobody", "pub=public"]),
+            &strs(&["pub=sandbox"]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            p.decide("/pub/x", None),
+            Decision::Allow { route: 0, rule: 1 }
+        );
+        let id = ident();
+        let bundles = default_bundle();
+        let peer = Peer {
+            identity: &id,
+            bundles: &bundles,
+        };
+        assert_eq!(
+            p.decide("/pub", Some(peer)),
+            Decision::Allow { route: 0, rule: 1 }
+        );
+        assert!(p.all_public());
+    }
+
+    #[test]
+    fn decide_unauthenticated_without_peer() {
+        let p = policy(&["api=/api"], &["api=any"]);
+        assert_eq!(
+            p.decide("/api", None),
+            Decision::Unauthenticated { route: 0 }
+        );
+        assert!(!p.all_public());
+    }
+
+    #[test]
+    fn decide_forbidden_reasons() {
+        let p = Policy::from_flags(
+            &strs(&["empty=/empty", "prod=/prod", "api=/api"]),
+            &strs(&["prod=any", "api=cn:other", "api=o:Other"]),
+            &strs(&["prod=production"]),
+            &[],
+        )
+        .unwrap();
+        let id = ident();
+        let bundles = default_bundle();
+        let peer = Some(Peer {
+            identity: &id,
+            bundles: &bundles,
+        });
+        let route = |name: &str| p.routes().iter().position(|r| r.name == name).unwrap();
+        assert_eq!(
+            p.decide("/empty", peer),
+            Decision::Forbidden {
+                route: route("empty"),
+                reason: Forbidden::NoRules
+            }
+        );
+        assert_eq!(
+            p.decide("/prod", peer),
+            Decision::Forbidden {
+                route: route("prod"),
+                reason: Forbidden::WrongBundle {
+                    required: "production".into()
+                }
+            }
+        );
+        assert_eq!(
+            p.decide("/api", peer),
+            Decision::Forbidden {
+                route: route("api"),
+                reason: Forbidden::NoRuleMatched
+            }
+        );
+    }
+
+    #[test]
+    fn decide_allows_on_first_matching_rule() {
+        let p = Policy::from_flags(
+            &strs(&["prod=/prod"]),
+            &strs(&["prod=cn:other", "prod=ou:payments", "prod=any"]),
+            &strs(&["prod=production"]),
+            &[],
+        )
+        .unwrap();
+        let id = ident();
+        let bundles = vec!["default".to_string(), "production".to_string()];
+        let peer = Peer {
+            identity: &id,
+            bundles: &bundles,
+        };
+        assert_eq!(
+            p.decide("/prod/x", Some(peer)),
+            Decision::Allow { route: 0, rule: 1 }
+        );
+    }
+
+    #[test]
+    fn from_flags_fills_routes() {
+        let p = Policy::from_flags(
+            &strs(&["a=/a", "b=/b"]),
+            &strs(&["a=any", "a=san-uri:spiffe://x/y=z"]),
+            &strs(&["b=sandbox"]),
+            &strs(&["a=http://127.0.0.1:9000"]),
+        )
+        .unwrap();
+        let a = &p.routes()[p.routes().iter().position(|r| r.name == "a").unwrap()];
+        assert_eq!(
+            a.rules,
+            vec![Rule::Any, Rule::SanUri("spiffe://x/y=z".into())]
+        );
+        assert_eq!(a.trust_bundle, "default");
+        assert_eq!(a.upstream.as_deref(), Some("http://127.0.0.1:9000"));
+        let b = &p.routes()[p.routes().iter().position(|r| r.name == "b").unwrap()];
+        assert_eq!(b.trust_bundle, "sandbox");
+        assert_eq!(b.upstream, None);
+    }
+
+    fn flags_err(routes: &[&str], allows: &[&str], trust: &[&str], up: &[&str]) -> PolicyError {
+        Policy::from_flags(&strs(routes), &strs(allows), &strs(trust), &strs(up)).unwrap_err()
+    }
+
+    #[test]
+    fn from_flags_route_errors() {
+        for (routes, what) in [
+            (vec!["api"], "malformed"),
+            (vec!["API=/api"], "bad name"),
+            (vec!["=/api"], "empty name"),
+            (vec!["api=api"], "relative prefix"),
+            (vec!["api="], "empty prefix"),
+            (vec!["api=/a/../b"], "dot segments"),
+            (vec!["api=/a%2Fb"], "encoded slash"),
+            (vec!["api=/%61pi"], "encoded unreserved"),
+            (vec!["api=/a?x"], "query"),
+            (vec!["api=/a", "api=/b"], "duplicate name"),
+            (vec!["a=/x", "b=/x"], "duplicate prefix"),
+        ] {
+            assert!(
+                matches!(flags_err(&routes, &[], &[], &[]), PolicyError::Route { .. }),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn from_flags_allow_errors_name_the_flag_and_rule_problem() {
+        let e = flags_err(&["api=/api"], &["api"], &[], &[]);
+        assert!(matches!(e, PolicyError::Allow { .. }));
+        let e = flags_err(&["api=/api"], &["web=any"], &[], &[]);
+        assert!(
+            matches!(&e, PolicyError::Allow { problem, .. } if problem.contains("unknown route"))
+        );
+        let e = flags_err(&["api=/api"], &["api=fingerprint:zz"], &[], &[]);
+        assert_eq!(
+            e,
+            PolicyError::Allow {
+                value: "api=fingerprint:zz".into(),
+                problem: RuleError::BadFingerprint.to_string()
+            }
+        );
+        assert!(e
+            .to_string()
+            .starts_with("--allow \"api=fingerprint:zz\": fingerprint"));
+    }
+
+    #[test]
+    fn from_flags_route_trust_errors() {
+        for (trust, what) in [
+            (vec!["api"], "malformed"),
+            (vec!["web=sandbox"], "unknown route"),
+            (vec!["api=Sandbox"], "bad bundle name"),
+            (vec!["api="], "empty bundle name"),
+            (vec!["api=a", "api=b"], "twice"),
+        ] {
+            assert!(
+                matches!(
+                    flags_err(&["api=/api"], &[], &trust, &[]),
+                    PolicyError::RouteTrust { .. }
+                ),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn from_flags_route_upstream_errors() {
+        for (up, what) in [
+            (vec!["api"], "malformed"),
+            (vec!["web=http://127.0.0.1:1"], "unknown route"),
+            (vec!["api="], "empty url"),
+            (vec!["api=unix:/a", "api=unix:/b"], "twice"),
+        ] {
+            assert!(
+                matches!(
+                    flags_err(&["api=/api"], &[], &[], &up),
+                    PolicyError::RouteUpstream { .. }
+                ),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn normalize_removes_dot_segments() {
+        let ok = |p: &str| normalize_path(p).unwrap();
+        assert_eq!(ok("/"), "/");
+        assert_eq!(ok("/webhooks/../admin"), "/admin");
+        assert_eq!(ok("/a/./b/"), "/a/b/");
+        assert_eq!(ok("/a/b/.."), "/a/");
+        assert_eq!(ok("/a/b/."), "/a/b/");
+        assert_eq!(ok("/a/.."), "/");
+        assert_eq!(ok("/."), "/");
+        assert_eq!(ok("/a/b/../../c"), "/c");
+        assert_eq!(ok("/a/..b/..."), "/a/..b/...");
+        // Empty segments are kept, not collapsed.
+        assert_eq!(ok("/a//b"), "/a//b");
+        assert_eq!(ok("/a//../b"), "/a/b");
+    }
+
+    #[test]
+    fn normalize_decodes_unreserved_escapes_before_dot_removal() {
+        let ok = |p: &str| normalize_path(p).unwrap();
+        assert_eq!(ok("/webhooks/%2e%2e/admin"), "/admin");
+        assert_eq!(ok("/webhooks/%2E%2e/admin"), "/admin");
+        assert_eq!(ok("/webhooks/.%2E/admin"), "/admin");
+        assert_eq!(ok("/%61dmin"), "/admin");
+        assert_eq!(ok("/%7E%5F%2D"), "/~_-");
+        assert_eq!(ok("/caf%c3%a9"), "/caf%C3%A9");
+        assert_eq!(ok("/a%20b%25"), "/a%20b%25");
+        assert_eq!(ok("/é"), "/é");
+    }
+
+    #[test]
+    fn normalize_refuses_encoded_separators() {
+        for p in ["/a%2Fb", "/a%2fb", "/a%5cb", "/a%5Cb", "/a\\b"] {
+            assert_eq!(normalize_path(p), Err(PathError::EncodedSeparator), "{p}");
+        }
+    }
+
+    #[test]
+    fn normalize_refuses_bad_encoding() {
+        for p in [
+            "/a%00", "/a%G1", "/a%4", "/a%", "/a%%41", "/a\u{0}b", "/a\nb",
+        ] {
+            assert_eq!(normalize_path(p), Err(PathError::BadEncoding), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn normalize_refuses_climbing_above_root() {
+        for p in ["/..", "/../x", "/a/../..", "/%2e%2e", "/%2E%2E/x", "/./.."] {
+            assert_eq!(normalize_path(p), Err(PathError::AboveRoot), "{p}");
+        }
+    }
+
+    #[test]
+    fn normalize_refuses_non_absolute() {
+        for p in ["", "*", "a/b", "http://x/y"] {
+            assert_eq!(normalize_path(p), Err(PathError::NotAbsolute), "{p}");
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Per-request phases: request id → header limit → path normalisation → route and
+//! authorise (pure policy) → strip then set headers → forward. `ProxyError::status` is the
+//! one mapping from failure to HTTP status.
+
+use crate::headers;
+use crate::metrics::{DecisionLabel, RequestLabels, RouteLabels, UpstreamErrorLabels};
+use crate::policy::{Decision, Forbidden, PathError, Peer};
+use crate::server::{Conn, Shared};
+use crate::upstream::UpstreamError;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use tracing::{debug, info};
+
+/// Response bodies: the upstream's, streamed, or certgate's own short ones.
+pub type Body = Either<Incoming, Full<Bytes>>;
+
+/// Why a request did not get the upstream's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("bad path: {0}")]
+    BadPath(#[from] PathError),
+    #[error("request headers of {size} bytes exceed --max-header-bytes {limit}")]
+    HeadersTooLarge { size: usize, limit: usize },
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("no route matches the path")]
+    NoRoute,
+    #[error("route requires a client certificate and none was presented")]
+    Unauthenticated,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl ProxyError {
+    /// Who is at fault decides the status: client or policy 4xx, upstream 502/504.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadPath(_) | ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    pub fn decision(&self) -> DecisionLabel {
+        match self {
+            ProxyError::BadPath(_) | ProxyError::BadRequest(_) | ProxyError::HeadersTooLarge { .. } => {
+                DecisionLabel::bad_request
+            }
+            ProxyError::NoRoute => DecisionLabel::no_route,
+            ProxyError::Unauthenticated => DecisionLabel::unauthenticated,
+            ProxyError::Forbidden(_) => DecisionLabel::denied,
+            ProxyError::Upstream(_) => DecisionLabel::allowed,
+        }
+    }
+}
+
+fn request_id(shared: &Shared, req: &Request<Incoming>) -> HeaderValue {
+    if let Some(v) = req.headers().get(headers::X_REQUEST_ID) {
+        if headers::sane_request_id(v) {
+            return v.clone();
+        }
+    }
+    let n = shared.request_seq.fetch_add(1, Ordering::Relaxed);
+    let id = format!("{}{:012x}", shared.id_prefix, n);
+    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+fn header_bytes(req: &Request<Incoming>) -> usize {
+    req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+}
+
+/// What one request ended as, for the access log.
+struct Outcome {
+    route: Option<usize>,
+    upstream_status: Option<u16>,
+}
+
+/// Serve one request. Never fails: errors become short generic answers.
+pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Response<Body> {
+    let start = Instant::now();
+    conn.in_flight.fetch_add(1, Ordering::Relaxed);
+    conn.touch();
+    let rid = request_id(shared, &req);
+    let method = req.method().clone();
+    let mut outcome = Outcome {
+        route: None,
+        upstream_status: None,
+    };
+    let result = forward(shared, conn, req, &rid, &mut outcome).await;
+    let route_label: &str = outcome.route.map_or("-", |i| &shared.route_names[i]);
+    let (resp, decision, reason) = match result {
+        Ok(resp) => (resp, DecisionLabel::allowed, None),
+        Err(e) => {
+            if let ProxyError::Upstream(u) = &e {
+                shared
+                    .metrics
+                    .upstream_errors
+                    .get_or_create(&UpstreamErrorLabels {
+                        route: route_label.to_string(),
+                        kind: u.kind(),
+                    })
+                    .inc();
+            }
+            let resp = error_response(&e, &rid);
+            (resp, e.decision(), Some(e))
+        }
+    };
+    let status = resp.status().as_u16();
+    let elapsed = start.elapsed();
+    shared
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route: route_label.to_string(),
+            decision,
+            status,
+        })
+        .inc();
+    shared
+        .metrics
+        .request_duration
+        .get_or_create(&RouteLabels {
+            route: route_label.to_string(),
+        })
+        .observe(elapsed.as_secs_f64());
+    let (subject, fingerprint) = match &conn.identity {
+        Some(id) => (id.subject_rfc4514.as_str(), id.fingerprint_hex.as_str()),
+        None => ("-", "-"),
+    };
+    let rid_str = rid.to_str().unwrap_or("-");
+    match reason {
+        None => info!(
+            request_id = rid_str,
+            route = route_label,
+            decision = ?decision,
+            status,
+            method = %method,
+            subject,
+            fingerprint,
+            upstream_status = outcome.upstream_status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        ),
+        Some(e) => info!(
+            request_id = rid_str,
+            route = route_label,
+            decision = ?decision,
+            status,
+            method = %method,
+            subject,
+            fingerprint,
+            upstream_status = outcome.upstream_status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            reason = %e,
+            "request"
+        ),
+    }
+    conn.in_flight.fetch_sub(1, Ordering::Relaxed);
+    conn.touch();
+    resp
+}
+
+async fn forward(
+    shared: &Shared,
+    conn: &Conn,
+    mut req: Request<Incoming>,
+    rid: &HeaderValue,
+    outcome: &mut Outcome,
+) -> Result<Response<Body>, ProxyError> {
+    let s = &shared.settings;
+    // --max-header-bytes (hyper's own buffer limit is the backstop for h1)
+    let size = header_bytes(&req);
+    if size > s.max_header_bytes {
+        return Err(ProxyError::HeadersTooLarge {
+            size,
+            limit: s.max_header_bytes,
+        });
+    }
+    if req.method() == http::Method::CONNECT {
+        return Err(ProxyError::BadRequest("CONNECT is not proxied"));
+    }
+    // RFC 3986 normalisation: the path that is authorised is the path that is forwarded.
+    let path = crate::policy::normalize_path(req.uri().path())?;
+    let policy = &s.policy.policy;
+    let auth = conn.auth(shared);
+    let peer = conn.identity.as_deref().map(|identity| Peer {
+        identity,
+        bundles: &auth.bundles,
+    });
+    let decision = policy.decide(&path, peer);
+    let route = match decision {
+        Decision::NoRoute => return Err(ProxyError::NoRoute),
+        Decision::Unauthenticated { route } => {
+            outcome.route = Some(route);
+            return Err(ProxyError::Unauthenticated);
+        }
+        Decision::Forbidden { route, reason } => {
+            outcome.route = Some(route);
+            let why = match (reason, &auth.refused) {
+                (_, Some(f)) => format!("client certificate refused by the reloaded trust: {f}"),
+                (Forbidden::WrongBundle { required }, None) => format!(
+                    "client chain does not verify against trust bundle {required:?} that --route-trust requires for this route"
+                ),
+                (Forbidden::NoRules, None) => "route has no --allow rule".to_string(),
+                (Forbidden::NoRuleMatched, None) => "no --allow rule of the route matches the client certificate".to_string(),
+            };
+            return Err(ProxyError::Forbidden(why));
+        }
+        Decision::Allow { route, .. } => route,
+    };
+    outcome.route = Some(route);
+    // Identity headers fail closed: a certificate whose values cannot be headers is refused.
+    let identity_headers = match &conn.headers {
+        None => None,
+        Some(Ok(h)) => Some(h),
+        Some(Err(e)) => return Err(ProxyError::Forbidden(e.to_string())),
+    };
+    // Strip, then set.
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string());
+    let removed = headers::strip_inbound(req.headers_mut(), &s.headers);
+    if removed > 0 {
+        debug!(request_id = rid.to_str().unwrap_or("-"), removed, "client sent identity headers; removed");
+    }
+    if !req.headers().contains_key(http::header::HOST) {
+        if let Some(h) = host.and_then(|h| HeaderValue::from_str(&h).ok()) {
+            req.headers_mut().insert(http::header::HOST, h);
+        }
+    }
+    headers::apply(req.headers_mut(), identity_headers, conn.peer.ip(), rid);
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    *req.uri_mut() = http::Uri::builder()
+        .path_and_query(pq)
+        .build()
+        .map_err(|_| ProxyError::BadRequest("unparsable request target"))?;
+    let upstream = &shared.upstreams[s.route_upstream[route]];
+    let mut resp = upstream.send(req, s.timeouts.upstream).await?;
+    outcome.upstream_status = Some(resp.status().as_u16());
+    let rh = resp.headers_mut();
+    for name in headers::HOP_BY_HOP {
+        rh.remove(*name);
+    }
+    Ok(resp.map(Either::Left))
+}
+
+fn error_response(e: &ProxyError, rid: &HeaderValue) -> Response<Body> {
+    let status = e.status();
+    let body = format!(
+        "{} {}\nrequest-id: {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        rid.to_str().unwrap_or("-")
+    );
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(headers::X_REQUEST_ID, rid.clone());
+    if status == StatusCode::BAD_REQUEST {
+        h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_mapping() {
+        assert_eq!(ProxyError::NoRoute.status(), StatusCode::NOT_FOUND);
+        assert_eq!(ProxyError::Unauthenticated.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(ProxyError::Forbidden("x".into()).status(), StatusCode::FORBIDDEN);
+        assert_eq!(ProxyError::BadPath(PathError::AboveRoot).status(), StatusCode::BAD_REQUEST);
+        assert_eq!(ProxyError::BadRequest("x").status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            ProxyError::HeadersTooLarge { size: 2, limit: 1 }.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+        assert_eq!(
+            ProxyError::Upstream(UpstreamError::Timeout).status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+    }
+
+    #[test]
+    fn decision_labels() {
+        assert_eq!(ProxyError::NoRoute.decision(), DecisionLabel::no_route);
+        assert_eq!(ProxyError::Unauthenticated.decision(), DecisionLabel::unauthenticated);
+        assert_eq!(ProxyError::Forbidden("x".into()).decision(), DecisionLabel::denied);
+        assert_eq!(ProxyError::BadRequest("x").decision(), DecisionLabel::bad_request);
+        assert_eq!(
+            ProxyError::Upstream(UpstreamError::Timeout).decision(),
+            DecisionLabel::allowed
+        );
+    }
+}

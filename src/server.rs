@@ -1,0 +1,315 @@
+//! Accept loop: connection limit, handshake deadline, the connection's verified identity
+//! (computed once per TLS connection), hyper-util's auto (h1 + h2) server, idle timeout,
+//! and graceful drain.
+
+use crate::headers::IdentityHeaders;
+use crate::identity::PeerIdentity;
+use crate::metrics::Metrics;
+use crate::reload::LiveConfig;
+use crate::settings::Settings;
+use crate::tls::{HandshakeNote, HANDSHAKE_NOTE};
+use crate::trust::VerifyFailure;
+use crate::upstream::Upstream;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tracing::{debug, info, warn};
+
+/// State shared by every connection.
+pub struct Shared {
+    pub settings: Settings,
+    pub live: LiveConfig,
+    /// Indexed like `settings.upstreams`.
+    pub upstreams: Vec<Upstream>,
+    /// Route names for labels, indexed like `settings.policy.policy.routes()`.
+    pub route_names: Vec<Arc<str>>,
+    pub metrics: Metrics,
+    /// `/readyz`: serving with valid material and not draining.
+    pub ready: AtomicBool,
+    pub(crate) request_seq: AtomicU64,
+    pub(crate) id_prefix: String,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub fn new(settings: Settings, live: LiveConfig, metrics: Metrics) -> Arc<Shared> {
+        let upstreams = settings.upstreams.iter().map(Upstream::new).collect();
+        let route_names = settings
+            .policy
+            .policy
+            .routes()
+            .iter()
+            .map(|r| Arc::<str>::from(r.name.as_str()))
+            .collect();
+        let mut seed = [0u8; 4];
+        let _ = aws_lc_rs::rand::fill(&mut seed);
+        let (shutdown, _) = watch::channel(false);
+        Arc::new(Shared {
+            settings,
+            live,
+            upstreams,
+            route_names,
+            metrics,
+            ready: AtomicBool::new(false),
+            request_seq: AtomicU64::new(1),
+            id_prefix: crate::identity::hex(&seed),
+            shutdown,
+        })
+    }
+
+    /// Begin draining: readiness off, listener closes, connections finish their requests.
+    pub fn begin_shutdown(&self) {
+        self.ready.store(false, Ordering::SeqCst);
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// The authenticated side of a connection for one trust generation.
+#[derive(Debug)]
+pub struct ConnAuth {
+    pub generation: u64,
+    /// Bundles the chain verifies against in this generation (empty: refused now).
+    pub bundles: Vec<String>,
+    /// Set when a re-check after a trust change refused the chain.
+    pub refused: Option<VerifyFailure>,
+}
+
+/// Per-connection context that requests read.
+pub struct Conn {
+    pub peer: SocketAddr,
+    /// `None` when no certificate was presented (optional mode).
+    pub identity: Option<Arc<PeerIdentity>>,
+    /// Identity headers built once; `Err` fails requests closed.
+    pub headers: Option<Result<IdentityHeaders, crate::headers::HeaderError>>,
+    auth: Mutex<Arc<ConnAuth>>,
+    pub(crate) in_flight: AtomicUsize,
+    /// Milliseconds since `started` of the last request activity.
+    last_active_ms: AtomicU64,
+    started: Instant,
+}
+
+impl Conn {
+    /// The connection's authorisation in the current trust generation: re-verifies the
+    /// stored chain once per connection per change (revocation reaches open connections).
+    pub fn auth(&self, shared: &Shared) -> Arc<ConnAuth> {
+        let current = shared.live.generation();
+        let mut guard = self.auth.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.generation == current {
+            return guard.clone();
+        }
+        let live = shared.live.load();
+        let next = match &self.identity {
+            None => ConnAuth {
+                generation: live.generation,
+                bundles: Vec::new(),
+                refused: None,
+            },
+            Some(id) => match live.trust.verify(
+                &id.leaf_der,
+                &id.chain_der,
+                rustls::pki_types::UnixTime::now(),
+            ) {
+                Ok(bundles) => ConnAuth {
+                    generation: live.generation,
+                    bundles,
+                    refused: None,
+                },
+                Err(f) => {
+                    warn!(peer = %self.peer, subject = %id.subject_rfc4514, reason = %f,
+                        "open connection's client certificate is refused by the reloaded trust; its requests now get 403");
+                    ConnAuth {
+                        generation: live.generation,
+                        bundles: Vec::new(),
+                        refused: Some(f),
+                    }
+                }
+            },
+        };
+        *guard = Arc::new(next);
+        guard.clone()
+    }
+
+    pub(crate) fn touch(&self) {
+        self.last_active_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+async fn until_shutdown(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// Accept until `shutdown` is signalled, then drain for up to `--shutdown-grace`.
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
+    let sem = Arc::new(Semaphore::new(shared.settings.max_connections));
+    let mut shutdown_rx = shared.shutdown.subscribe();
+    shared.ready.store(true, Ordering::SeqCst);
+    loop {
+        let permit = tokio::select! {
+            p = sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = until_shutdown(&mut shutdown_rx) => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: log, back off a little, keep serving.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = until_shutdown(&mut shutdown_rx) => break,
+        };
+        let shared = shared.clone();
+        tokio::spawn(connection(shared, tcp, peer, permit));
+    }
+    drop(listener);
+    info!("draining: listener closed, waiting for open connections");
+    let all = u32::try_from(shared.settings.max_connections).unwrap_or(u32::MAX);
+    let grace = shared.settings.timeouts.shutdown_grace;
+    if tokio::time::timeout(grace, sem.acquire_many(all)).await.is_err() {
+        warn!(grace = ?grace, "shutdown grace elapsed with connections still open");
+    }
+}
+
+/// Decrements `certgate_connections_active` however the connection task ends.
+struct ActiveGuard(Arc<Shared>);
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.metrics.connections_active.dec();
+    }
+}
+
+async fn connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, _permit: OwnedSemaphorePermit) {
+    shared.metrics.connections_active.inc();
+    let _active = ActiveGuard(shared.clone());
+    let _ = tcp.set_nodelay(true);
+    let live = shared.live.load();
+    let acceptor = tokio_rustls::TlsAcceptor::from(live.tls.clone());
+    let timeout = shared.settings.timeouts.handshake;
+    let (result, note) = HANDSHAKE_NOTE
+        .scope(RefCell::new(HandshakeNote::default()), async {
+            let r = tokio::time::timeout(timeout, acceptor.accept(tcp)).await;
+            (r, HANDSHAKE_NOTE.with(|n| n.take()))
+        })
+        .await;
+    let tls = match result {
+        Err(_) => {
+            shared.metrics.handshake("timeout");
+            info!(peer = %peer, reason = "handshake timeout", "TLS handshake rejected: the client did not complete the handshake within --handshake-timeout");
+            return;
+        }
+        Ok(Err(e)) => {
+            crate::handshake_log::rejected(&shared, peer, &e, note);
+            return;
+        }
+        Ok(Ok(tls)) => tls,
+    };
+    shared.metrics.handshake("ok");
+    let (identity, bundles) = {
+        let (_, session) = tls.get_ref();
+        match session.peer_certificates() {
+            Some([leaf, rest @ ..]) => match PeerIdentity::from_chain(leaf, rest) {
+                Ok(id) => {
+                    let bundles = match note.bundles {
+                        Some(b) => b,
+                        None => live
+                            .trust
+                            .verify(leaf, rest, rustls::pki_types::UnixTime::now())
+                            .unwrap_or_default(),
+                    };
+                    (Some(Arc::new(id)), bundles)
+                }
+                Err(e) => {
+                    warn!(peer = %peer, error = %e, "verified client certificate cannot be parsed; closing");
+                    return;
+                }
+            },
+            _ => (None, Vec::new()),
+        }
+    };
+    let headers = identity
+        .as_ref()
+        .map(|id| IdentityHeaders::build(id, &shared.settings.headers));
+    let conn = Arc::new(Conn {
+        peer,
+        identity,
+        headers,
+        auth: Mutex::new(Arc::new(ConnAuth {
+            generation: live.generation,
+            bundles,
+            refused: None,
+        })),
+        in_flight: AtomicUsize::new(0),
+        last_active_ms: AtomicU64::new(0),
+        started: Instant::now(),
+    });
+    drop(live);
+    serve_http(shared, conn, tls).await;
+}
+
+async fn serve_http(
+    shared: Arc<Shared>,
+    conn: Arc<Conn>,
+    tls: tokio_rustls::server::TlsStream<TcpStream>,
+) {
+    let s = &shared.settings;
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(s.timeouts.header)
+        .max_buf_size((s.max_header_bytes + 16 * 1024).max(64 * 1024))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(s.max_header_bytes + 1024).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256);
+    let svc_shared = shared.clone();
+    let svc_conn = conn.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let shared = svc_shared.clone();
+        let conn = svc_conn.clone();
+        async move { Ok::<_, std::convert::Infallible>(crate::proxy::handle(&shared, &conn, req).await) }
+    });
+    let http = builder.serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(http);
+    let mut shutdown_rx = shared.shutdown.subscribe();
+    let idle = s.timeouts.idle;
+    let mut draining = false;
+    loop {
+        let idle_for = Duration::from_millis(
+            (conn.started.elapsed().as_millis() as u64)
+                .saturating_sub(conn.last_active_ms.load(Ordering::Relaxed)),
+        );
+        let wait = idle.saturating_sub(idle_for).max(Duration::from_millis(10));
+        tokio::select! {
+            r = http.as_mut() => {
+                if let Err(e) = r {
+                    debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            _ = until_shutdown(&mut shutdown_rx), if !draining => {
+                http.as_mut().graceful_shutdown();
+                draining = true;
+            }
+            _ = tokio::time::sleep(wait), if !draining => {
+                let idle_for = (conn.started.elapsed().as_millis() as u64)
+                    .saturating_sub(conn.last_active_ms.load(Ordering::Relaxed));
+                if conn.in_flight.load(Ordering::Relaxed) == 0 && idle_for >= idle.as_millis() as u64 {
+                    debug!(peer = %conn.peer, "idle timeout: closing keep-alive connection");
+                    http.as_mut().graceful_shutdown();
+                    draining = true;
+                }
+            }
+        }
+    }
+}

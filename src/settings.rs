@@ -1,0 +1,324 @@
+//! Validated, plain settings built from the CLI: parse, don't validate later. Every error
+//! names the flag (or file) and the problem; `main` turns it into exit code 2.
+
+use crate::cli::{ClientAuthArg, CrlExpiredArg, ForwardCertArg, LogFormat, MinTlsArg, PolicyArgs, RunArgs};
+use crate::headers::{ForwardCert, HeaderConfig, HeaderError};
+use crate::policy::{Policy, PolicyError};
+use crate::tls::{ClientAuth, MinTls, TlsOptions};
+use crate::trust::{TrustSources, DEFAULT_BUNDLE};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{flag} {value:?}: {problem}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        problem: String,
+    },
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Headers(#[from] HeaderError),
+}
+
+fn flag_err(flag: &'static str, value: &str, problem: impl Into<String>) -> SettingsError {
+    SettingsError::Flag {
+        flag,
+        value: value.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UpstreamUrl {
+    /// `http://HOST:PORT`; `authority` is `HOST:PORT`.
+    Http { authority: String },
+    /// `unix:/path/to.sock`
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for UpstreamUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamUrl::Http { authority } => write!(f, "http://{authority}"),
+            UpstreamUrl::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// Parse `http://HOST:PORT` or `unix:/path`; refuse a non-loopback HOST unless `allow_remote`.
+pub fn parse_upstream(
+    flag: &'static str,
+    value: &str,
+    allow_remote: bool,
+) -> Result<UpstreamUrl, SettingsError> {
+    if let Some(path) = value.strip_prefix("unix:") {
+        if !path.starts_with('/') {
+            return Err(flag_err(flag, value, "a unix socket path must be absolute (unix:/path/to.sock)"));
+        }
+        return Ok(UpstreamUrl::Unix(PathBuf::from(path)));
+    }
+    let Some(rest) = value.strip_prefix("http://") else {
+        return Err(flag_err(flag, value, "expected http://HOST:PORT or unix:/path/to.sock"));
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() || authority.contains('/') || authority.contains('@') {
+        return Err(flag_err(flag, value, "expected http://HOST:PORT with no path"));
+    }
+    let uri_auth: http::uri::Authority = authority
+        .parse()
+        .map_err(|_| flag_err(flag, value, "not a valid HOST:PORT"))?;
+    let host = uri_auth.host();
+    let host_bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host_bare.eq_ignore_ascii_case("localhost")
+        || host_bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback && !allow_remote {
+        return Err(flag_err(
+            flag,
+            value,
+            "host is not a loopback address or localhost: identities travel in plain headers; pass --allow-remote-upstream if the hop really is safe",
+        ));
+    }
+    let authority = if uri_auth.port_u16().is_some() {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok(UpstreamUrl::Http { authority })
+}
+
+/// Trust flags and the route policy, as `run` and `check` share them.
+#[derive(Debug, Clone)]
+pub struct PolicySettings {
+    pub trust: TrustSources,
+    pub client_auth: ClientAuth,
+    pub policy: Policy,
+}
+
+impl PolicySettings {
+    /// `route_upstream` is `run`'s `--route-upstream` (empty for `check`).
+    pub fn from_args(a: &PolicyArgs, route_upstream: &[String]) -> Result<PolicySettings, SettingsError> {
+        let policy = Policy::from_flags(&a.route, &a.allow, &a.route_trust, route_upstream)?;
+        let mut bundles: Vec<(String, Vec<PathBuf>)> = Vec::new();
+        if !a.trust.is_empty() {
+            bundles.push((DEFAULT_BUNDLE.to_string(), a.trust.clone()));
+        }
+        for v in &a.trust_bundle {
+            let Some((name, path)) = v.split_once('=') else {
+                return Err(flag_err("--trust-bundle", v, "expected NAME=PATH"));
+            };
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            {
+                return Err(flag_err("--trust-bundle", v, "NAME must match [a-z0-9_-]+"));
+            }
+            if path.is_empty() {
+                return Err(flag_err("--trust-bundle", v, "PATH is empty"));
+            }
+            match bundles.iter_mut().find(|(n, _)| n == name) {
+                Some((_, paths)) => paths.push(PathBuf::from(path)),
+                None => bundles.push((name.to_string(), vec![PathBuf::from(path)])),
+            }
+        }
+        for route in policy.routes() {
+            let public = route.rules.iter().any(|r| *r == crate::policy::Rule::Public);
+            if !public && !bundles.iter().any(|(n, _)| *n == route.trust_bundle) {
+                let (flag, value) = if route.trust_bundle == DEFAULT_BUNDLE {
+                    ("--trust", "")
+                } else {
+                    ("--route-trust", route.trust_bundle.as_str())
+                };
+                return Err(flag_err(
+                    flag,
+                    value,
+                    format!(
+                        "route {:?} needs trust bundle {:?}, which no --trust / --trust-bundle provides",
+                        route.name, route.trust_bundle
+                    ),
+                ));
+            }
+        }
+        if bundles.is_empty() && !policy.all_public() {
+            return Err(flag_err(
+                "--trust",
+                "",
+                "at least one trust anchor (--trust or --trust-bundle) is required unless every route is public",
+            ));
+        }
+        Ok(PolicySettings {
+            trust: TrustSources {
+                bundles,
+                intermediates: a.intermediates.clone(),
+                crls: a.crl.clone(),
+                allow_expired_crl: a.crl_expired == CrlExpiredArg::Allow,
+            },
+            client_auth: match a.client_auth {
+                ClientAuthArg::Required => ClientAuth::Required,
+                ClientAuthArg::Optional => ClientAuth::Optional,
+            },
+            policy,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub handshake: Duration,
+    pub header: Duration,
+    pub idle: Duration,
+    pub upstream: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// Everything `certgate run` needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub policy: PolicySettings,
+    pub tls: TlsOptions,
+    /// `upstreams[0]` is `--upstream`.
+    pub upstreams: Vec<UpstreamUrl>,
+    /// For each route of `policy.policy.routes()`, its index into `upstreams`.
+    pub route_upstream: Vec<usize>,
+    pub admin_listen: Option<SocketAddr>,
+    pub headers: HeaderConfig,
+    pub timeouts: Timeouts,
+    pub max_connections: usize,
+    pub max_header_bytes: usize,
+    pub expiry_warning: Duration,
+    pub log_json: bool,
+}
+
+fn parse_addr(flag: &'static str, v: &str) -> Result<SocketAddr, SettingsError> {
+    v.parse()
+        .map_err(|_| flag_err(flag, v, "expected IP:PORT (e.g. 0.0.0.0:8443, [::]:8443)"))
+}
+
+impl Settings {
+    pub fn from_run(a: &RunArgs) -> Result<Settings, SettingsError> {
+        let listen = parse_addr("--listen", &a.listen)?;
+        let admin_listen = if a.admin_listen.eq_ignore_ascii_case("off") {
+            None
+        } else {
+            Some(parse_addr("--admin-listen", &a.admin_listen)?)
+        };
+        let policy = PolicySettings::from_args(&a.policy, &a.route_upstream)?;
+        let mut upstreams = vec![parse_upstream("--upstream", &a.upstream, a.allow_remote_upstream)?];
+        let mut route_upstream = Vec::new();
+        for route in policy.policy.routes() {
+            let idx = match &route.upstream {
+                None => 0,
+                Some(url) => {
+                    let u = parse_upstream("--route-upstream", url, a.allow_remote_upstream)?;
+                    match upstreams.iter().position(|x| *x == u) {
+                        Some(i) => i,
+                        None => {
+                            upstreams.push(u);
+                            upstreams.len() - 1
+                        }
+                    }
+                }
+            };
+            route_upstream.push(idx);
+        }
+        if a.max_connections == 0 {
+            return Err(flag_err("--max-connections", "0", "must be at least 1"));
+        }
+        if a.max_header_bytes < 256 {
+            return Err(flag_err(
+                "--max-header-bytes",
+                &a.max_header_bytes.to_string(),
+                "must be at least 256",
+            ));
+        }
+        for (flag, d) in [
+            ("--handshake-timeout", a.handshake_timeout),
+            ("--header-timeout", a.header_timeout),
+            ("--idle-timeout", a.idle_timeout),
+            ("--upstream-timeout", a.upstream_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(flag_err(flag, "0", "must be more than zero"));
+            }
+        }
+        let headers = HeaderConfig::new(
+            &a.header_prefix,
+            &a.identity_header,
+            &a.strip_header,
+            match a.forward_cert {
+                ForwardCertArg::None => ForwardCert::None,
+                ForwardCertArg::Pem => ForwardCert::Pem,
+                ForwardCertArg::Rfc9440 => ForwardCert::Rfc9440,
+            },
+            a.xfcc,
+        )?;
+        Ok(Settings {
+            listen,
+            server_cert: a.server_cert.clone(),
+            server_key: a.server_key.clone(),
+            tls: TlsOptions {
+                client_auth: policy.client_auth,
+                min_tls: match a.min_tls {
+                    MinTlsArg::V12 => MinTls::V12,
+                    MinTlsArg::V13 => MinTls::V13,
+                },
+            },
+            policy,
+            upstreams,
+            route_upstream,
+            admin_listen,
+            headers,
+            timeouts: Timeouts {
+                handshake: a.handshake_timeout,
+                header: a.header_timeout,
+                idle: a.idle_timeout,
+                upstream: a.upstream_timeout,
+                shutdown_grace: a.shutdown_grace,
+            },
+            max_connections: a.max_connections,
+            max_header_bytes: a.max_header_bytes,
+            expiry_warning: a.expiry_warning,
+            log_json: a.log_format == LogFormat::Json,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_forms() {
+        assert_eq!(
+            parse_upstream("--upstream", "http://127.0.0.1:8080", false).unwrap(),
+            UpstreamUrl::Http { authority: "127.0.0.1:8080".into() }
+        );
+        assert_eq!(
+            parse_upstream("--upstream", "http://localhost", false).unwrap(),
+            UpstreamUrl::Http { authority: "localhost:80".into() }
+        );
+        assert!(parse_upstream("--upstream", "http://[::1]:9000", false).is_ok());
+        assert_eq!(
+            parse_upstream("--upstream", "unix:/run/app.sock", false).unwrap(),
+            UpstreamUrl::Unix("/run/app.sock".into())
+        );
+    }
+
+    #[test]
+    fn remote_upstream_needs_opt_in() {
+        let e = parse_upstream("--upstream", "http://10.0.0.1:80", false).unwrap_err();
+        assert!(e.to_string().contains("--allow-remote-upstream"));
+        assert!(parse_upstream("--upstream", "http://10.0.0.1:80", true).is_ok());
+        assert!(parse_upstream("--upstream", "https://127.0.0.1:80", false).is_err());
+        assert!(parse_upstream("--upstream", "unix:relative.sock", false).is_err());
+        assert!(parse_upstream("--upstream", "http://127.0.0.1:80/path", false).is_err());
+    }
+}
