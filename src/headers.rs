@@ -2,7 +2,10 @@
 //! ones. Header names and the hop-by-hop list live here and nowhere else. PURE.
 
 use crate::identity::PeerIdentity;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::net::IpAddr;
 
 pub const DEFAULT_PREFIX: &str = "X-Client-Cert-";
@@ -75,13 +78,723 @@ pub enum HeaderError {
 #[derive(Debug, Clone, Default)]
 pub struct IdentityHeaders(pub Vec<(HeaderName, HeaderValue)>);
 
-@@IMPL@@
+/// Lowercase with `_` as `-`: how CGI-style stacks fold header names, so how we compare them.
+fn norm(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
+/// Names an identity header must never take: stripping them would break the request.
+const RESERVED: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_REQUEST_ID,
+    XFCC,
+    CLIENT_CERT,
+    CLIENT_CERT_CHAIN,
+];
+
+/// nginx's `$ssl_client_escaped_cert`: everything but RFC 3986 unreserved is escaped.
+const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+impl Field {
+    pub const ALL: [Field; 9] = [
+        Field::Subject,
+        Field::Issuer,
+        Field::Fingerprint,
+        Field::Serial,
+        Field::NotAfter,
+        Field::SanDns,
+        Field::SanUri,
+        Field::SanEmail,
+        Field::Pem,
+    ];
+
+    /// The FIELD of `--identity-header FIELD=NAME`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Subject => "subject",
+            Field::Issuer => "issuer",
+            Field::Fingerprint => "fingerprint",
+            Field::Serial => "serial",
+            Field::NotAfter => "not-after",
+            Field::SanDns => "san-dns",
+            Field::SanUri => "san-uri",
+            Field::SanEmail => "san-email",
+            Field::Pem => "pem",
+        }
+    }
+
+    /// Appended to `--header-prefix` for the default header name.
+    fn suffix(self) -> &'static str {
+        match self {
+            Field::Subject => "Subject",
+            Field::Issuer => "Issuer",
+            Field::Fingerprint => "Fingerprint",
+            Field::Serial => "Serial",
+            Field::NotAfter => "Not-After",
+            Field::SanDns => "San-Dns",
+            Field::SanUri => "San-Uri",
+            Field::SanEmail => "San-Email",
+            Field::Pem => "Pem",
+        }
+    }
+}
+
+impl std::str::FromStr for Field {
+    type Err = ();
+    /// Case-insensitive, `_` accepted for `-`.
+    fn from_str(s: &str) -> Result<Field, ()> {
+        let n = norm(s);
+        Field::ALL.into_iter().find(|f| f.as_str() == n).ok_or(())
+    }
+}
+
+impl HeaderConfig {
+    /// From `--header-prefix`, `--identity-header` values, `--strip-header` values,
+    /// `--forward-cert`, `--xfcc`.
+    pub fn new(
+        prefix: &str,
+        identity_headers: &[String],
+        strip_headers: &[String],
+        forward_cert: ForwardCert,
+        xfcc: bool,
+    ) -> Result<HeaderConfig, HeaderError> {
+        // An empty prefix would strip every inbound header.
+        if prefix.is_empty() || HeaderName::from_bytes(prefix.as_bytes()).is_err() {
+            return Err(HeaderError::BadPrefix(prefix.to_string()));
+        }
+        let mut names: Vec<(Field, HeaderName)> = Vec::with_capacity(Field::ALL.len());
+        for field in Field::ALL {
+            let name = HeaderName::from_bytes(format!("{prefix}{}", field.suffix()).as_bytes())
+                .map_err(|_| HeaderError::BadPrefix(prefix.to_string()))?;
+            names.push((field, name));
+        }
+
+        let mut renamed: Vec<Field> = Vec::new();
+        for value in identity_headers {
+            let bad = |problem: String| HeaderError::BadIdentityHeader {
+                value: value.clone(),
+                problem,
+            };
+            let (field, name) = value
+                .split_once('=')
+                .ok_or_else(|| bad("expected FIELD=NAME".into()))?;
+            let field: Field = field.parse().map_err(|()| {
+                bad(format!(
+                    "unknown field {field:?} (expected one of {})",
+                    Field::ALL.map(Field::as_str).join(", ")
+                ))
+            })?;
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| bad(format!("{name:?} is not a valid header name")))?;
+            let n = norm(name.as_str());
+            if HOP_BY_HOP.contains(&n.as_str()) || RESERVED.contains(&n.as_str()) {
+                return Err(bad(format!("{name} is reserved")));
+            }
+            if renamed.contains(&field) {
+                return Err(bad(format!("field {} renamed twice", field.as_str())));
+            }
+            renamed.push(field);
+            if let Some(slot) = names.iter_mut().find(|(f, _)| *f == field) {
+                slot.1 = name;
+            }
+        }
+        // Two fields under one name would be ambiguous to the upstream.
+        for (i, (f, a)) in names.iter().enumerate() {
+            if let Some((g, _)) = names[..i]
+                .iter()
+                .find(|(_, b)| norm(b.as_str()) == norm(a.as_str()))
+            {
+                return Err(HeaderError::BadIdentityHeader {
+                    value: format!("{}={a}", f.as_str()),
+                    problem: format!("same header name as field {}", g.as_str()),
+                });
+            }
+        }
+
+        let mut strip: Vec<String> = names.iter().map(|(_, n)| norm(n.as_str())).collect();
+        for value in strip_headers {
+            HeaderName::from_bytes(value.as_bytes())
+                .map_err(|_| HeaderError::BadStripHeader(value.clone()))?;
+            strip.push(norm(value));
+        }
+        strip.push(XFCC.to_string());
+        if forward_cert == ForwardCert::Rfc9440 {
+            strip.push(CLIENT_CERT.to_string());
+            strip.push(CLIENT_CERT_CHAIN.to_string());
+        }
+        strip.sort();
+        strip.dedup();
+
+        Ok(HeaderConfig {
+            prefix_norm: norm(prefix),
+            names,
+            strip,
+            forward_cert,
+            xfcc,
+        })
+    }
+
+    /// The header name that carries `field`.
+    pub fn name(&self, field: Field) -> &HeaderName {
+        // `names` is built from `Field::ALL`, whose order is the declaration order.
+        &self.names[field as usize].1
+    }
+
+    pub fn forward_cert(&self) -> ForwardCert {
+        self.forward_cert
+    }
+
+    pub fn xfcc(&self) -> bool {
+        self.xfcc
+    }
+
+    /// True when an inbound header of this name is in certgate's namespace.
+    pub fn is_identity_header(&self, name: &str) -> bool {
+        let n = norm(name);
+        n.starts_with(&self.prefix_norm) || self.strip.binary_search(&n).is_ok()
+    }
+}
+
+fn value(field: &'static str, s: &str) -> Result<HeaderValue, HeaderError> {
+    HeaderValue::from_str(s).map_err(|_| HeaderError::BadValue { field })
+}
+
+/// The leaf as PEM (64-column base64), then URL-encoded like nginx's `$ssl_client_escaped_cert`.
+fn escaped_pem(der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let mut pem = String::with_capacity(b64.len() + b64.len() / 64 + 60);
+    pem.push_str("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        // base64 output is ASCII, so every chunk is valid UTF-8.
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    utf8_percent_encode(&pem, URL_COMPONENT).to_string()
+}
+
+/// An RFC 8941 byte sequence: `:base64:`.
+fn sf_binary(der: &[u8]) -> String {
+    format!(":{}:", STANDARD.encode(der))
+}
+
+/// A double-quoted XFCC value with `\` and `"` escaped.
+fn xfcc_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Envoy writes SANs bare; quote one only when it holds an XFCC delimiter.
+fn xfcc_value(s: &str) -> String {
+    if s.contains([',', ';', '=', '"', '\\']) || s.contains(char::is_whitespace) {
+        xfcc_quoted(s)
+    } else {
+        s.to_string()
+    }
+}
+
+/// `Hash=<hex>;Subject="<rfc4514>";URI=<uri>...;DNS=<dns>...`, Envoy's field order; `URI=`
+/// stays (empty) when there is no URI SAN, as Envoy does.
+fn xfcc_header(id: &PeerIdentity) -> String {
+    let mut x = format!(
+        "Hash={};Subject={}",
+        id.fingerprint_hex,
+        xfcc_quoted(&id.subject_rfc4514)
+    );
+    if id.san_uri.is_empty() {
+        x.push_str(";URI=");
+    }
+    for uri in &id.san_uri {
+        x.push_str(";URI=");
+        x.push_str(&xfcc_value(uri));
+    }
+    for dns in &id.san_dns {
+        x.push_str(";DNS=");
+        x.push_str(&xfcc_value(dns));
+    }
+    x
+}
+
+impl IdentityHeaders {
+    /// Fails closed: a value that cannot be a header is an error (the proxy refuses the request).
+    pub fn build(id: &PeerIdentity, cfg: &HeaderConfig) -> Result<IdentityHeaders, HeaderError> {
+        let mut out = Vec::with_capacity(Field::ALL.len() + 3);
+        for (field, name) in &cfg.names {
+            let text = match field {
+                Field::Subject => id.subject_rfc4514.clone(),
+                Field::Issuer => id.issuer_rfc4514.clone(),
+                Field::Fingerprint => id.fingerprint_hex.clone(),
+                Field::Serial => id.serial_hex.clone(),
+                Field::NotAfter => id.not_after_rfc3339.clone(),
+                Field::SanDns | Field::SanUri | Field::SanEmail => {
+                    let list = match field {
+                        Field::SanDns => &id.san_dns,
+                        Field::SanUri => &id.san_uri,
+                        _ => &id.san_email,
+                    };
+                    if list.is_empty() {
+                        continue;
+                    }
+                    list.join(",")
+                }
+                Field::Pem if cfg.forward_cert == ForwardCert::Pem => escaped_pem(&id.leaf_der),
+                Field::Pem => continue,
+            };
+            out.push((name.clone(), value(field.as_str(), &text)?));
+        }
+        if cfg.forward_cert == ForwardCert::Rfc9440 {
+            let leaf = sf_binary(&id.leaf_der);
+            out.push((
+                HeaderName::from_static(CLIENT_CERT),
+                value(CLIENT_CERT, &leaf)?,
+            ));
+            if !id.chain_der.is_empty() {
+                let chain: Vec<String> = id.chain_der.iter().map(|c| sf_binary(c)).collect();
+                out.push((
+                    HeaderName::from_static(CLIENT_CERT_CHAIN),
+                    value(CLIENT_CERT_CHAIN, &chain.join(", "))?,
+                ));
+            }
+        }
+        if cfg.xfcc {
+            out.push((
+                HeaderName::from_static(XFCC),
+                value("xfcc", &xfcc_header(id))?,
+            ));
+        }
+        Ok(IdentityHeaders(out))
+    }
+}
+
+/// Remove hop-by-hop headers (and any named in `Connection`), every inbound identity
+/// header (prefix, renamed fields, `--strip-header`, XFCC, and RFC 9440 names when that
+/// mode is on; case-insensitive, `_` = `-`). Returns how many identity headers were removed.
+///
+/// The count is of header lines: two `X-Client-Cert-Subject` lines count 2.
+pub fn strip_inbound(headers: &mut HeaderMap, cfg: &HeaderConfig) -> usize {
+    // RFC 9110 §7.6.1: every header named in Connection is hop-by-hop too.
+    let mut connection_named: Vec<String> = Vec::new();
+    for v in headers.get_all(http::header::CONNECTION) {
+        for token in String::from_utf8_lossy(v.as_bytes()).split(',') {
+            let token = token.trim();
+            if !token.is_empty() {
+                connection_named.push(norm(token));
+            }
+        }
+    }
+    let names: Vec<HeaderName> = headers.keys().cloned().collect();
+    let mut removed = 0;
+    for name in names {
+        let n = norm(name.as_str());
+        if cfg.is_identity_header(&n) {
+            removed += headers.get_all(&name).iter().count();
+            headers.remove(&name);
+        } else if HOP_BY_HOP.contains(&n.as_str()) || connection_named.contains(&n) {
+            headers.remove(&name);
+        }
+    }
+    removed
+}
+
+/// After `strip_inbound`: set identity headers (if any), `X-Forwarded-Proto: https`,
+/// append the client address to `X-Forwarded-For`, and set `X-Request-Id`.
+pub fn apply(
+    headers: &mut HeaderMap,
+    identity: Option<&IdentityHeaders>,
+    client_ip: IpAddr,
+    request_id: &HeaderValue,
+) {
+    if let Some(identity) = identity {
+        for (name, value) in &identity.0 {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+
+    // Several inbound X-Forwarded-For lines become one list, then the client address.
+    let mut xff: Vec<u8> = Vec::new();
+    for v in headers.get_all(X_FORWARDED_FOR) {
+        let v = v.as_bytes().trim_ascii();
+        if !v.is_empty() {
+            xff.extend_from_slice(v);
+            xff.extend_from_slice(b", ");
+        }
+    }
+    let ip = client_ip.to_string();
+    xff.extend_from_slice(ip.as_bytes());
+    let xff = HeaderValue::from_bytes(&xff)
+        .or_else(|_| HeaderValue::from_str(&ip))
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+    headers.insert(X_FORWARDED_FOR, xff);
+
+    headers.insert(X_REQUEST_ID, request_id.clone());
+}
+
 /// A client-sent request id is kept when it is 1..=128 visible ASCII chars from `[A-Za-z0-9._:-]`.
 pub fn sane_request_id(v: &HeaderValue) -> bool {
     let b = v.as_bytes();
     !b.is_empty()
         && b.len() <= 128
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dn::Dn;
+    use rustls_pki_types::CertificateDer;
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn cfg(mode: ForwardCert, xfcc: bool) -> HeaderConfig {
+        HeaderConfig::new(DEFAULT_PREFIX, &[], &[], mode, xfcc).unwrap()
+    }
+
+    fn leaf() -> CertificateDer<'static> {
+        let ck = rcgen::generate_simple_self_signed(vec!["a.example.com".to_string()]).unwrap();
+        ck.cert.der().clone()
+    }
+
+    fn ident() -> PeerIdentity {
+        PeerIdentity {
+            subject: Dn::from_rdns(vec![]),
+            issuer: Dn::from_rdns(vec![]),
+            subject_rfc4514: r#"CN=svc \"x\",O=Acme\, Inc."#.into(),
+            issuer_rfc4514: "CN=Acme CA".into(),
+            fingerprint: [0xab; 32],
+            fingerprint_hex: "ab".repeat(32),
+            serial_hex: "0a1b".into(),
+            not_before_unix: 0,
+            not_after_unix: 0,
+            not_after_rfc3339: "2030-01-02T03:04:05Z".into(),
+            san_dns: strs(&["a.example.com", "b.example.com"]),
+            san_uri: strs(&["spiffe://acme.test/svc"]),
+            san_email: vec![],
+            leaf_der: leaf(),
+            chain_der: vec![],
+        }
+    }
+
+    fn get<'a>(h: &'a IdentityHeaders, name: &str) -> Option<&'a str> {
+        h.0.iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, v)| v.to_str().unwrap())
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (n, v) in pairs {
+            m.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn config_rejects_bad_flags() {
+        let new = |p: &str, ih: &[&str], sh: &[&str]| {
+            HeaderConfig::new(p, &strs(ih), &strs(sh), ForwardCert::None, false)
+        };
+        assert!(matches!(new("", &[], &[]), Err(HeaderError::BadPrefix(_))));
+        assert!(matches!(
+            new("X Bad", &[], &[]),
+            Err(HeaderError::BadPrefix(_))
+        ));
+        for bad in [
+            "subject",
+            "color=X-Color",
+            "subject=Bad Name",
+            "subject=",
+            "subject=Host",
+            "subject=Connection",
+            "subject=X-Forwarded-For",
+            "issuer=X-Client-Cert-Subject",
+        ] {
+            assert!(
+                matches!(
+                    new(DEFAULT_PREFIX, &[bad], &[]),
+                    Err(HeaderError::BadIdentityHeader { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            new(DEFAULT_PREFIX, &["subject=X-A", "subject=X-B"], &[]),
+            Err(HeaderError::BadIdentityHeader { .. })
+        ));
+        assert!(matches!(
+            new(DEFAULT_PREFIX, &["subject=X-A", "issuer=x_a"], &[]),
+            Err(HeaderError::BadIdentityHeader { .. })
+        ));
+        assert!(matches!(
+            new(DEFAULT_PREFIX, &[], &["a b"]),
+            Err(HeaderError::BadStripHeader(_))
+        ));
+        let c = new(
+            "X-Cert-",
+            &["Not_After=X-Expiry", "subject=X-SSL-Client-S-DN"],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.name(Field::Subject).as_str(), "x-ssl-client-s-dn");
+        assert_eq!(c.name(Field::NotAfter).as_str(), "x-expiry");
+        assert_eq!(c.name(Field::SanDns).as_str(), "x-cert-san-dns");
+    }
+
+    #[test]
+    fn strip_removes_prefixed_headers_in_any_case_and_with_underscores() {
+        let c = cfg(ForwardCert::None, false);
+        let mut h = map(&[
+            ("X-Client-Cert-Subject", "CN=forged"),
+            ("x-client-cert-subject", "CN=forged2"),
+            ("X_Client_Cert_Subject", "CN=forged3"),
+            ("x-CLIENT_cert-Anything", "1"),
+            ("X-Forwarded-Client-Cert", "Hash=00"),
+            ("x_forwarded_client_cert", "Hash=00"),
+            ("Client-Cert", ":AA==:"),
+            ("accept", "*/*"),
+        ]);
+        assert_eq!(strip_inbound(&mut h, &c), 6);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, vec!["accept", "client-cert"]);
+    }
+
+    #[test]
+    fn strip_removes_rfc9440_names_in_that_mode() {
+        let c = cfg(ForwardCert::Rfc9440, false);
+        let mut h = map(&[("Client-Cert", ":AA==:"), ("client_cert_chain", ":AA==:")]);
+        assert_eq!(strip_inbound(&mut h, &c), 2);
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn strip_removes_renamed_fields_and_strip_headers() {
+        let c = HeaderConfig::new(
+            DEFAULT_PREFIX,
+            &strs(&["subject=X-SSL-Client-S-DN"]),
+            &strs(&["X-Old-Verified", "ssl_client_verify"]),
+            ForwardCert::None,
+            false,
+        )
+        .unwrap();
+        let mut h = map(&[
+            ("x-ssl-client-s-dn", "CN=forged"),
+            ("X_SSL_CLIENT_S_DN", "CN=forged"),
+            ("x-old-verified", "SUCCESS"),
+            ("SSL-Client-Verify", "SUCCESS"),
+            ("x-ssl-client-i-dn", "kept"),
+        ]);
+        assert_eq!(strip_inbound(&mut h, &c), 4);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-ssl-client-i-dn"));
+    }
+
+    #[test]
+    fn strip_removes_hop_by_hop_and_connection_named_without_counting_them() {
+        let c = cfg(ForwardCert::None, false);
+        let mut h = map(&[
+            ("Connection", "keep-alive, X-Secret"),
+            ("connection", "Upgrade"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "Basic x"),
+            ("x-secret", "1"),
+            ("x-client-cert-fingerprint", "00"),
+            ("user-agent", "t"),
+        ]);
+        assert_eq!(strip_inbound(&mut h, &c), 1);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, vec!["user-agent"]);
+    }
+
+    #[test]
+    fn build_sets_default_identity_headers() {
+        let h = IdentityHeaders::build(&ident(), &cfg(ForwardCert::None, false)).unwrap();
+        assert_eq!(
+            get(&h, "x-client-cert-subject"),
+            Some(r#"CN=svc \"x\",O=Acme\, Inc."#)
+        );
+        assert_eq!(get(&h, "x-client-cert-issuer"), Some("CN=Acme CA"));
+        assert_eq!(
+            get(&h, "x-client-cert-fingerprint"),
+            Some("ab".repeat(32).as_str())
+        );
+        assert_eq!(get(&h, "x-client-cert-serial"), Some("0a1b"));
+        assert_eq!(
+            get(&h, "x-client-cert-not-after"),
+            Some("2030-01-02T03:04:05Z")
+        );
+        assert_eq!(
+            get(&h, "x-client-cert-san-dns"),
+            Some("a.example.com,b.example.com")
+        );
+        assert_eq!(
+            get(&h, "x-client-cert-san-uri"),
+            Some("spiffe://acme.test/svc")
+        );
+        assert_eq!(get(&h, "x-client-cert-san-email"), None);
+        assert_eq!(get(&h, "x-client-cert-pem"), None);
+        assert_eq!(get(&h, "client-cert"), None);
+        assert_eq!(get(&h, XFCC), None);
+        assert_eq!(h.0.len(), 7);
+    }
+
+    #[test]
+    fn build_uses_renamed_headers() {
+        let c = HeaderConfig::new(
+            "X-Cert-",
+            &strs(&["subject=X-SSL-Client-S-DN"]),
+            &[],
+            ForwardCert::None,
+            false,
+        )
+        .unwrap();
+        let h = IdentityHeaders::build(&ident(), &c).unwrap();
+        assert!(get(&h, "x-ssl-client-s-dn").is_some());
+        assert!(get(&h, "x-cert-subject").is_none());
+        assert_eq!(get(&h, "x-cert-issuer"), Some("CN=Acme CA"));
+    }
+
+    #[test]
+    fn build_fails_closed_on_control_characters() {
+        let mut id = ident();
+        id.subject_rfc4514 = "CN=a\nX-Evil: 1".into();
+        assert_eq!(
+            IdentityHeaders::build(&id, &cfg(ForwardCert::None, false)).unwrap_err(),
+            HeaderError::BadValue { field: "subject" }
+        );
+    }
+
+    #[test]
+    fn pem_header_url_decodes_to_a_pem_of_the_leaf() {
+        let id = ident();
+        let h = IdentityHeaders::build(&id, &cfg(ForwardCert::Pem, false)).unwrap();
+        let v = get(&h, "x-client-cert-pem").unwrap();
+        assert!(v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
+        let pem = percent_encoding::percent_decode_str(v)
+            .decode_utf8()
+            .unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
+        assert!(pem.ends_with("\n-----END CERTIFICATE-----\n"));
+        let body: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(body.iter().all(|l| l.len() <= 64));
+        assert!(body[..body.len() - 1].iter().all(|l| l.len() == 64));
+        let der = STANDARD.decode(body.concat()).unwrap();
+        assert_eq!(der, id.leaf_der.as_ref());
+    }
+
+    #[test]
+    fn rfc9440_headers_are_byte_sequences_of_the_der() {
+        let mut id = ident();
+        let c = cfg(ForwardCert::Rfc9440, false);
+        let h = IdentityHeaders::build(&id, &c).unwrap();
+        let v = get(&h, "client-cert").unwrap();
+        let inner = v.strip_prefix(':').unwrap().strip_suffix(':').unwrap();
+        assert_eq!(STANDARD.decode(inner).unwrap(), id.leaf_der.as_ref());
+        assert_eq!(get(&h, "client-cert-chain"), None);
+
+        let ca1 = leaf();
+        let ca2 = leaf();
+        id.chain_der = vec![ca1.clone(), ca2.clone()];
+        let h = IdentityHeaders::build(&id, &c).unwrap();
+        let chain: Vec<Vec<u8>> = get(&h, "client-cert-chain")
+            .unwrap()
+            .split(", ")
+            .map(|s| {
+                let s = s.strip_prefix(':').unwrap().strip_suffix(':').unwrap();
+                STANDARD.decode(s).unwrap()
+            })
+            .collect();
+        assert_eq!(chain, vec![ca1.to_vec(), ca2.to_vec()]);
+    }
+
+    #[test]
+    fn xfcc_uses_envoy_format() {
+        let mut id = ident();
+        let h = IdentityHeaders::build(&id, &cfg(ForwardCert::None, true)).unwrap();
+        assert_eq!(
+            get(&h, XFCC).unwrap(),
+            format!(
+                r#"Hash={};Subject="CN=svc \\\"x\\\",O=Acme\\, Inc.";URI=spiffe://acme.test/svc;DNS=a.example.com;DNS=b.example.com"#,
+                "ab".repeat(32)
+            )
+        );
+        id.san_uri.clear();
+        id.san_dns.clear();
+        id.subject_rfc4514 = "CN=x".into();
+        let h = IdentityHeaders::build(&id, &cfg(ForwardCert::None, true)).unwrap();
+        assert_eq!(
+            get(&h, XFCC).unwrap(),
+            format!(r#"Hash={};Subject="CN=x";URI="#, "ab".repeat(32))
+        );
+        id.san_uri = strs(&["spiffe://x/a;b"]);
+        let h = IdentityHeaders::build(&id, &cfg(ForwardCert::None, true)).unwrap();
+        assert!(get(&h, XFCC).unwrap().ends_with(r#";URI="spiffe://x/a;b""#));
+    }
+
+    #[test]
+    fn apply_appends_client_to_forwarded_for() {
+        let rid = HeaderValue::from_static("req-1");
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+
+        let mut h = map(&[
+            ("x-forwarded-for", "10.0.0.1, 10.0.0.2"),
+            ("X-Forwarded-For", "10.0.0.3"),
+        ]);
+        apply(&mut h, None, ip, &rid);
+        let xff: Vec<&HeaderValue> = h.get_all(X_FORWARDED_FOR).iter().collect();
+        assert_eq!(xff, vec!["10.0.0.1, 10.0.0.2, 10.0.0.3, 192.0.2.7"]);
+        assert_eq!(h[X_FORWARDED_PROTO], "https");
+        assert_eq!(h[X_REQUEST_ID], "req-1");
+
+        let mut h = map(&[("x-forwarded-proto", "http"), ("x-request-id", "old")]);
+        apply(&mut h, None, "2001:db8::1".parse().unwrap(), &rid);
+        assert_eq!(h[X_FORWARDED_FOR], "2001:db8::1");
+        assert_eq!(h.get_all(X_FORWARDED_PROTO).iter().count(), 1);
+        assert_eq!(h[X_FORWARDED_PROTO], "https");
+        assert_eq!(h[X_REQUEST_ID], "req-1");
+    }
+
+    #[test]
+    fn apply_inserts_identity_headers() {
+        let c = cfg(ForwardCert::None, false);
+        let ids = IdentityHeaders::build(&ident(), &c).unwrap();
+        let mut h = map(&[("x-client-cert-subject", "CN=forged")]);
+        strip_inbound(&mut h, &c);
+        apply(
+            &mut h,
+            Some(&ids),
+            "127.0.0.1".parse().unwrap(),
+            &HeaderValue::from_static("r"),
+        );
+        let subj: Vec<&HeaderValue> = h.get_all("x-client-cert-subject").iter().collect();
+        assert_eq!(subj, vec![r#"CN=svc \"x\",O=Acme\, Inc."#]);
+        assert_eq!(h["x-client-cert-serial"], "0a1b");
+    }
 }

@@ -16,6 +16,8 @@
 pub mod admin;
 pub mod cli;
 pub mod dn;
+pub mod expiry;
+pub mod framing;
 pub mod handshake_log;
 pub mod headers;
 pub mod identity;
@@ -80,6 +82,9 @@ pub async fn run(settings: settings::Settings, shutdown: impl Future<Output = ()
     if let Ok(a) = listener.local_addr() {
         tracing::info!("listening addr={a}");
     }
+    expiry::record(&shared, &shared.live.load(), false);
+    tokio::spawn(expiry::daily(shared.clone()));
+    tokio::spawn(reload::watch(shared.clone()));
     let serving = tokio::spawn(server::serve(shared.clone(), listener));
     shutdown.await;
     tracing::info!("shutdown requested");

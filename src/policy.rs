@@ -388,7 +388,7 @@ impl Policy {
         Ok(Policy::new(out))
     }
     pub fn new(mut routes: Vec<Route>) -> Policy {
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Policy { routes }
     }
     pub fn routes(&self) -> &[Route] {
@@ -424,7 +424,7 @@ impl Policy {
             };
         }
         // --route-trust: the chain must have verified against the route's bundle.
-        if !peer.bundles.iter().any(|b| *b == r.trust_bundle) {
+        if !peer.bundles.contains(&r.trust_bundle) {
             return Decision::Forbidden {
                 route,
                 reason: Forbidden::WrongBundle {
@@ -443,11 +443,7 @@ impl Policy {
     }
     /// True when every route allows `public` (then no trust anchor is required).
     pub fn all_public(&self) -> bool {
-        !self.routes.is_empty()
-            && self
-                .routes
-                .iter()
-                .all(|r| r.rules.iter().any(|x| *x == Rule::Public))
+        !self.routes.is_empty() && self.routes.iter().all(|r| r.rules.contains(&Rule::Public))
     }
 }
 

@@ -96,12 +96,13 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
     conn.in_flight.fetch_add(1, Ordering::Relaxed);
     conn.touch();
     let rid = request_id(shared, &req);
+    let index = conn.requests_seen.fetch_add(1, Ordering::Relaxed);
     let method = req.method().clone();
     let mut outcome = Outcome {
         route: None,
         upstream_status: None,
     };
-    let result = forward(shared, conn, req, &rid, &mut outcome).await;
+    let result = forward(shared, conn, req, index, &rid, &mut outcome).await;
     let route_label: &str = outcome.route.map_or("-", |i| &shared.route_names[i]);
     let (resp, decision, reason) = match result {
         Ok(resp) => (resp, DecisionLabel::allowed, None),
@@ -179,10 +180,17 @@ async fn forward(
     shared: &Shared,
     conn: &Conn,
     mut req: Request<Incoming>,
+    index: u64,
     rid: &HeaderValue,
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ProxyError> {
     let s = &shared.settings;
+    // Request smuggling: both Content-Length and Transfer-Encoding (see framing.rs).
+    if req.version() == http::Version::HTTP_11 && conn.framing.is_conflict(index) {
+        return Err(ProxyError::BadRequest(
+            "both Content-Length and Transfer-Encoding",
+        ));
+    }
     // --max-header-bytes (hyper's own buffer limit is the backstop for h1)
     let size = header_bytes(&req);
     if size > s.max_header_bytes {

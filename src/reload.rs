@@ -1,6 +1,8 @@
 //! Live material: the server certificate, the trust store and the rustls config built from
 //! them, behind one `ArcSwap`. Reload = rebuild everything off to the side, validate, swap
-//! one pointer, keep the last good on any error.
+//! one pointer, keep the last good on any error. The only module that imports notify:
+//! it watches the *directories* of every file input (so Kubernetes' `..data` symlink
+//! swaps are seen), debounces bursts, and also reloads on SIGHUP.
 
 use crate::settings::Settings;
 use crate::tls::{self, TlsError};
@@ -8,8 +10,11 @@ use crate::trust::{self, TrustError, TrustStore};
 use arc_swap::ArcSwap;
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
+use crate::server::Shared;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tracing::{debug, error, info, warn};
 
 /// One generation of live material. Connections load it once at accept.
 #[derive(Debug)]
@@ -20,6 +25,22 @@ pub struct Live {
     pub tls: Arc<ServerConfig>,
     pub trust: Arc<TrustStore>,
     pub server_cert: Arc<CertifiedKey>,
+    /// Digests of what was read, to tell which sources a reload changed.
+    pub server_digest: [u8; 32],
+}
+
+/// What a successful reload changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Changes {
+    pub server_cert: bool,
+    pub trust: bool,
+    pub crl: bool,
+}
+
+impl Changes {
+    pub fn any(&self) -> bool {
+        self.server_cert || self.trust || self.crl
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +70,8 @@ impl ReloadError {
 
 /// Read every file and build a complete, validated generation.
 pub fn build(settings: &Settings, generation: u64) -> Result<Live, ReloadError> {
-    let server_cert = trust::load_server_key(&settings.server_cert, &settings.server_key)?;
+    let (server_cert, server_digest) =
+        trust::load_server_key(&settings.server_cert, &settings.server_key)?;
     let store = if settings.policy.trust.bundles.is_empty() {
         TrustStore::empty()
     } else {
@@ -62,6 +84,7 @@ pub fn build(settings: &Settings, generation: u64) -> Result<Live, ReloadError> 
         tls,
         trust: store,
         server_cert,
+        server_digest,
     })
 }
 
@@ -90,10 +113,137 @@ impl LiveConfig {
     }
 
     /// Rebuild from `settings`; on success swap it in, on error keep the old material.
-    pub fn reload(&self, settings: &Settings) -> Result<Arc<Live>, ReloadError> {
-        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let live = Arc::new(build(settings, generation)?);
+    /// The generation moves only when trust or CRLs changed, so open connections re-check
+    /// their chains exactly when that can change the answer.
+    pub fn reload(&self, settings: &Settings) -> Result<(Arc<Live>, Changes), ReloadError> {
+        let old = self.load();
+        let mut live = build(settings, old.generation)?;
+        let changes = Changes {
+            server_cert: live.server_digest != old.server_digest,
+            trust: live.trust.trust_digest() != old.trust.trust_digest(),
+            crl: live.trust.crl_digest() != old.trust.crl_digest(),
+        };
+        if !changes.any() {
+            return Ok((old, changes));
+        }
+        if changes.trust || changes.crl {
+            live.generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        }
+        let live = Arc::new(live);
         self.current.store(live.clone());
-        Ok(live)
+        Ok((live, changes))
     }
 }
+
+/// Directories to watch for `settings`' file inputs: the parent of every file, and every
+/// directory input itself.
+pub fn watch_dirs(settings: &Settings) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let files = [settings.server_cert.as_path(), settings.server_key.as_path()];
+    for p in files.into_iter().chain(settings.policy.trust.paths()) {
+        let dir = if p.is_dir() {
+            p.to_path_buf()
+        } else {
+            match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            }
+        };
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    dirs
+}
+
+/// Reload once, then log and count the outcome.
+pub fn reload_and_report(shared: &Shared, why: &str) {
+    match shared.live.reload(&shared.settings) {
+        Ok((live, changes)) => {
+            if !changes.any() {
+                debug!(why, "reload: nothing changed");
+                return;
+            }
+            for (changed, source) in [
+                (changes.server_cert, "server_cert"),
+                (changes.trust, "trust"),
+                (changes.crl, "crl"),
+            ] {
+                if changed {
+                    shared.metrics.reload(source, true);
+                }
+            }
+            info!(
+                why,
+                server_cert = changes.server_cert,
+                trust = changes.trust,
+                crl = changes.crl,
+                generation = live.generation,
+                "reloaded: new handshakes use the new material"
+            );
+            crate::expiry::record(shared, &live, false);
+        }
+        Err(e) => {
+            shared.metrics.reload(e.source_label(), false);
+            error!(why, error = %e, "reload failed; the previous material stays in force");
+        }
+    }
+}
+
+/// Watch every input directory and reload after a quiet period; reload on SIGHUP.
+/// Runs until the process ends.
+pub async fn watch(shared: Arc<Shared>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let handler = move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res {
+            if !matches!(ev.kind, notify::EventKind::Access(_)) {
+                let _ = tx.send(());
+            }
+        }
+    };
+    let _watcher = match notify::recommended_watcher(handler) {
+        Ok(mut w) => {
+            for dir in watch_dirs(&shared.settings) {
+                if let Err(e) = notify::Watcher::watch(&mut w, &dir, notify::RecursiveMode::NonRecursive) {
+                    warn!(dir = %dir.display(), error = %e, "cannot watch directory; use SIGHUP to reload");
+                }
+            }
+            Some(w)
+        }
+        Err(e) => {
+            warn!(error = %e, "file watching unavailable; use SIGHUP to reload");
+            None
+        }
+    };
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!(error = %e, "cannot install the SIGHUP handler");
+            None
+        }
+    };
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                if ev.is_none() {
+                    return;
+                }
+                // Debounce: writers often touch files several times (write, chmod, rename).
+                loop {
+                    match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                        Ok(Some(())) => continue,
+                        Ok(None) => return,
+                        Err(_) => break,
+                    }
+                }
+                reload_and_report(&shared, "file change");
+            }
+            _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => {
+                reload_and_report(&shared, "SIGHUP");
+            }
+        }
+    }
+}
+
+/// Quiet time after the last file event before reloading.
+const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(300);

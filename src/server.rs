@@ -88,6 +88,9 @@ pub struct Conn {
     pub headers: Option<Result<IdentityHeaders, crate::headers::HeaderError>>,
     auth: Mutex<Arc<ConnAuth>>,
     pub(crate) in_flight: AtomicUsize,
+    /// Requests received so far (HTTP/1 arrival order), for the smuggling guard.
+    pub(crate) requests_seen: AtomicU64,
+    pub(crate) framing: Arc<crate::framing::ConflictFlag>,
     /// Milliseconds since `started` of the last request activity.
     last_active_ms: AtomicU64,
     started: Instant,
@@ -247,6 +250,8 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, _perm
             refused: None,
         })),
         in_flight: AtomicUsize::new(0),
+        requests_seen: AtomicU64::new(0),
+        framing: Arc::default(),
         last_active_ms: AtomicU64::new(0),
         started: Instant::now(),
     });
@@ -279,7 +284,8 @@ async fn serve_http(
         let conn = svc_conn.clone();
         async move { Ok::<_, std::convert::Infallible>(crate::proxy::handle(&shared, &conn, req).await) }
     });
-    let http = builder.serve_connection(TokioIo::new(tls), service);
+    let io = crate::framing::GuardedIo::new(tls, conn.framing.clone());
+    let http = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(http);
     let mut shutdown_rx = shared.shutdown.subscribe();
     let idle = s.timeouts.idle;

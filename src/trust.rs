@@ -190,6 +190,22 @@ pub struct TrustStore {
     crls: Vec<CertRevocationList<'static>>,
     hints: Vec<DistinguishedName>,
     allow_expired_crl: bool,
+    /// CRL next updates (unix seconds) with their issuer, for expiry reporting.
+    crl_next_updates: Vec<(i64, String)>,
+    trust_digest: [u8; 32],
+    crl_digest: [u8; 32],
+}
+
+/// SHA-256 over length-prefixed parts.
+fn digest_of<'a>(parts: impl Iterator<Item = &'a [u8]>) -> [u8; 32] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for p in parts {
+        ctx.update(&(p.len() as u64).to_be_bytes());
+        ctx.update(p);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 impl TrustStore {
@@ -214,7 +230,7 @@ impl TrustStore {
                             problem: format!("not usable as a trust anchor: {e:?}"),
                         })?
                         .to_owned();
-                    let hint = DistinguishedName::from(anchor.subject.as_ref().to_vec());
+                    let hint = DistinguishedName::in_sequence(anchor.subject.as_ref());
                     if !hints.iter().any(|h| h.as_ref() == hint.as_ref()) {
                         hints.push(hint);
                     }
@@ -236,8 +252,15 @@ impl TrustStore {
             intermediates.extend(read_certs("--intermediates", path)?.into_iter().map(|(_, d)| d));
         }
         let mut crls = Vec::new();
+        let mut crl_ders = Vec::new();
+        let mut crl_next_updates = Vec::new();
         for path in &src.crls {
             for (file, der) in read_crls(path)? {
+                let info = crl_info(der.as_ref()).map_err(|problem| TrustError::Invalid {
+                    flag: "--crl",
+                    path: file.clone(),
+                    problem,
+                })?;
                 let crl = webpki::OwnedCertRevocationList::from_der(der.as_ref()).map_err(|e| {
                     TrustError::Invalid {
                         flag: "--crl",
@@ -245,15 +268,44 @@ impl TrustStore {
                         problem: format!("not a valid CRL: {e:?}"),
                     }
                 })?;
+                // A CRL must be signed by a CA we know (an anchor or an intermediate).
+                let known: Vec<&CertificateDer<'static>> = bundles
+                    .iter()
+                    .flat_map(|b| b.certs.iter())
+                    .chain(intermediates.iter())
+                    .collect();
+                if !known.iter().any(|ca| crl_signed_by(der.as_ref(), ca)) {
+                    return Err(TrustError::Invalid {
+                        flag: "--crl",
+                        path: file.clone(),
+                        problem: format!(
+                            "CRL issued by {} is not signed by any --trust, --trust-bundle or --intermediates CA",
+                            info.1
+                        ),
+                    });
+                }
+                crl_next_updates.push(info);
                 crls.push(CertRevocationList::Owned(crl));
+                crl_ders.push(der);
             }
         }
+        let trust_digest = digest_of(
+            bundles
+                .iter()
+                .flat_map(|b| std::iter::once(b.name.as_bytes()).chain(b.certs.iter().map(|c| c.as_ref())))
+                .chain(std::iter::once(&b"--intermediates"[..]))
+                .chain(intermediates.iter().map(|c| c.as_ref())),
+        );
+        let crl_digest = digest_of(crl_ders.iter().map(|c| c.as_ref()));
         Ok(TrustStore {
             bundles,
             intermediates,
             crls,
             hints,
             allow_expired_crl: src.allow_expired_crl,
+            crl_next_updates,
+            trust_digest,
+            crl_digest,
         })
     }
 
@@ -265,7 +317,25 @@ impl TrustStore {
             crls: Vec::new(),
             hints: Vec::new(),
             allow_expired_crl: false,
+            crl_next_updates: Vec::new(),
+            trust_digest: [0; 32],
+            crl_digest: [0; 32],
         }
+    }
+
+    /// Changes whenever any anchor, bundle or intermediate changes.
+    pub fn trust_digest(&self) -> [u8; 32] {
+        self.trust_digest
+    }
+
+    /// Changes whenever any CRL changes.
+    pub fn crl_digest(&self) -> [u8; 32] {
+        self.crl_digest
+    }
+
+    /// `(next update as unix seconds, issuer RFC 4514)` of every CRL.
+    pub fn crl_next_updates(&self) -> &[(i64, String)] {
+        &self.crl_next_updates
     }
 
     pub fn is_empty(&self) -> bool {
@@ -358,8 +428,11 @@ impl TrustStore {
     }
 }
 
-/// The server's own chain and key, checked to match.
-pub fn load_server_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TrustError> {
+/// The server's own chain and key, checked to match, with a digest of both files.
+pub fn load_server_key(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Arc<CertifiedKey>, [u8; 32]), TrustError> {
     let chain: Vec<CertificateDer<'static>> = read_certs("--server-cert", cert)?
         .into_iter()
         .map(|(_, d)| d)
@@ -383,12 +456,13 @@ pub fn load_server_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, Tru
             path: key.to_owned(),
             problem: format!("unsupported private key: {e}"),
         })?;
+    let digest = digest_of(chain.iter().map(|c| c.as_ref()).chain(std::iter::once(&bytes[..])));
     let ck = CertifiedKey::new(chain, signing);
     ck.keys_match().map_err(|_| TrustError::KeyMismatch {
         cert: cert.to_owned(),
         key: key.to_owned(),
     })?;
-    Ok(Arc::new(ck))
+    Ok((Arc::new(ck), digest))
 }
 
 /// The files a path stands for: the file itself, or a directory's `*.pem`/`*.crt`
@@ -514,4 +588,60 @@ fn read_crls(path: &Path) -> Result<Vec<(PathBuf, CertificateRevocationListDer<'
         }
     }
     Ok(out)
+}
+
+/// `(nextUpdate unix seconds, issuer RFC 4514)` of a CRL, parsed with x509-cert.
+fn crl_info(der: &[u8]) -> Result<(i64, String), String> {
+    use der::Decode;
+    let crl = x509_cert::crl::CertificateList::from_der(der)
+        .map_err(|e| format!("not a valid CRL: {e}"))?;
+    let issuer = crate::dn::Dn::from_name(&crl.tbs_cert_list.issuer).to_rfc4514();
+    let next = crl
+        .tbs_cert_list
+        .next_update
+        .ok_or_else(|| format!("CRL of {issuer} has no nextUpdate field"))?;
+    Ok((next.to_unix_duration().as_secs() as i64, issuer))
+}
+
+/// The DER contents (no SEQUENCE header) of an AlgorithmIdentifier, as pki-types compares them.
+fn alg_id_contents(a: &x509_cert::spki::AlgorithmIdentifierOwned) -> Option<Vec<u8>> {
+    use der::Encode;
+    let mut out = a.oid.to_der().ok()?;
+    if let Some(p) = &a.parameters {
+        out.extend(p.to_der().ok()?);
+    }
+    Some(out)
+}
+
+/// True when `ca`'s subject is the CRL's issuer and its key verifies the CRL's signature.
+fn crl_signed_by(crl_der: &[u8], ca: &CertificateDer<'_>) -> bool {
+    use der::{Decode, Encode};
+    let (Ok(crl), Ok(cert)) = (
+        x509_cert::crl::CertificateList::from_der(crl_der),
+        x509_cert::Certificate::from_der(ca.as_ref()),
+    ) else {
+        return false;
+    };
+    if crate::dn::Dn::from_name(&crl.tbs_cert_list.issuer)
+        != crate::dn::Dn::from_name(&cert.tbs_certificate.subject)
+    {
+        return false;
+    }
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    let (Some(sig_alg), Some(key_alg), Ok(tbs), Some(sig)) = (
+        alg_id_contents(&crl.signature_algorithm),
+        alg_id_contents(&spki.algorithm),
+        crl.tbs_cert_list.to_der(),
+        crl.signature.as_bytes(),
+    ) else {
+        return false;
+    };
+    let Some(key) = spki.subject_public_key.as_bytes() else {
+        return false;
+    };
+    webpki::ALL_VERIFICATION_ALGS.iter().any(|alg| {
+        alg.signature_alg_id().as_ref() == sig_alg.as_slice()
+            && alg.public_key_alg_id().as_ref() == key_alg.as_slice()
+            && alg.verify_signature(key, &tbs, sig).is_ok()
+    })
 }

@@ -1419,6 +1419,8 @@ pub async fn raw_request(client: &Client, request: &[u8], wait: Duration) -> Raw
 pub struct CurlOutput {
     /// `%{http_code}`; 0 when no response arrived.
     pub status: u16,
+    /// `%{http_version}`: `1.1`, `2`, or `0`.
+    pub http_version: String,
     pub body: String,
     pub exit_code: Option<i32>,
     pub stderr: String,
@@ -1445,7 +1447,7 @@ pub async fn curl(
         "-o".into(),
         "-".into(),
         "-w".into(),
-        "\n%{http_code}".into(),
+        "\n%{http_code} %{http_version}".into(),
     ];
     if let Some(l) = cert {
         args.extend([
@@ -1467,9 +1469,13 @@ pub async fn curl(
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", stdout.as_str()));
+    let (body, last) = stdout.rsplit_once('\n').unwrap_or(("", stdout.as_str()));
+    let mut last = last.split_whitespace();
+    let status = last.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+    let http_version = last.next().unwrap_or("0").to_string();
     CurlOutput {
-        status: code.trim().parse().unwrap_or(0),
+        status,
+        http_version,
         body: body.to_string(),
         exit_code: out.status.code(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -1485,10 +1491,11 @@ pub fn split_list(v: &str) -> Vec<String> {
     v.split(',').map(|x| x.trim().to_string()).collect()
 }
 
-/// Tokens of `text` that could be a request id: runs of `[A-Za-z0-9_-]` at least 8 long.
+/// Tokens of `text` that could be a request id: runs of `[A-Za-z0-9_-]` at least 8 long
+/// holding at least one digit (so words like `Forbidden` are not taken for ids).
 pub fn id_like_tokens(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .filter(|t| t.len() >= 8)
+        .filter(|t| t.len() >= 8 && t.chars().any(|c| c.is_ascii_digit()))
         .map(str::to_string)
         .collect()
 }

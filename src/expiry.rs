@@ -1,0 +1,126 @@
+//! Certificate expiry: the `certgate_cert_expiry_timestamp_seconds` gauges and the
+//! `--expiry-warning` log lines (at start, after each reload, and once a day).
+
+use crate::identity::PeerIdentity;
+use crate::metrics::ExpiryLabels;
+use crate::reload::Live;
+use crate::server::Shared;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::warn;
+
+/// One dated item: what kind, whose, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dated {
+    pub kind: &'static str,
+    pub subject: String,
+    pub expires_unix: i64,
+}
+
+/// Everything in `live` that expires (pure apart from parsing).
+pub fn dated(live: &Live) -> Vec<Dated> {
+    let mut out = Vec::new();
+    if let Some(leaf) = live.server_cert.cert.first() {
+        if let Ok(id) = PeerIdentity::from_chain(leaf, &[]) {
+            out.push(Dated {
+                kind: "server",
+                subject: id.subject_rfc4514,
+                expires_unix: id.not_after_unix,
+            });
+        }
+    }
+    for bundle in live.trust.bundles() {
+        for c in &bundle.certs {
+            if let Ok(id) = PeerIdentity::from_chain(c, &[]) {
+                out.push(Dated {
+                    kind: "trust_anchor",
+                    subject: id.subject_rfc4514,
+                    expires_unix: id.not_after_unix,
+                });
+            }
+        }
+    }
+    for c in live.trust.intermediates() {
+        if let Ok(id) = PeerIdentity::from_chain(c, &[]) {
+            out.push(Dated {
+                kind: "intermediate",
+                subject: id.subject_rfc4514,
+                expires_unix: id.not_after_unix,
+            });
+        }
+    }
+    for (next, issuer) in live.trust.crl_next_updates() {
+        out.push(Dated {
+            kind: "crl_next_update",
+            subject: issuer.clone(),
+            expires_unix: *next,
+        });
+    }
+    out
+}
+
+/// Items expiring within `window` of `now_unix` (pure).
+pub fn expiring(items: &[Dated], now_unix: i64, window: Duration) -> Vec<&Dated> {
+    let limit = now_unix.saturating_add(window.as_secs() as i64);
+    items.iter().filter(|d| d.expires_unix <= limit).collect()
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Set the gauges for `live` (replacing the old set) and warn about what expires soon.
+pub fn record(shared: &Shared, live: &Live, _daily: bool) {
+    let items = dated(live);
+    shared.metrics.cert_expiry.clear();
+    for d in &items {
+        shared
+            .metrics
+            .cert_expiry
+            .get_or_create(&ExpiryLabels {
+                kind: d.kind,
+                subject: d.subject.clone(),
+            })
+            .set(d.expires_unix as f64);
+    }
+    let now = now_unix();
+    for d in expiring(&items, now, shared.settings.expiry_warning) {
+        let left_days = (d.expires_unix - now) / 86_400;
+        warn!(
+            kind = d.kind,
+            subject = %d.subject,
+            expires = %crate::trust::rfc3339(rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(d.expires_unix.max(0) as u64))),
+            days_left = left_days,
+            "expires within --expiry-warning: plan the rotation"
+        );
+    }
+}
+
+/// Re-check once a day.
+pub async fn daily(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(86_400));
+    tick.tick().await; // the first tick is immediate; start-up already recorded
+    loop {
+        tick.tick().await;
+        let live = shared.live.load();
+        record(&shared, &live, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiring_uses_the_window() {
+        let items = vec![
+            Dated { kind: "server", subject: "CN=a".into(), expires_unix: 1_000 + 86_400 },
+            Dated { kind: "trust_anchor", subject: "CN=b".into(), expires_unix: 1_000 + 200 * 86_400 },
+        ];
+        let soon = expiring(&items, 1_000, Duration::from_secs(90 * 86_400));
+        assert_eq!(soon.len(), 1);
+        assert_eq!(soon[0].subject, "CN=a");
+    }
+}

@@ -1,0 +1,318 @@
+//! HTTP/1.1 request-smuggling guard. hyper accepts a request carrying both
+//! `Content-Length` and `Transfer-Encoding` (Transfer-Encoding wins, RFC 9112 §6.3); the
+//! contract wants it refused with 400. hyper drops the Content-Length before the service
+//! sees the request, so this read-side wrapper follows the message framing of the bytes
+//! hyper reads and records the index of the first request head that carries both.
+//!
+//! `Framing` is pure (bytes in, state out); `GuardedIo` applies it to a stream.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Longest line the tracker buffers; past it tracking stops (hyper refuses such heads).
+const MAX_LINE: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Head,
+    Body(u64),
+    ChunkSize,
+    ChunkData(u64),
+    ChunkDataEnd,
+    Trailer,
+    /// Framing is beyond what the tracker follows (e.g. a bad head): stop looking.
+    Off,
+}
+
+/// Tracks request framing over a byte stream.
+#[derive(Debug)]
+pub struct Framing {
+    state: State,
+    line: Vec<u8>,
+    saw_request_line: bool,
+    has_cl: bool,
+    cl: Option<u64>,
+    has_te: bool,
+    te_chunked: bool,
+    heads: u64,
+    /// Index (0-based) of the first head with both Content-Length and Transfer-Encoding.
+    pub conflict_at: Option<u64>,
+}
+
+impl Default for Framing {
+    fn default() -> Self {
+        Framing {
+            state: State::Head,
+            line: Vec::new(),
+            saw_request_line: false,
+            has_cl: false,
+            cl: None,
+            has_te: false,
+            te_chunked: false,
+            heads: 0,
+            conflict_at: None,
+        }
+    }
+}
+
+impl Framing {
+    /// Feed bytes in the order they were read.
+    pub fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            match self.state {
+                State::Off => return,
+                State::Body(n) | State::ChunkData(n) => {
+                    let take = (data.len() as u64).min(n) as usize;
+                    data = &data[take..];
+                    let left = n - take as u64;
+                    self.state = match (self.state, left) {
+                        (State::Body(_), 0) => State::Head,
+                        (State::Body(_), l) => State::Body(l),
+                        (_, 0) => State::ChunkDataEnd,
+                        (_, l) => State::ChunkData(l),
+                    };
+                }
+                _ => match data.iter().position(|&b| b == b'\n') {
+                    None => {
+                        self.line.extend_from_slice(data);
+                        if self.line.len() > MAX_LINE {
+                            self.state = State::Off;
+                        }
+                        return;
+                    }
+                    Some(i) => {
+                        self.line.extend_from_slice(&data[..i]);
+                        data = &data[i + 1..];
+                        let mut line = std::mem::take(&mut self.line);
+                        if line.last() == Some(&b'\r') {
+                            line.pop();
+                        }
+                        self.on_line(&line);
+                        line.clear();
+                        self.line = line;
+                    }
+                },
+            }
+        }
+    }
+
+    fn on_line(&mut self, line: &[u8]) {
+        match self.state {
+            State::Head => self.on_head_line(line),
+            State::ChunkSize => {
+                let hex: Vec<u8> = line
+                    .iter()
+                    .copied()
+                    .take_while(|b| b.is_ascii_hexdigit())
+                    .collect();
+                match std::str::from_utf8(&hex).ok().and_then(|h| u64::from_str_radix(h, 16).ok()) {
+                    Some(0) => self.state = State::Trailer,
+                    Some(n) => self.state = State::ChunkData(n),
+                    None => self.state = State::Off,
+                }
+            }
+            State::ChunkDataEnd => self.state = State::ChunkSize,
+            State::Trailer => {
+                if line.is_empty() {
+                    self.state = State::Head;
+                }
+            }
+            State::Body(_) | State::ChunkData(_) | State::Off => {}
+        }
+    }
+
+    fn on_head_line(&mut self, line: &[u8]) {
+        if !self.saw_request_line {
+            if line.is_empty() {
+                return; // leading empty lines are tolerated before a request line
+            }
+            self.saw_request_line = true;
+            // CONNECT tunnels and HTTP/2 prior knowledge are not HTTP/1 framing.
+            if line.starts_with(b"CONNECT ") || line.starts_with(b"PRI * HTTP/2") {
+                self.state = State::Off;
+            }
+            return;
+        }
+        if line.is_empty() {
+            // end of head
+            if self.has_cl && self.has_te && self.conflict_at.is_none() {
+                self.conflict_at = Some(self.heads);
+            }
+            self.state = if self.has_te {
+                if self.te_chunked {
+                    State::ChunkSize
+                } else {
+                    State::Off
+                }
+            } else {
+                match self.cl {
+                    Some(n) if n > 0 => State::Body(n),
+                    _ => State::Head,
+                }
+            };
+            self.heads += 1;
+            self.saw_request_line = false;
+            self.has_cl = false;
+            self.cl = None;
+            self.has_te = false;
+            self.te_chunked = false;
+            return;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return;
+        };
+        let name = &line[..colon];
+        let value = String::from_utf8_lossy(&line[colon + 1..]);
+        let value = value.trim();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            self.has_cl = true;
+            self.cl = value.parse().ok();
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            self.has_te = true;
+            self.te_chunked = value
+                .rsplit(',')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
+        }
+    }
+}
+
+/// Shared between the reader and the request handler.
+#[derive(Debug)]
+pub struct ConflictFlag(AtomicU64);
+
+impl Default for ConflictFlag {
+    fn default() -> Self {
+        ConflictFlag(AtomicU64::new(u64::MAX))
+    }
+}
+
+impl ConflictFlag {
+    /// True when request number `index` (0-based, in arrival order) had both headers.
+    pub fn is_conflict(&self, index: u64) -> bool {
+        self.0.load(Ordering::Acquire) == index
+    }
+}
+
+/// A stream whose reads feed a `Framing` tracker.
+pub struct GuardedIo<IO> {
+    inner: IO,
+    framing: Framing,
+    flag: Arc<ConflictFlag>,
+}
+
+impl<IO> GuardedIo<IO> {
+    pub fn new(inner: IO, flag: Arc<ConflictFlag>) -> Self {
+        GuardedIo {
+            inner,
+            framing: Framing::default(),
+            flag,
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for GuardedIo<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            let had = this.framing.conflict_at;
+            this.framing.feed(&buf.filled()[before..]);
+            if had.is_none() {
+                if let Some(i) = this.framing.conflict_at {
+                    this.flag.0.store(i, Ordering::Release);
+                }
+            }
+        }
+        r
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for GuardedIo<IO> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(chunks: &[&[u8]]) -> Framing {
+        let mut f = Framing::default();
+        for c in chunks {
+            f.feed(c);
+        }
+        f
+    }
+
+    #[test]
+    fn cl_and_te_is_flagged() {
+        let f = run(&[b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"]);
+        assert_eq!(f.conflict_at, Some(0));
+    }
+
+    #[test]
+    fn te_then_cl_split_across_reads_is_flagged() {
+        let f = run(&[b"POST / HTTP/1.1\r\ntransfer-enc", b"oding: chunked\r\ncontent-length: 3\r", b"\n\r\n"]);
+        assert_eq!(f.conflict_at, Some(0));
+    }
+
+    #[test]
+    fn bodies_are_skipped_so_body_text_is_not_a_head() {
+        let body = b"Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let head = format!("POST /a HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len());
+        let mut f = Framing::default();
+        f.feed(head.as_bytes());
+        f.feed(body);
+        f.feed(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(f.conflict_at, None);
+        assert_eq!(f.heads, 2);
+    }
+
+    #[test]
+    fn chunked_bodies_are_followed() {
+        let f = run(&[
+            b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
+            b"POST /b HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ]);
+        assert_eq!(f.conflict_at, Some(1));
+    }
+
+    #[test]
+    fn h2_preface_turns_tracking_off() {
+        let f = run(&[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n"]);
+        assert_eq!(f.conflict_at, None);
+    }
+
+    #[test]
+    fn plain_requests_are_not_flagged() {
+        let f = run(&[b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"]);
+        assert_eq!(f.conflict_at, None);
+        assert_eq!(f.heads, 2);
+    }
+}
