@@ -128,6 +128,9 @@ pub enum PathError {
     AboveRoot,
     #[error("bad percent-encoding or forbidden byte in path")]
     BadEncoding,
+    /// `..;x` / `.;x`: servlet containers read these as dot segments with parameters.
+    #[error("dot segment with parameters (`..;` or `.;`) in path")]
+    DotSegmentParams,
 }
 
 impl std::str::FromStr for Rule {
@@ -542,6 +545,12 @@ fn remove_dot_segments(path: &str) -> Result<String, PathError> {
     let mut out: Vec<&str> = Vec::with_capacity(segments.len());
     for (i, seg) in segments.iter().enumerate() {
         match *seg {
+            // Empty segments (`//`) are merged, as nginx's default `merge_slashes` does, so
+            // `//admin` is judged and forwarded as `/admin`; a trailing `/` is kept.
+            "" if i != last => continue,
+            s if s.starts_with("..;") || s.starts_with(".;") => {
+                return Err(PathError::DotSegmentParams)
+            }
             "." => {}
             ".." => {
                 if out.pop().is_none() {
@@ -1051,9 +1060,19 @@ mod tests {
         assert_eq!(ok("/."), "/");
         assert_eq!(ok("/a/b/../../c"), "/c");
         assert_eq!(ok("/a/..b/..."), "/a/..b/...");
-        // Empty segments are kept, not collapsed.
-        assert_eq!(ok("/a//b"), "/a//b");
-        assert_eq!(ok("/a//../b"), "/a/b");
+        // Empty segments are merged (nginx's merge_slashes), so `//admin` is `/admin`.
+        assert_eq!(ok("/a//b"), "/a/b");
+        assert_eq!(ok("//admin"), "/admin");
+        assert_eq!(ok("/a//../b"), "/b");
+        assert_eq!(ok("/a/b//"), "/a/b/");
+    }
+
+    #[test]
+    fn normalize_refuses_dot_segments_with_parameters() {
+        for p in ["/public/..;/admin", "/public/.;/x", "/public/%2e%2e;/admin", "/a/..;jsessionid=1/b"] {
+            assert_eq!(normalize_path(p), Err(PathError::DotSegmentParams), "{p}");
+        }
+        assert_eq!(normalize_path("/a/..b;x/c").unwrap(), "/a/..b;x/c");
     }
 
     #[test]
