@@ -14,13 +14,16 @@
 //!              handshake_log.rs (why a handshake was refused)
 //! ```
 pub mod admin;
+pub mod check;
 pub mod cli;
+pub mod demo;
 pub mod dn;
 pub mod expiry;
 pub mod framing;
 pub mod handshake_log;
 pub mod headers;
 pub mod identity;
+pub mod inspect;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;

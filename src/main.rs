@@ -51,13 +51,37 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Inspect(_) | Command::Check(_) => {
-            eprintln!("certgate: this sub-command is not available in this build yet");
-            ExitCode::from(2)
+        Command::Inspect(args) => {
+            match certgate::inspect::run(&args, &mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => usage_error(e),
+            }
         }
-        Command::Demo(_) => {
-            println!("certgate demo: coming in the next release. Meanwhile see README.md for a worked example.");
-            ExitCode::SUCCESS
+        Command::Check(mut args) => {
+            args.policy.fill_from_env();
+            match certgate::check::run(&args, &mut std::io::stdout().lock()) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => usage_error(e),
+            }
+        }
+        Command::Demo(args) => {
+            init_tracing(false);
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("certgate: error: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(certgate::demo::run(&args)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("certgate demo: error: {e}");
+                    ExitCode::from(1)
+                }
+            }
         }
     }
 }
