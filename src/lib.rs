@@ -54,6 +54,18 @@ pub enum RunError {
 
 /// Load material, bind, serve until `shutdown` resolves, then drain.
 pub async fn run(settings: settings::Settings, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    run_with_ready(settings, shutdown, None).await
+}
+
+/// Bound addresses, sent once the proxy serves: `(listener, admin listener)`.
+pub type Ready = tokio::sync::oneshot::Sender<(std::net::SocketAddr, Option<std::net::SocketAddr>)>;
+
+/// As `run`, and tell `ready` the bound addresses (for embedding, e.g. `certgate demo`).
+pub async fn run_with_ready(
+    settings: settings::Settings,
+    shutdown: impl Future<Output = ()>,
+    ready: Option<Ready>,
+) -> Result<(), RunError> {
     let first = reload::build(&settings, 1)?;
     let live = reload::LiveConfig::new(first);
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -76,14 +88,22 @@ pub async fn run(settings: settings::Settings, shutdown: impl Future<Output = ()
         None => None,
     };
     let shared = server::Shared::new(settings, live, metrics::Metrics::new());
+    let mut admin_addr = None;
     if let Some(admin) = admin {
         if let Ok(a) = admin.local_addr() {
-            tracing::info!(addr = %a, "admin listening");
+            tracing::info!("admin listening addr={a}");
+            admin_addr = Some(a);
         }
         tokio::spawn(admin::serve(shared.clone(), admin));
     }
-    if let Ok(a) = listener.local_addr() {
-        tracing::info!("listening addr={a}");
+    let listen_addr = listener.local_addr().map_err(|source| RunError::Bind {
+        flag: "--listen",
+        addr: shared.settings.listen,
+        source,
+    })?;
+    tracing::info!("listening addr={listen_addr}");
+    if let Some(tx) = ready {
+        let _ = tx.send((listen_addr, admin_addr));
     }
     expiry::record(&shared, &shared.live.load(), false);
     tokio::spawn(expiry::daily(shared.clone()));

@@ -61,7 +61,10 @@ fn docusign(pki: &Pki) -> Leaf {
 fn impostor(pki: &Pki) -> Leaf {
     pki.client(
         "impostor",
-        ClientSpec::new().c("US").o("DocuSign").cn("demo.docusign.net"),
+        ClientSpec::new()
+            .c("US")
+            .o("DocuSign")
+            .cn("demo.docusign.net"),
     )
 }
 
@@ -78,12 +81,18 @@ async fn dn_not_on_the_list_gets_403_with_a_request_id_and_upstream_sees_nothing
     upstream.assert_nothing("403");
     let body = resp.body_str();
     assert!(body.len() < 512, "denial bodies are short: {body:?}");
-    assert!(!body.contains("CN=other"), "no reason details in the body: {body:?}");
+    assert!(
+        !body.contains("CN=other"),
+        "no reason details in the body: {body:?}"
+    );
     let candidates = id_like_tokens(&body);
-    assert!(!candidates.is_empty(), "403 body shows no request id: {body:?}");
+    assert!(
+        !candidates.is_empty(),
+        "403 body shows no request id: {body:?}"
+    );
     // The id in the body is the one the log shows for this denial.
     cg.wait_for_log_where("showing the 403 body's request id", |l| {
-        candidates.iter().any(|id| l.contains(id.as_str()))
+        l.contains("403") && candidates.iter().any(|id| l.contains(id.as_str()))
     })
     .await;
 }
@@ -104,8 +113,20 @@ async fn any_rule_allows_every_verified_certificate() {
     let upstream = Upstream::start().await;
     let cg = proxy_with_rules(&pki, &upstream, &["any"]).await;
 
-    assert_allowed(&cg, &pki, &upstream, &pki.client("a", ClientSpec::cn_only("a"))).await;
-    assert_allowed(&cg, &pki, &upstream, &pki.client("b", ClientSpec::new().o("B"))).await;
+    assert_allowed(
+        &cg,
+        &pki,
+        &upstream,
+        &pki.client("a", ClientSpec::cn_only("a")),
+    )
+    .await;
+    assert_allowed(
+        &cg,
+        &pki,
+        &upstream,
+        &pki.client("b", ClientSpec::new().o("B")),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -208,7 +229,10 @@ async fn ou_rule_matches_the_organizational_unit() {
     let cg = proxy_with_rules(&pki, &upstream, &["ou:Payments"]).await;
 
     let yes = pki.client("yes", ClientSpec::new().o("Acme").ou("Payments").cn("svc"));
-    let no = pki.client("no", ClientSpec::new().o("Acme").ou("Marketing").cn("Payments"));
+    let no = pki.client(
+        "no",
+        ClientSpec::new().o("Acme").ou("Marketing").cn("Payments"),
+    );
     assert_allowed(&cg, &pki, &upstream, &yes).await;
     assert_denied(&cg, &pki, &upstream, &no).await;
 }
@@ -251,7 +275,10 @@ async fn san_uri_rule_matches_a_spiffe_id_exactly() {
     let upstream = Upstream::start().await;
     let cg = proxy_with_rules(&pki, &upstream, &["san-uri:spiffe://acme.test/billing"]).await;
 
-    let yes = pki.client("yes", ClientSpec::cn_only("x").san_uri("spiffe://acme.test/billing"));
+    let yes = pki.client(
+        "yes",
+        ClientSpec::cn_only("x").san_uri("spiffe://acme.test/billing"),
+    );
     let sub = pki.client(
         "sub",
         ClientSpec::cn_only("x").san_uri("spiffe://acme.test/billing/extra"),
@@ -267,7 +294,10 @@ async fn san_email_rule_matches_the_address() {
     let cg = proxy_with_rules(&pki, &upstream, &["san-email:ops@acme.test"]).await;
 
     let yes = pki.client("yes", ClientSpec::cn_only("x").san_email("ops@acme.test"));
-    let no = pki.client("no", ClientSpec::cn_only("ops@acme.test").san_email("dev@acme.test"));
+    let no = pki.client(
+        "no",
+        ClientSpec::cn_only("ops@acme.test").san_email("dev@acme.test"),
+    );
     assert_allowed(&cg, &pki, &upstream, &yes).await;
     assert_denied(&cg, &pki, &upstream, &no).await;
 }
@@ -342,5 +372,9 @@ async fn route_trust_narrows_which_bundle_a_route_accepts() {
 
     assert_eq!(status(prod_client, "/sandbox/y").await, 403);
     assert_eq!(status(sandbox_client, "/prod/y").await, 403);
-    assert_eq!(upstream.count(), 2, "the cross-bundle requests reached the upstream");
+    assert_eq!(
+        upstream.count(),
+        2,
+        "the cross-bundle requests reached the upstream"
+    );
 }

@@ -39,7 +39,11 @@ async fn curl_with_an_allowed_certificate_gets_200_and_a_denied_one_gets_403() {
 
     let no = curl(&pki, cg.addr, "/webhooks/event", Some(&denied), &[]).await;
     assert_eq!(no.status, 403, "{no:?}");
-    assert_eq!(upstream.count(), 1, "the denied request reached the upstream");
+    assert_eq!(
+        upstream.count(),
+        1,
+        "the denied request reached the upstream"
+    );
 }
 
 #[tokio::test]
@@ -55,7 +59,10 @@ async fn curl_without_a_certificate_gets_no_response() {
 
     let out = curl(&pki, cg.addr, "/webhooks/event", None, &[]).await;
 
-    assert_eq!(out.status, 0, "no HTTP response without a certificate: {out:?}");
+    assert_eq!(
+        out.status, 0,
+        "no HTTP response without a certificate: {out:?}"
+    );
     assert_ne!(out.exit_code, Some(0), "{out:?}");
     upstream.assert_nothing("curl without certificate");
 }
@@ -72,16 +79,12 @@ async fn curl_over_http2_is_served() {
     .await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
 
-    let out = curl(
-        &pki,
-        cg.addr,
-        "/webhooks/event",
-        Some(&leaf),
-        &["--http2"],
-    )
-    .await;
+    let out = curl(&pki, cg.addr, "/webhooks/event", Some(&leaf), &["--http2"]).await;
 
     assert_eq!(out.status, 200, "{out:?}");
     assert_eq!(out.http_version, "2", "{out:?}");
-    assert_eq!(upstream.single().expect("X-Client-Cert-Subject"), "CN=sender");
+    assert_eq!(
+        upstream.single().expect("X-Client-Cert-Subject"),
+        "CN=sender"
+    );
 }

@@ -31,7 +31,12 @@ async fn trusted_client_certificate_gets_a_connection_and_reaches_upstream() {
     let cg = proxy(&pki, &upstream, &[]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
 
-    let resp = cg.client(&pki).cert(&leaf).get("/webhooks/a").await.unwrap();
+    let resp = cg
+        .client(&pki)
+        .cert(&leaf)
+        .get("/webhooks/a")
+        .await
+        .unwrap();
 
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body_str(), "upstream-ok");
@@ -76,7 +81,10 @@ async fn no_certificate_fails_the_tls12_handshake_itself() {
         .await
         .expect_err("TLS 1.2 client without a certificate must not get an answer");
 
-    assert!(err.is_handshake_failure(), "expected a handshake failure, got {err:?}");
+    assert!(
+        err.is_handshake_failure(),
+        "expected a handshake failure, got {err:?}"
+    );
     upstream.assert_nothing("no certificate over TLS 1.2");
 }
 
@@ -130,9 +138,17 @@ async fn optional_mode_with_certificate_still_verifies_and_allows() {
         .other_ca("Rogue CA")
         .issue("rogue", ClientSpec::cn_only("sender"));
 
-    let ok = cg.client(&pki).cert(&leaf).get("/webhooks/a").await.unwrap();
+    let ok = cg
+        .client(&pki)
+        .cert(&leaf)
+        .get("/webhooks/a")
+        .await
+        .unwrap();
     assert_eq!(ok.status, 200);
-    assert_eq!(upstream.single().expect("x-client-cert-subject"), "CN=sender");
+    assert_eq!(
+        upstream.single().expect("x-client-cert-subject"),
+        "CN=sender"
+    );
 
     // A certificate that does not verify is not silently treated as "no certificate".
     let bad = cg.client(&pki).cert(&rogue).get("/webhooks/b").await;
@@ -145,7 +161,11 @@ async fn optional_mode_with_certificate_still_verifies_and_allows() {
         ),
         Err(e) => panic!("unexpected error: {e:?}"),
     }
-    assert_eq!(upstream.count(), 1, "the untrusted client reached the upstream");
+    assert_eq!(
+        upstream.count(),
+        1,
+        "the untrusted client reached the upstream"
+    );
 }
 
 #[tokio::test]
@@ -163,8 +183,15 @@ async fn certificate_from_another_ca_is_refused() {
     );
 
     upstream.assert_nothing("untrusted issuer");
-    // LOOSE log check: the reason names the issuer problem.
-    wait_for_handshake_rejection_log(&cg, &["issuer"]).await;
+    // LOOSE log check: the reason names the issuer problem and the issuer.
+    cg.wait_for_log_where(
+        "rejecting the handshake for an unknown issuer, named",
+        |l| {
+            let lower = l.to_lowercase();
+            lower.contains("handshake") && lower.contains("issuer") && l.contains("Rogue CA")
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -212,7 +239,12 @@ async fn chain_through_an_intermediate_sent_by_the_client_is_accepted() {
     let issuing = pki.ca.intermediate("Issuing CA");
     let leaf = issuing.issue("via-intermediate", ClientSpec::cn_only("sender"));
 
-    let resp = cg.client(&pki).cert(&leaf).get("/webhooks/a").await.unwrap();
+    let resp = cg
+        .client(&pki)
+        .cert(&leaf)
+        .get("/webhooks/a")
+        .await
+        .unwrap();
 
     assert_eq!(resp.status, 200);
     let seen = upstream.single();
@@ -296,8 +328,14 @@ async fn certificate_request_names_every_configured_anchor() {
             .iter()
             .any(|h| h.windows(name.len()).any(|w| w == name.as_bytes()))
     };
-    assert!(names_ca("Test Root CA"), "default bundle's anchor missing from hints");
-    assert!(names_ca("Sandbox CA"), "sandbox bundle's anchor missing from hints");
+    assert!(
+        names_ca("Test Root CA"),
+        "default bundle's anchor missing from hints"
+    );
+    assert!(
+        names_ca("Sandbox CA"),
+        "sandbox bundle's anchor missing from hints"
+    );
 }
 
 #[tokio::test]
@@ -316,7 +354,12 @@ async fn min_tls_13_refuses_a_tls12_only_client() {
         .expect_err("TLS 1.2 must be refused with --min-tls 1.3");
     assert!(err.is_handshake_failure(), "got {err:?}");
 
-    let ok = cg.client(&pki).cert(&leaf).get("/webhooks/a").await.unwrap();
+    let ok = cg
+        .client(&pki)
+        .cert(&leaf)
+        .get("/webhooks/a")
+        .await
+        .unwrap();
     assert_eq!(ok.status, 200);
     assert_eq!(upstream.count(), 1);
 }

@@ -51,7 +51,13 @@ async fn http2_denied_request_gets_403_and_upstream_sees_nothing() {
     let cg = proxy(&pki, &upstream).await;
     let other = pki.client("other", ClientSpec::new().c("US").o("Acme").cn("other"));
 
-    let resp = cg.client(&pki).cert(&other).h2().get("/webhooks/a").await.unwrap();
+    let resp = cg
+        .client(&pki)
+        .cert(&other)
+        .h2()
+        .get("/webhooks/a")
+        .await
+        .unwrap();
 
     assert_eq!(resp.status, 403);
     upstream.assert_nothing("h2 403");
@@ -66,7 +72,10 @@ async fn http2_streams_on_one_connection_each_carry_the_identity() {
 
     let mut conn = cg.client(&pki).cert(&leaf).h2().connect().await.unwrap();
     for i in 0..3 {
-        assert_eq!(conn.get(&format!("/webhooks/{i}")).await.unwrap().status, 200);
+        assert_eq!(
+            conn.get(&format!("/webhooks/{i}")).await.unwrap().status,
+            200
+        );
     }
 
     let seen = upstream.requests();

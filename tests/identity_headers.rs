@@ -53,14 +53,23 @@ async fn allowed_client_gets_200_and_upstream_sees_the_verified_identity() {
     let seen = upstream.single();
     assert_eq!(seen.method, "GET");
     assert_eq!(seen.path, "/webhooks/event?x=1");
-    assert_eq!(seen.expect("X-Client-Cert-Subject"), "CN=sender,O=Acme,C=US");
+    assert_eq!(
+        seen.expect("X-Client-Cert-Subject"),
+        "CN=sender,O=Acme,C=US"
+    );
     assert_eq!(
         seen.expect("X-Client-Cert-Issuer"),
         "CN=Test Root CA,O=Certgate Test,C=US"
     );
-    assert_eq!(seen.expect("X-Client-Cert-Fingerprint"), sha256_hex(&leaf.der));
+    assert_eq!(
+        seen.expect("X-Client-Cert-Fingerprint"),
+        sha256_hex(&leaf.der)
+    );
     assert_eq!(seen.expect("X-Client-Cert-Serial"), "1a2b3c4d5e");
-    assert_eq!(seen.expect("X-Client-Cert-Not-After"), "2035-06-15T12:34:56Z");
+    assert_eq!(
+        seen.expect("X-Client-Cert-Not-After"),
+        "2035-06-15T12:34:56Z"
+    );
     assert_eq!(
         split_list(seen.expect("X-Client-Cert-San-Dns")),
         ["sender.acme.test", "alt.acme.test"]
@@ -72,7 +81,10 @@ async fn allowed_client_gets_200_and_upstream_sees_the_verified_identity() {
     assert_eq!(seen.expect("X-Client-Cert-San-Email"), "sender@acme.test");
     assert_eq!(seen.expect("X-Forwarded-Proto"), "https");
     let xff = seen.expect("X-Forwarded-For");
-    assert_eq!(split_list(xff).last().map(String::as_str), Some("127.0.0.1"));
+    assert_eq!(
+        split_list(xff).last().map(String::as_str),
+        Some("127.0.0.1")
+    );
     assert_eq!(seen.expect("X-Request-Id"), "abc-123");
     // Off by default.
     assert!(seen.all("X-Client-Cert-Pem").is_empty());
@@ -87,12 +99,24 @@ async fn san_headers_are_absent_when_the_certificate_has_none() {
     let cg = proxy(&pki, &upstream, &[]).await;
     let bare = pki.client("bare", ClientSpec::new().c("US").o("Acme").cn("sender"));
 
-    let resp = cg.client(&pki).cert(&bare).get("/webhooks/a").await.unwrap();
+    let resp = cg
+        .client(&pki)
+        .cert(&bare)
+        .get("/webhooks/a")
+        .await
+        .unwrap();
 
     assert_eq!(resp.status, 200);
     let seen = upstream.single();
-    assert_eq!(seen.expect("X-Client-Cert-Subject"), "CN=sender,O=Acme,C=US");
-    assert!(seen.all("X-Client-Cert-San-Dns").is_empty(), "{:#?}", seen.headers);
+    assert_eq!(
+        seen.expect("X-Client-Cert-Subject"),
+        "CN=sender,O=Acme,C=US"
+    );
+    assert!(
+        seen.all("X-Client-Cert-San-Dns").is_empty(),
+        "{:#?}",
+        seen.headers
+    );
     assert!(seen.all("X-Client-Cert-San-Uri").is_empty());
     assert!(seen.all("X-Client-Cert-San-Email").is_empty());
 }

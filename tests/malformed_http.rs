@@ -33,7 +33,11 @@ Transfer-Encoding: chunked\r\n\r\n{body}",
     let resp = raw_request(&client, req.as_bytes(), Duration::from_secs(5)).await;
 
     assert_eq!(resp.status(), Some(400), "{}", resp.text());
-    assert!(resp.closed, "connection must be closed after the 400: {}", resp.text());
+    assert!(
+        resp.closed,
+        "connection must be closed after the 400: {}",
+        resp.text()
+    );
     assert_eq!(
         resp.text().matches("HTTP/1.1 ").count(),
         1,

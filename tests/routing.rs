@@ -162,8 +162,10 @@ async fn dot_segments_are_removed_before_routing_so_they_cannot_escape_a_route()
     for path in sneaky {
         assert_eq!(t.status(&t.sender, path).await, 403, "{path}");
     }
-    t.hooks.assert_nothing("dot segments reached the webhooks upstream");
-    t.admin.assert_nothing("a refused request reached the admin upstream");
+    t.hooks
+        .assert_nothing("dot segments reached the webhooks upstream");
+    t.admin
+        .assert_nothing("a refused request reached the admin upstream");
 
     // ...and the admin client reaches the admin upstream with the normalised path.
     for path in sneaky {
@@ -173,7 +175,8 @@ async fn dot_segments_are_removed_before_routing_so_they_cannot_escape_a_route()
         t.admin.paths(),
         ["/admin", "/admin", "/admin", "/admin", "/admin/"]
     );
-    t.hooks.assert_nothing("dot segments reached the webhooks upstream");
+    t.hooks
+        .assert_nothing("dot segments reached the webhooks upstream");
 }
 
 #[tokio::test]
@@ -209,7 +212,11 @@ async fn encoded_slash_and_backslash_get_400() {
 async fn dot_segments_climbing_above_root_get_400() {
     let t = setup(&[]).await;
 
-    for path in ["/../x", "/webhooks/../../x", "/webhooks/%2e%2e/%2e%2e/webhooks/a"] {
+    for path in [
+        "/../x",
+        "/webhooks/../../x",
+        "/webhooks/%2e%2e/%2e%2e/webhooks/a",
+    ] {
         assert_eq!(t.status(&t.sender, path).await, 400, "{path}");
     }
     t.hooks.assert_nothing("paths above root");
@@ -220,13 +227,12 @@ async fn dot_segments_climbing_above_root_get_400() {
 async fn no_matching_route_gets_404_and_nothing_is_forwarded() {
     let t = setup(&[]).await;
 
-    let resp = t
-        .cg
-        .client(&t.pki)
-        .cert(&t.administrator)
-        .get("/elsewhere")
-        .await
-        .unwrap();
+    let resp =
+        t.cg.client(&t.pki)
+            .cert(&t.administrator)
+            .get("/elsewhere")
+            .await
+            .unwrap();
 
     assert_eq!(resp.status, 404);
     t.hooks.assert_nothing("404");

@@ -32,7 +32,9 @@ fn request(path: &str) -> Vec<u8> {
 /// Asserts nothing in `seen` came from the spoofed headers.
 fn assert_no_spoofed_values(seen: &Recorded) {
     for (name, value) in &seen.headers {
-        for forged in ["admin", "Evil", "00ff00ff", "11ee11ee", "whatever", "SUCCESS", "Hash=00", "Hash=11"] {
+        for forged in [
+            "admin", "Evil", "00ff00ff", "11ee11ee", "whatever", "SUCCESS", "Hash=00", "Hash=11",
+        ] {
             assert!(
                 !value.contains(forged),
                 "spoofed value {forged:?} reached the upstream in {name}: {value:?}"
@@ -42,7 +44,11 @@ fn assert_no_spoofed_values(seen: &Recorded) {
     assert!(seen.all("X-Client-Cert-Made-Up").is_empty());
     assert!(seen.all("X-Forwarded-Client-Cert").is_empty());
     assert!(seen.all("X-SSL-Client-Verify").is_empty());
-    assert_eq!(seen.expect("X-Innocent"), "kept", "unrelated headers pass through");
+    assert_eq!(
+        seen.expect("X-Innocent"),
+        "kept",
+        "unrelated headers pass through"
+    );
 }
 
 #[tokio::test]

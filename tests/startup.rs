@@ -42,7 +42,14 @@ fn malformed_rule_is_a_startup_error_naming_allow() {
     let pki = Pki::new();
     let exit = run_expecting_exit(
         &pki,
-        &["--upstream", UPSTREAM, "--route", "x=/x", "--allow", "x=bogus:1"],
+        &[
+            "--upstream",
+            UPSTREAM,
+            "--route",
+            "x=/x",
+            "--allow",
+            "x=bogus:1",
+        ],
     );
     assert_usage_error(&exit, &["--allow", "bogus"]);
 }
@@ -69,7 +76,14 @@ fn allow_for_an_unknown_route_is_a_startup_error() {
     let pki = Pki::new();
     let exit = run_expecting_exit(
         &pki,
-        &["--upstream", UPSTREAM, "--route", "x=/x", "--allow", "nope=any"],
+        &[
+            "--upstream",
+            UPSTREAM,
+            "--route",
+            "x=/x",
+            "--allow",
+            "nope=any",
+        ],
     );
     assert_usage_error(&exit, &["--allow", "nope"]);
 }
@@ -98,7 +112,14 @@ fn route_prefix_without_leading_slash_is_a_startup_error() {
     let pki = Pki::new();
     let exit = run_expecting_exit(
         &pki,
-        &["--upstream", UPSTREAM, "--route", "x=webhooks", "--allow", "x=any"],
+        &[
+            "--upstream",
+            UPSTREAM,
+            "--route",
+            "x=webhooks",
+            "--allow",
+            "x=any",
+        ],
     );
     assert_usage_error(&exit, &["--route"]);
 }
@@ -289,8 +310,32 @@ async fn settings_can_come_from_environment_variables() {
     let alpha = pki.client("alpha", ClientSpec::cn_only("alpha"));
     let beta = pki.client("beta", ClientSpec::cn_only("beta"));
 
-    assert_eq!(cg.client(&pki).cert(&alpha).get("/a/1").await.unwrap().status, 200);
-    assert_eq!(cg.client(&pki).cert(&beta).get("/b/1").await.unwrap().status, 200);
-    assert_eq!(cg.client(&pki).cert(&beta).get("/a/2").await.unwrap().status, 403);
+    assert_eq!(
+        cg.client(&pki)
+            .cert(&alpha)
+            .get("/a/1")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        cg.client(&pki)
+            .cert(&beta)
+            .get("/b/1")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        cg.client(&pki)
+            .cert(&beta)
+            .get("/a/2")
+            .await
+            .unwrap()
+            .status,
+        403
+    );
     assert_eq!(upstream.paths(), ["/a/1", "/b/1"]);
 }

@@ -22,7 +22,12 @@ async fn unix_socket_upstream_receives_allowed_requests_with_identity() {
     let cg = proxy(&pki, &upstream.url, &[]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
 
-    let resp = cg.client(&pki).cert(&leaf).get("/webhooks/a?q=1").await.unwrap();
+    let resp = cg
+        .client(&pki)
+        .cert(&leaf)
+        .get("/webhooks/a?q=1")
+        .await
+        .unwrap();
 
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body_str(), "upstream-ok");
@@ -79,7 +84,11 @@ X-End-To-End: kept\r\n\r\n";
     let seen = upstream.single();
     assert_eq!(seen.expect("X-End-To-End"), "kept");
     for hop in ["X-Private-Hop", "Keep-Alive", "Proxy-Connection"] {
-        assert!(seen.all(hop).is_empty(), "{hop} forwarded: {:#?}", seen.headers);
+        assert!(
+            seen.all(hop).is_empty(),
+            "{hop} forwarded: {:#?}",
+            seen.headers
+        );
     }
     for v in seen.all("Connection") {
         assert!(!v.to_ascii_lowercase().contains("x-private-hop"), "{v}");
@@ -93,7 +102,12 @@ async fn refused_upstream_connection_gets_502() {
     let cg = proxy(&pki, &dead, &[]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
 
-    let resp = cg.client(&pki).cert(&leaf).get("/webhooks/a").await.unwrap();
+    let resp = cg
+        .client(&pki)
+        .cert(&leaf)
+        .get("/webhooks/a")
+        .await
+        .unwrap();
 
     assert_eq!(resp.status, 502);
 }
@@ -110,7 +124,12 @@ async fn upstream_slower_than_the_timeout_gets_504() {
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
 
     let started = std::time::Instant::now();
-    let resp = cg.client(&pki).cert(&leaf).get("/webhooks/a").await.unwrap();
+    let resp = cg
+        .client(&pki)
+        .cert(&leaf)
+        .get("/webhooks/a")
+        .await
+        .unwrap();
 
     assert_eq!(resp.status, 504);
     assert!(
@@ -133,7 +152,12 @@ async fn upstream_error_status_is_passed_through() {
     let cg = proxy(&pki, &upstream.url, &[]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
 
-    let resp = cg.client(&pki).cert(&leaf).get("/webhooks/a").await.unwrap();
+    let resp = cg
+        .client(&pki)
+        .cert(&leaf)
+        .get("/webhooks/a")
+        .await
+        .unwrap();
 
     assert_eq!(resp.status, 418);
     assert_eq!(resp.body_str(), "teapot");

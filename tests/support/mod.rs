@@ -352,8 +352,9 @@ impl Ca {
                 .push(SanType::URI(Ia5String::try_from(u).expect("URI SAN")));
         }
         for e in spec.san_email {
-            p.subject_alt_names
-                .push(SanType::Rfc822Name(Ia5String::try_from(e).expect("email SAN")));
+            p.subject_alt_names.push(SanType::Rfc822Name(
+                Ia5String::try_from(e).expect("email SAN"),
+            ));
         }
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.extended_key_usages = match spec.eku {
@@ -579,7 +580,9 @@ impl Upstream {
     }
 
     pub async fn start_with(behaviour: UpstreamBehaviour) -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let reqs = requests.clone();
@@ -640,7 +643,10 @@ impl Upstream {
     /// Panics if anything reached the upstream.
     pub fn assert_nothing(&self, context: &str) {
         let r = self.requests();
-        assert!(r.is_empty(), "{context}: upstream should have seen nothing but got {r:#?}");
+        assert!(
+            r.is_empty(),
+            "{context}: upstream should have seen nothing but got {r:#?}"
+        );
     }
 
     /// Paths received, in order.
@@ -825,14 +831,14 @@ impl Certgate {
             .map_err(|e| format!("cannot spawn certgate: {e}"))?;
         let logs = Arc::new(Mutex::new(Vec::new()));
         spawn_log_reader(child.stderr.take().unwrap(), logs.clone(), "certgate");
-        spawn_log_reader(child.stdout.take().unwrap(), logs.clone(), "certgate stdout");
+        spawn_log_reader(
+            child.stdout.take().unwrap(),
+            logs.clone(),
+            "certgate stdout",
+        );
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            let found = logs
-                .lock()
-                .unwrap()
-                .iter()
-                .find_map(|l| listening_addr(l));
+            let found = logs.lock().unwrap().iter().find_map(|l| listening_addr(l));
             if let Some(addr) = found {
                 return Ok(Certgate { child, addr, logs });
             }
@@ -915,7 +921,11 @@ pub fn run_to_exit(args: &[String], env: &[(&str, &str)]) -> Exit {
     let err_buf = Arc::new(Mutex::new(Vec::new()));
     let out_buf = Arc::new(Mutex::new(Vec::new()));
     let t1 = spawn_log_reader(child.stderr.take().unwrap(), err_buf.clone(), "certgate");
-    let t2 = spawn_log_reader(child.stdout.take().unwrap(), out_buf.clone(), "certgate stdout");
+    let t2 = spawn_log_reader(
+        child.stdout.take().unwrap(),
+        out_buf.clone(),
+        "certgate stdout",
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut timed_out = false;
     let status = loop {
@@ -1405,7 +1415,12 @@ pub async fn raw_request(client: &Client, request: &[u8], wait: Duration) -> Raw
                     closed: false,
                 }
             }
-            Ok(Ok(0)) | Ok(Err(_)) => return RawResponse { bytes, closed: true },
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return RawResponse {
+                    bytes,
+                    closed: true,
+                }
+            }
             Ok(Ok(n)) => bytes.extend_from_slice(&buf[..n]),
         }
     }
