@@ -83,10 +83,20 @@ pub struct PolicyArgs {
     #[arg(long = "crl", value_name = "PATH")]
     pub crl: Vec<PathBuf>,
     /// What a CRL past its nextUpdate means: `deny` refuses chains it covers, `allow` keeps using it.
-    #[arg(long = "crl-expired", value_enum, default_value = "deny", env = "CERTGATE_CRL_EXPIRED")]
+    #[arg(
+        long = "crl-expired",
+        value_enum,
+        default_value = "deny",
+        env = "CERTGATE_CRL_EXPIRED"
+    )]
     pub crl_expired: CrlExpiredArg,
     /// required: no valid certificate, no connection. optional: handshake without one; non-public routes answer 401.
-    #[arg(long = "client-auth", value_enum, default_value = "required", env = "CERTGATE_CLIENT_AUTH")]
+    #[arg(
+        long = "client-auth",
+        value_enum,
+        default_value = "required",
+        env = "CERTGATE_CLIENT_AUTH"
+    )]
     pub client_auth: ClientAuthArg,
     /// A route NAME=PREFIX, repeatable.
     #[arg(long = "route", value_name = "NAME=PREFIX")]
@@ -105,7 +115,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "0.0.0.0:8443", env = "CERTGATE_LISTEN")]
     pub listen: String,
     /// PEM chain of the server certificate, leaf first.
-    #[arg(long = "server-cert", value_name = "PATH", env = "CERTGATE_SERVER_CERT")]
+    #[arg(
+        long = "server-cert",
+        value_name = "PATH",
+        env = "CERTGATE_SERVER_CERT"
+    )]
     pub server_cert: PathBuf,
     /// PEM private key of the server certificate.
     #[arg(long = "server-key", value_name = "PATH", env = "CERTGATE_SERVER_KEY")]
@@ -113,10 +127,19 @@ pub struct RunArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
     /// Lowest TLS version accepted.
-    #[arg(long = "min-tls", value_enum, default_value = "1.2", env = "CERTGATE_MIN_TLS")]
+    #[arg(
+        long = "min-tls",
+        value_enum,
+        default_value = "1.2",
+        env = "CERTGATE_MIN_TLS"
+    )]
     pub min_tls: MinTlsArg,
     /// Where allowed requests go: http://HOST:PORT or unix:/path.
-    #[arg(long, default_value = "http://127.0.0.1:8080", env = "CERTGATE_UPSTREAM")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        env = "CERTGATE_UPSTREAM"
+    )]
     pub upstream: String,
     /// Allow an upstream HOST that is not loopback.
     #[arg(long = "allow-remote-upstream", env = "CERTGATE_ALLOW_REMOTE_UPSTREAM")]
@@ -125,13 +148,26 @@ pub struct RunArgs {
     #[arg(long = "route-upstream", value_name = "NAME=URL")]
     pub route_upstream: Vec<String>,
     /// Admin server (/healthz, /readyz, /metrics) address, or `off`.
-    #[arg(long = "admin-listen", default_value = "127.0.0.1:9901", env = "CERTGATE_ADMIN_LISTEN")]
+    #[arg(
+        long = "admin-listen",
+        default_value = "127.0.0.1:9901",
+        env = "CERTGATE_ADMIN_LISTEN"
+    )]
     pub admin_listen: String,
     /// Prefix of the identity headers.
-    #[arg(long = "header-prefix", default_value = "X-Client-Cert-", env = "CERTGATE_HEADER_PREFIX")]
+    #[arg(
+        long = "header-prefix",
+        default_value = "X-Client-Cert-",
+        env = "CERTGATE_HEADER_PREFIX"
+    )]
     pub header_prefix: String,
     /// Forward the client certificate: none, pem or rfc9440.
-    #[arg(long = "forward-cert", value_enum, default_value = "none", env = "CERTGATE_FORWARD_CERT")]
+    #[arg(
+        long = "forward-cert",
+        value_enum,
+        default_value = "none",
+        env = "CERTGATE_FORWARD_CERT"
+    )]
     pub forward_cert: ForwardCertArg,
     /// Rename one identity header FIELD=NAME, repeatable.
     #[arg(long = "identity-header", value_name = "FIELD=NAME")]
@@ -150,15 +186,28 @@ pub struct RunArgs {
     pub idle_timeout: Duration,
     #[arg(long = "upstream-timeout", default_value = "60s", value_parser = duration, env = "CERTGATE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Duration,
-    #[arg(long = "max-connections", default_value = "10000", env = "CERTGATE_MAX_CONNECTIONS")]
+    #[arg(
+        long = "max-connections",
+        default_value = "10000",
+        env = "CERTGATE_MAX_CONNECTIONS"
+    )]
     pub max_connections: usize,
-    #[arg(long = "max-header-bytes", default_value = "65536", env = "CERTGATE_MAX_HEADER_BYTES")]
+    #[arg(
+        long = "max-header-bytes",
+        default_value = "65536",
+        env = "CERTGATE_MAX_HEADER_BYTES"
+    )]
     pub max_header_bytes: usize,
     #[arg(long = "expiry-warning", default_value = "90d", value_parser = duration, env = "CERTGATE_EXPIRY_WARNING")]
     pub expiry_warning: Duration,
     #[arg(long = "shutdown-grace", default_value = "30s", value_parser = duration, env = "CERTGATE_SHUTDOWN_GRACE")]
     pub shutdown_grace: Duration,
-    #[arg(long = "log-format", value_enum, default_value = "text", env = "CERTGATE_LOG_FORMAT")]
+    #[arg(
+        long = "log-format",
+        value_enum,
+        default_value = "text",
+        env = "CERTGATE_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
 }
 
@@ -201,8 +250,17 @@ pub struct DemoArgs {
 /// when what follows looks like `name=<rule kind>`, so DNs such as `CN=a,O=b` stay whole.
 pub fn split_env_list(value: &str, allow_rules: bool) -> Vec<String> {
     const KINDS: &[&str] = &[
-        "any", "public", "subject:", "issuer:", "cn:", "o:", "ou:", "san-dns:", "san-uri:",
-        "san-email:", "fingerprint:",
+        "any",
+        "public",
+        "subject:",
+        "issuer:",
+        "cn:",
+        "o:",
+        "ou:",
+        "san-dns:",
+        "san-uri:",
+        "san-email:",
+        "fingerprint:",
     ];
     let starts_item = |rest: &str| -> bool {
         let rest = rest.trim_start();
@@ -216,7 +274,9 @@ pub fn split_env_list(value: &str, allow_rules: bool) -> Vec<String> {
             && KINDS.iter().any(|k| {
                 rule.len() >= k.len() && rule[..k.len()].eq_ignore_ascii_case(k) && {
                     // `any`/`public` must be whole words.
-                    k.ends_with(':') || rule[k.len()..].is_empty() || rule[k.len()..].starts_with(',')
+                    k.ends_with(':')
+                        || rule[k.len()..].is_empty()
+                        || rule[k.len()..].starts_with(',')
                 }
             })
     };
@@ -263,7 +323,10 @@ fn fill_strings(v: &mut Vec<String>, env: &str, allow_rules: bool) {
 
 fn fill_paths(v: &mut Vec<PathBuf>, env: &str) {
     if v.is_empty() {
-        *v = env_list(env, false).into_iter().map(PathBuf::from).collect();
+        *v = env_list(env, false)
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
     }
 }
 

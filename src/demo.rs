@@ -1,7 +1,47 @@
-//! `certgate demo`: a throwaway PKI, a built-in echo upstream, the proxy on localhost, and
-//! printed curl commands; `--self-test` runs them and fails on any surprise.
+//! `certgate demo`: a throwaway PKI, a built-in echo upstream, the real proxy on localhost, and
+//! printed curl commands that show an allowed, a denied and a certificate-less request;
+//! `--self-test` runs those commands itself and fails on any surprise.
+//!
+//! Steps, one function each: `DemoDir` (where the files go) → `write_pki` → `start_echo` →
+//! `start_proxy` (parses a real `certgate run` argument vector) → `print_guide` → wait for
+//! Ctrl-C, or `self_test`.
 
-use crate::cli::DemoArgs;
+use crate::cli::{Cli, Command, DemoArgs};
+use crate::settings::Settings;
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rcgen::{
+    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, Ia5String, IsCa, KeyPair, KeyUsagePurpose, SanType,
+};
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The identity the demo's `--allow` rule names; the escaped comma is the point of the example.
+pub const ALLOWED_SUBJECT: &str = r"CN=demo.docusign.net,O=DocuSign\, Inc.,C=US";
+/// A certificate from the same CA that no rule allows.
+pub const DENIED_SUBJECT: &str = "CN=intruder.example,O=Someone Else,C=US";
+/// The path every demo request asks for.
+const DEMO_PATH: &str = "/webhooks/docusign";
+
+/// How long the proxy may take to report its addresses.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Upper bound for the whole self-test (all three requests).
+const SELF_TEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Upper bound for one request (curl's `--max-time` and the built-in client).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long the proxy may take to drain and stop.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -9,8 +49,807 @@ pub enum DemoError {
     Setup(String),
 }
 
+fn setup(what: impl std::fmt::Display, e: impl std::fmt::Display) -> DemoError {
+    DemoError::Setup(format!("{what}: {e}"))
+}
+
 /// Ok(true): everything behaved (or not a self-test); Ok(false): a self-test surprise.
 pub async fn run(args: &DemoArgs) -> Result<bool, DemoError> {
-    let _ = args;
-    Err(DemoError::Setup("demo is being implemented".into()))
+    // Registered first, so a Ctrl-C during set-up still reaches the clean-up below.
+    let mut stop = StopSignals::new()?;
+    let dir = DemoDir::create(args.dir.as_deref())?;
+    let pki = write_pki(dir.path())?;
+    let (echo_addr, echo) = start_echo().await?;
+    let proxy = start_proxy(dir.path(), echo_addr).await;
+    let proxy = match proxy {
+        Ok(p) => p,
+        Err(e) => {
+            echo.abort();
+            return Err(e);
+        }
+    };
+    print_guide(dir.path(), dir.owned, echo_addr, &proxy, args.self_test);
+
+    let outcome = if args.self_test {
+        tokio::select! {
+            r = tokio::time::timeout(SELF_TEST_TIMEOUT, self_test(dir.path(), &pki, proxy.listen.port())) => {
+                match r {
+                    Ok(passed) => Ok(passed),
+                    Err(_) => {
+                        println!("FAIL  the self-test did not finish within {SELF_TEST_TIMEOUT:?}");
+                        Ok(false)
+                    }
+                }
+            }
+            _ = stop.recv() => {
+                println!("FAIL  interrupted");
+                Ok(false)
+            }
+        }
+    } else {
+        wait_for_stop(&mut stop, &mut proxy.task).await
+    };
+
+    proxy.stop().await;
+    echo.abort();
+    if dir.owned {
+        println!("Stopped; removed {}.", dir.path().display());
+    } else {
+        println!("Stopped; the files stay in {}.", dir.path().display());
+    }
+    outcome
+}
+
+// ---------------------------------------------------------------------------------------
+// Where the files go
+// ---------------------------------------------------------------------------------------
+
+/// The PKI directory; a temporary one (`owned`) is removed on drop, a user's `--dir` never.
+struct DemoDir {
+    path: PathBuf,
+    owned: bool,
+}
+
+impl DemoDir {
+    fn create(user_dir: Option<&Path>) -> Result<DemoDir, DemoError> {
+        use std::os::unix::fs::DirBuilderExt;
+        match user_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)
+                    .map_err(|e| setup(format!("--dir {}", d.display()), e))?;
+                // Absolute, so the printed commands work from any directory.
+                let path = d
+                    .canonicalize()
+                    .map_err(|e| setup(format!("--dir {}", d.display()), e))?;
+                Ok(DemoDir { path, owned: false })
+            }
+            None => {
+                let path = std::env::temp_dir().join(format!(
+                    "certgate-demo-{}-{}",
+                    std::process::id(),
+                    random_suffix()
+                ));
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&path)
+                    .map_err(|e| setup(format!("cannot create {}", path.display()), e))?;
+                Ok(DemoDir { path, owned: true })
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        if self.owned {
+            if let Err(e) = std::fs::remove_dir_all(&self.path) {
+                tracing::warn!(dir = %self.path.display(), error = %e, "cannot remove the demo directory");
+            }
+        }
+    }
+}
+
+fn random_suffix() -> String {
+    use std::hash::BuildHasher;
+    // RandomState is seeded per process from the OS; enough to keep two demos apart.
+    let n = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+    format!("{:08x}", n as u32)
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM, registered up front.
+struct StopSignals {
+    int: Signal,
+    term: Signal,
+}
+
+impl StopSignals {
+    fn new() -> Result<StopSignals, DemoError> {
+        let int = signal(SignalKind::interrupt()).map_err(|e| setup("cannot watch Ctrl-C", e))?;
+        let term = signal(SignalKind::terminate()).map_err(|e| setup("cannot watch SIGTERM", e))?;
+        Ok(StopSignals { int, term })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// PKI
+// ---------------------------------------------------------------------------------------
+
+/// What the in-process client needs when curl is missing (the files hold the same).
+struct Pki {
+    ca_der: Vec<u8>,
+    allowed: ClientCert,
+    denied: ClientCert,
+}
+
+struct ClientCert {
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+/// One RDN per attribute, given in RFC 4514 order (most specific first, as printed).
+fn dn(rfc4514_order: &[(DnType, &str)]) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    // The DER order is the reverse of the RFC 4514 string.
+    for (ty, v) in rfc4514_order.iter().rev() {
+        dn.push(ty.clone(), *v);
+    }
+    dn
+}
+
+fn validity(p: &mut CertificateParams, days: i64) {
+    let now = time::OffsetDateTime::now_utc();
+    p.not_before = now - time::Duration::days(1);
+    p.not_after = now + time::Duration::days(days);
+}
+
+fn write_file(dir: &Path, name: &str, contents: &str, private: bool) -> Result<(), DemoError> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = dir.join(name);
+    let err = |e: std::io::Error| setup(format!("cannot write {}", path.display()), e);
+    let mode = if private { 0o600 } else { 0o644 };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&path)
+        .map_err(err)?;
+    // `mode` only applies to new files; a re-used --dir may hold older ones.
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(err)?;
+    f.write_all(contents.as_bytes()).map_err(err)
+}
+
+/// Sign `params` with the CA; write `<name>.pem` and `<name>.key` (PKCS#8).
+fn issue(
+    dir: &Path,
+    name: &str,
+    params: CertificateParams,
+    ca: &Certificate,
+    ca_key: &KeyPair,
+) -> Result<ClientCert, DemoError> {
+    let key =
+        KeyPair::generate().map_err(|e| setup(format!("cannot generate the {name} key"), e))?;
+    let cert = params
+        .signed_by(&key, ca, ca_key)
+        .map_err(|e| setup(format!("cannot sign the {name} certificate"), e))?;
+    write_file(dir, &format!("{name}.pem"), &cert.pem(), false)?;
+    write_file(dir, &format!("{name}.key"), &key.serialize_pem(), true)?;
+    Ok(ClientCert {
+        cert_der: cert.der().to_vec(),
+        key_der: key.serialize_der(),
+    })
+}
+
+fn client_params(subject: &[(DnType, &str)]) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn(subject);
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    p.use_authority_key_identifier_extension = true;
+    validity(&mut p, 365);
+    p
+}
+
+/// The demo CA, a server certificate for localhost/127.0.0.1, and two clients of that CA.
+fn write_pki(dir: &Path) -> Result<Pki, DemoError> {
+    let mut ca_params = CertificateParams::default();
+    ca_params.distinguished_name = dn(&[
+        (DnType::CommonName, "certgate demo CA"),
+        (DnType::OrganizationName, "certgate demo"),
+    ]);
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    validity(&mut ca_params, 2 * 365);
+    let ca_key = KeyPair::generate().map_err(|e| setup("cannot generate the CA key", e))?;
+    let ca = ca_params
+        .self_signed(&ca_key)
+        .map_err(|e| setup("cannot sign the CA certificate", e))?;
+    write_file(dir, "ca.pem", &ca.pem(), false)?;
+
+    let mut server = CertificateParams::default();
+    server.distinguished_name = dn(&[(DnType::CommonName, "localhost")]);
+    server.subject_alt_names = vec![
+        SanType::DnsName(Ia5String::try_from("localhost").map_err(|e| setup("server SAN", e))?),
+        SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    ];
+    server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    server.use_authority_key_identifier_extension = true;
+    validity(&mut server, 365);
+    issue(dir, "server", server, &ca, &ca_key)?;
+
+    let allowed = issue(
+        dir,
+        "allowed",
+        client_params(&[
+            (DnType::CommonName, "demo.docusign.net"),
+            (DnType::OrganizationName, "DocuSign, Inc."),
+            (DnType::CountryName, "US"),
+        ]),
+        &ca,
+        &ca_key,
+    )?;
+    let denied = issue(
+        dir,
+        "denied",
+        client_params(&[
+            (DnType::CommonName, "intruder.example"),
+            (DnType::OrganizationName, "Someone Else"),
+            (DnType::CountryName, "US"),
+        ]),
+        &ca,
+        &ca_key,
+    )?;
+    Ok(Pki {
+        ca_der: ca.der().to_vec(),
+        allowed,
+        denied,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Echo upstream
+// ---------------------------------------------------------------------------------------
+
+/// An HTTP/1.1 server on 127.0.0.1 that answers every request with what certgate told it.
+async fn start_echo() -> Result<(SocketAddr, JoinHandle<()>), DemoError> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .map_err(|e| setup("cannot start the echo upstream on 127.0.0.1", e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| setup("echo upstream address", e))?;
+    let task = tokio::spawn(async move {
+        loop {
+            let tcp = match listener.accept().await {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    tracing::warn!(error = %e, "echo upstream: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|req: hyper::Request<Incoming>| async move {
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(echo_body(
+                        &req,
+                    )))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    Ok((addr, task))
+}
+
+/// `hello from the upstream: GET /path` and the identity and forwarding headers it received.
+fn echo_body<B>(req: &hyper::Request<B>) -> String {
+    let mut out = format!("hello from the upstream: {} {}\n", req.method(), req.uri());
+    for (name, value) in req.headers() {
+        let n = name.as_str();
+        if n.starts_with("x-client-cert-") || n.starts_with("x-forwarded-") || n == "x-request-id" {
+            out.push_str(&format!(
+                "{n}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// The proxy
+// ---------------------------------------------------------------------------------------
+
+struct Proxy {
+    listen: SocketAddr,
+    admin: Option<SocketAddr>,
+    /// The `certgate run` flags the proxy was started with.
+    args: Vec<String>,
+    task: JoinHandle<Result<(), crate::RunError>>,
+    stop: oneshot::Sender<()>,
+}
+
+impl Proxy {
+    /// Ask the proxy to drain, and wait (bounded) until it has.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(STOP_TIMEOUT, self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the proxy stopped with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "the proxy task failed"),
+            Err(_) => tracing::warn!("the proxy did not stop within {STOP_TIMEOUT:?}"),
+        }
+    }
+}
+
+/// Exactly the flags a user would type; ports 0 pick free ones.
+fn run_args(dir: &Path, upstream: SocketAddr) -> Vec<String> {
+    let p = |f: &str| dir.join(f).display().to_string();
+    [
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--server-cert",
+        &p("server.pem"),
+        "--server-key",
+        &p("server.key"),
+        "--trust",
+        &p("ca.pem"),
+        "--upstream",
+        &format!("http://{upstream}"),
+        "--route",
+        "webhooks=/webhooks",
+        "--allow",
+        &format!("webhooks=subject:{ALLOWED_SUBJECT}"),
+        "--route",
+        "health=/health",
+        "--allow",
+        "health=public",
+        "--client-auth",
+        "optional",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+async fn start_proxy(dir: &Path, upstream: SocketAddr) -> Result<Proxy, DemoError> {
+    let args = run_args(dir, upstream);
+    let argv = ["certgate", "run"]
+        .into_iter()
+        .map(String::from)
+        .chain(args.iter().cloned());
+    let cli = Cli::try_parse_from(argv).map_err(|e| setup("the demo's run flags", e))?;
+    let Command::Run(run) = cli.command else {
+        return Err(DemoError::Setup(
+            "the demo's run flags did not parse as `run`".into(),
+        ));
+    };
+    let settings = Settings::from_run(&run).map_err(|e| setup("the demo's run flags", e))?;
+
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let shutdown = async move {
+        // Also resolves if the sender is dropped, so the proxy never outlives the demo.
+        let _ = stop_rx.await;
+    };
+    let mut task = tokio::spawn(crate::run_with_ready(settings, shutdown, Some(ready_tx)));
+    match tokio::time::timeout(START_TIMEOUT, ready_rx).await {
+        Ok(Ok((listen, admin))) => Ok(Proxy {
+            listen,
+            admin,
+            args,
+            task,
+            stop: stop_tx,
+        }),
+        // The sender was dropped: `run_with_ready` returned before serving.
+        Ok(Err(_)) => Err(match (&mut task).await {
+            Ok(Err(e)) => setup(
+                "the proxy did not start",
+                format!("{:#}", anyhow::Error::from(e)),
+            ),
+            Ok(Ok(())) => DemoError::Setup("the proxy stopped before it served".into()),
+            Err(e) => setup("the proxy task failed", e),
+        }),
+        Err(_) => {
+            task.abort();
+            Err(DemoError::Setup(format!(
+                "the proxy did not start within {START_TIMEOUT:?}"
+            )))
+        }
+    }
+}
+
+/// Until Ctrl-C / SIGTERM; a proxy that ends by itself is an error.
+async fn wait_for_stop(
+    stop: &mut StopSignals,
+    task: &mut JoinHandle<Result<(), crate::RunError>>,
+) -> Result<bool, DemoError> {
+    tokio::select! {
+        _ = stop.recv() => {
+            println!();
+            println!("Stopping...");
+            Ok(true)
+        }
+        r = task => Err(match r {
+            Ok(Ok(())) => DemoError::Setup("the proxy stopped unexpectedly".into()),
+            Ok(Err(e)) => setup("the proxy stopped", format!("{:#}", anyhow::Error::from(e))),
+            Err(e) => setup("the proxy task failed", e),
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// What the reader sees
+// ---------------------------------------------------------------------------------------
+
+/// One of the three demonstrated requests.
+struct Scenario {
+    title: &'static str,
+    /// `allowed` / `denied` (the file stem), or none for no certificate.
+    client: Option<&'static str>,
+    status: u16,
+    /// Text the body must contain.
+    body_has: Option<&'static str>,
+    expect: &'static str,
+}
+
+const SCENARIOS: [Scenario; 3] = [
+    Scenario {
+        title: "allowed client",
+        client: Some("allowed"),
+        status: 200,
+        body_has: Some("CN=demo.docusign.net"),
+        expect: "200: the upstream's answer, echoing the verified identity certgate injected",
+    },
+    Scenario {
+        title: "denied client",
+        client: Some("denied"),
+        status: 403,
+        body_has: None,
+        expect: "403 Forbidden with a request id (the reason is in certgate's log, on stderr)",
+    },
+    Scenario {
+        title: "no client certificate",
+        client: None,
+        status: 401,
+        body_has: None,
+        expect: "401 Unauthorized with a request id",
+    },
+];
+
+/// The curl arguments of a scenario, as printed (self-test adds output options).
+fn curl_args(dir: &Path, port: u16, client: Option<&str>) -> Vec<String> {
+    let p = |f: String| dir.join(f).display().to_string();
+    let mut v = vec!["--cacert".to_string(), p("ca.pem".into())];
+    if let Some(c) = client {
+        v.extend([
+            "--cert".to_string(),
+            p(format!("{c}.pem")),
+            "--key".to_string(),
+            p(format!("{c}.key")),
+        ]);
+    }
+    v.push(format!("https://localhost:{port}{DEMO_PATH}"));
+    v
+}
+
+/// POSIX-shell quoting, only where needed.
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:=@%+,".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn command_line(program: &str, args: &[String]) -> String {
+    std::iter::once(program.to_string())
+        .chain(args.iter().map(|a| shell_quote(a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn print_guide(dir: &Path, temporary: bool, echo: SocketAddr, proxy: &Proxy, self_test: bool) {
+    let port = proxy.listen.port();
+    println!();
+    println!("certgate demo: a throwaway mutual-TLS setup on localhost");
+    println!();
+    println!(
+        "  files     {}{}",
+        dir.display(),
+        if temporary { "  (removed on exit)" } else { "" }
+    );
+    println!(
+        "            ca.pem  server.pem server.key  allowed.pem allowed.key  denied.pem denied.key"
+    );
+    println!("  upstream  http://{echo}  (built in: echoes the headers certgate adds)");
+    println!("  proxy     https://localhost:{port}");
+    println!();
+    println!("The proxy runs with the flags you would give it yourself:");
+    println!("  {}", command_line("certgate run", &proxy.args));
+    println!();
+    for (i, s) in SCENARIOS.iter().enumerate() {
+        let who = match s.client {
+            Some("allowed") => format!(" ({ALLOWED_SUBJECT})"),
+            Some(_) => format!(" ({DENIED_SUBJECT}, same CA, no rule allows it)"),
+            None => String::new(),
+        };
+        println!("{}. {}{who}", i + 1, capitalise(s.title));
+        println!(
+            "  {}",
+            command_line("curl", &curl_args(dir, port, s.client))
+        );
+        println!("  -> {}", s.expect);
+        if s.client.is_none() {
+            println!(
+                "     The demo runs with --client-auth optional so that certgate can answer; with the"
+            );
+            println!("     default, required, such a client is refused during the TLS handshake.");
+        }
+        println!();
+    }
+    if let Some(admin) = proxy.admin {
+        println!("Metrics: curl http://{admin}/metrics");
+        println!();
+    }
+    if !self_test {
+        println!("Press Ctrl-C to stop.");
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Self-test
+// ---------------------------------------------------------------------------------------
+
+/// What came back for one request.
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+/// Run every scenario, print PASS/FAIL per check; true when all passed.
+async fn self_test(dir: &Path, pki: &Pki, port: u16) -> bool {
+    let use_curl = curl_available().await;
+    if use_curl {
+        println!("Self-test (running the curl commands above):");
+    } else {
+        println!("Self-test (curl is not on PATH; using the built-in client):");
+    }
+    let mut all = true;
+    for s in &SCENARIOS {
+        let answer = if use_curl {
+            fetch_with_curl(curl_args(dir, port, s.client)).await
+        } else {
+            let client = match s.client {
+                Some("allowed") => Some(&pki.allowed),
+                Some(_) => Some(&pki.denied),
+                None => None,
+            };
+            fetch_in_process(pki, client, port).await
+        };
+        let verdict = judge(s, answer);
+        match &verdict {
+            Ok(()) => println!("PASS  {}: {}", s.title, s.status),
+            Err(why) => println!("FAIL  {}: {why}", s.title),
+        }
+        all &= verdict.is_ok();
+    }
+    all
+}
+
+fn judge(s: &Scenario, answer: Result<Answer, String>) -> Result<(), String> {
+    let a = answer?;
+    if a.status != s.status {
+        return Err(format!(
+            "expected {}, got {}: {}",
+            s.status,
+            a.status,
+            a.body.trim()
+        ));
+    }
+    if let Some(text) = s.body_has {
+        if !a.body.contains(text) {
+            return Err(format!(
+                "the body does not contain {text:?}: {}",
+                a.body.trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn curl_available() -> bool {
+    let probe = tokio::task::spawn_blocking(|| {
+        std::process::Command::new("curl")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+    });
+    matches!(probe.await, Ok(Ok(status)) if status.success())
+}
+
+/// The printed command, plus `-sS -o - -w '\n%{http_code}'` and a time limit.
+async fn fetch_with_curl(mut args: Vec<String>) -> Result<Answer, String> {
+    let url = args.pop().unwrap_or_default();
+    args.extend([
+        "-sS".to_string(),
+        "--max-time".to_string(),
+        REQUEST_TIMEOUT.as_secs().to_string(),
+        "-o".to_string(),
+        "-".to_string(),
+        "-w".to_string(),
+        "\n%{http_code}".to_string(),
+        url,
+    ]);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl").args(&args).output()
+    })
+    .await
+    .map_err(|e| format!("curl task: {e}"))?
+    .map_err(|e| format!("cannot run curl: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "curl failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let (body, code) = stdout
+        .rsplit_once('\n')
+        .ok_or_else(|| format!("unexpected curl output: {stdout:?}"))?;
+    let status = code
+        .trim()
+        .parse()
+        .map_err(|_| format!("unexpected curl status {code:?}"))?;
+    Ok(Answer {
+        status,
+        body: body.to_string(),
+    })
+}
+
+/// The same request without curl: rustls (trusting only the demo CA) and hyper's HTTP/1.1 client.
+async fn fetch_in_process(
+    pki: &Pki,
+    client: Option<&ClientCert>,
+    port: u16,
+) -> Result<Answer, String> {
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(pki.ca_der.clone()))
+        .map_err(|e| format!("demo CA: {e}"))?;
+    let builder = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS client: {e}"))?
+        .with_root_certificates(roots);
+    let mut config = match client {
+        Some(c) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from(c.cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(c.key_der.clone())),
+            )
+            .map_err(|e| format!("client certificate: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| format!("HTTP handshake: {e}"))?;
+        tokio::spawn(conn);
+        let req = hyper::Request::get(DEMO_PATH)
+            .header(http::header::HOST, format!("localhost:{port}"))
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("request: {e}"))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("response body: {e}"))?
+            .to_bytes();
+        Ok(Answer {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("no answer within {REQUEST_TIMEOUT:?}"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_keeps_the_escaped_comma_dn_one_word() {
+        assert_eq!(shell_quote("/tmp/a-b/ca.pem"), "/tmp/a-b/ca.pem");
+        assert_eq!(
+            shell_quote(&format!("webhooks=subject:{ALLOWED_SUBJECT}")),
+            r"'webhooks=subject:CN=demo.docusign.net,O=DocuSign\, Inc.,C=US'"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn echo_shows_identity_and_forwarding_headers_only() {
+        let req = hyper::Request::get("/webhooks/docusign")
+            .header("x-client-cert-subject", ALLOWED_SUBJECT)
+            .header("x-forwarded-proto", "https")
+            .header("x-request-id", "abc")
+            .header("user-agent", "curl")
+            .body(())
+            .unwrap();
+        let body = echo_body(&req);
+        assert!(body.starts_with("hello from the upstream: GET /webhooks/docusign\n"));
+        assert!(body.contains(&format!("x-client-cert-subject: {ALLOWED_SUBJECT}\n")));
+        assert!(body.contains("x-forwarded-proto: https\n"));
+        assert!(body.contains("x-request-id: abc\n"));
+        assert!(!body.contains("user-agent"));
+    }
+
+    #[test]
+    fn demo_flags_are_valid_run_flags() {
+        let dir = Path::new("/nonexistent");
+        let args = run_args(dir, "127.0.0.1:1".parse().unwrap());
+        let argv = ["certgate", "run"]
+            .into_iter()
+            .map(String::from)
+            .chain(args);
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        Settings::from_run(&run).unwrap();
+    }
 }

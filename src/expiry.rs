@@ -116,8 +116,16 @@ mod tests {
     #[test]
     fn expiring_uses_the_window() {
         let items = vec![
-            Dated { kind: "server", subject: "CN=a".into(), expires_unix: 1_000 + 86_400 },
-            Dated { kind: "trust_anchor", subject: "CN=b".into(), expires_unix: 1_000 + 200 * 86_400 },
+            Dated {
+                kind: "server",
+                subject: "CN=a".into(),
+                expires_unix: 1_000 + 86_400,
+            },
+            Dated {
+                kind: "trust_anchor",
+                subject: "CN=b".into(),
+                expires_unix: 1_000 + 200 * 86_400,
+            },
         ];
         let soon = expiring(&items, 1_000, Duration::from_secs(90 * 86_400));
         assert_eq!(soon.len(), 1);

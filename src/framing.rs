@@ -108,7 +108,10 @@ impl Framing {
                     .copied()
                     .take_while(|b| b.is_ascii_hexdigit())
                     .collect();
-                match std::str::from_utf8(&hex).ok().and_then(|h| u64::from_str_radix(h, 16).ok()) {
+                match std::str::from_utf8(&hex)
+                    .ok()
+                    .and_then(|h| u64::from_str_radix(h, 16).ok())
+                {
                     Some(0) => self.state = State::Trailer,
                     Some(n) => self.state = State::ChunkData(n),
                     None => self.state = State::Off,
@@ -237,7 +240,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for GuardedIo<IO> {
 }
 
 impl<IO: AsyncWrite + Unpin> AsyncWrite for GuardedIo<IO> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -278,7 +285,11 @@ mod tests {
 
     #[test]
     fn te_then_cl_split_across_reads_is_flagged() {
-        let f = run(&[b"POST / HTTP/1.1\r\ntransfer-enc", b"oding: chunked\r\ncontent-length: 3\r", b"\n\r\n"]);
+        let f = run(&[
+            b"POST / HTTP/1.1\r\ntransfer-enc",
+            b"oding: chunked\r\ncontent-length: 3\r",
+            b"\n\r\n",
+        ]);
         assert_eq!(f.conflict_at, Some(0));
     }
 

@@ -4,7 +4,7 @@
 use crate::identity::PeerIdentity;
 use crate::server::Shared;
 use crate::tls::HandshakeNote;
-use crate::trust::VerifyFailure;
+use crate::trust::{IssuerHint, VerifyFailure};
 use rustls::{AlertDescription, CertificateError};
 use std::net::SocketAddr;
 use tracing::info;
@@ -17,20 +17,30 @@ pub struct Rejection {
 }
 
 /// Pure: classify a failed handshake from the rustls error (if any) and the verifier's note.
-pub fn classify(err: Option<&rustls::Error>, failure: Option<(&VerifyFailure, Option<&PeerIdentity>)>) -> Rejection {
+pub fn classify(
+    err: Option<&rustls::Error>,
+    failure: Option<(&VerifyFailure, Option<&PeerIdentity>)>,
+    hint: Option<&IssuerHint>,
+) -> Rejection {
     if let Some((f, leaf)) = failure {
         let issuer = leaf.map(|l| l.issuer_rfc4514.as_str()).unwrap_or("?");
-        let reason = match f {
-            VerifyFailure::UnknownIssuer => format!(
-                "unknown issuer {issuer}: no configured trust anchor issued this chain; add its CA with --trust (or, if the client sends only its leaf, its intermediate with --intermediates)"
+        let reason = match (f, hint) {
+            (VerifyFailure::UnknownIssuer, Some(IssuerHint::Intermediate { its_issuer })) => format!(
+                "unknown issuer {issuer}: it is a known --intermediates CA, but its own issuer {its_issuer} is not a trust anchor of any bundle; add that CA with --trust"
             ),
-            VerifyFailure::Expired { .. } | VerifyFailure::NotYetValid { .. } => {
+            (VerifyFailure::UnknownIssuer, Some(IssuerHint::Anchor)) => format!(
+                "unknown issuer {issuer}: a trust anchor has that name but did not verify the chain (different key: was the CA re-issued? compare fingerprints with certgate inspect)"
+            ),
+            (VerifyFailure::UnknownIssuer, _) => format!(
+                "unknown issuer {issuer}: neither a trust anchor nor a known intermediate; add its CA with --trust, or if the sender uses an intermediate CA and sends only its leaf (likely missing intermediate), add the intermediate with --intermediates"
+            ),
+            (VerifyFailure::Expired { .. } | VerifyFailure::NotYetValid { .. }, _) => {
                 format!("{f}: the sender must renew its client certificate")
             }
-            VerifyFailure::Revoked => {
+            (VerifyFailure::Revoked, _) => {
                 "client certificate revoked by a --crl: the sender must use its replacement certificate".to_string()
             }
-            other => other.to_string(),
+            (other, _) => other.to_string(),
         };
         return Rejection {
             label: f.label(),
@@ -93,9 +103,16 @@ pub fn rejected(shared: &Shared, peer: SocketAddr, err: &std::io::Error, note: H
         .failure
         .as_ref()
         .and_then(|(_, der)| PeerIdentity::from_chain(der, &[]).ok());
+    let hint = match (&note.failure, &leaf) {
+        (Some((VerifyFailure::UnknownIssuer, _)), Some(l)) => {
+            Some(shared.live.load().trust.issuer_hint(&l.issuer))
+        }
+        _ => None,
+    };
     let r = classify(
         rustls_err,
         note.failure.as_ref().map(|(f, _)| (f, leaf.as_ref())),
+        hint.as_ref(),
     );
     shared.metrics.handshake(r.label);
     match &leaf {
@@ -117,7 +134,7 @@ mod tests {
 
     #[test]
     fn no_certificate_is_named() {
-        let r = classify(Some(&rustls::Error::NoCertificatesPresented), None);
+        let r = classify(Some(&rustls::Error::NoCertificatesPresented), None, None);
         assert_eq!(r.label, "no_cert");
         assert!(r.reason.contains("no certificate"));
     }
@@ -125,8 +142,11 @@ mod tests {
     #[test]
     fn verifier_note_wins_over_error() {
         let r = classify(
-            Some(&rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+            Some(&rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
             Some((&VerifyFailure::Revoked, None)),
+            None,
         );
         assert_eq!(r.label, "revoked");
     }
@@ -141,8 +161,27 @@ mod tests {
             (CertificateError::InvalidPurpose, "bad_usage"),
             (CertificateError::BadSignature, "bad_signature"),
         ] {
-            assert_eq!(classify(Some(&rustls::Error::InvalidCertificate(e)), None).label, l);
+            assert_eq!(
+                classify(Some(&rustls::Error::InvalidCertificate(e)), None, None).label,
+                l
+            );
         }
-        assert_eq!(classify(None, None).label, "other");
+        assert_eq!(classify(None, None, None).label, "other");
+    }
+
+    #[test]
+    fn unknown_issuer_says_whether_an_intermediate_is_missing() {
+        let f = VerifyFailure::UnknownIssuer;
+        let unknown = classify(None, Some((&f, None)), Some(&IssuerHint::Unknown));
+        assert_eq!(unknown.label, "unknown_issuer");
+        assert!(unknown.reason.contains("missing intermediate"));
+        let inter = classify(
+            None,
+            Some((&f, None)),
+            Some(&IssuerHint::Intermediate {
+                its_issuer: "CN=Root".into(),
+            }),
+        );
+        assert!(inter.reason.contains("CN=Root"));
     }
 }

@@ -83,6 +83,33 @@ fn norm(name: &str) -> String {
     name.to_ascii_lowercase().replace('_', "-")
 }
 
+/// One byte of a header name as compared: ASCII lowercase, `_` folded to `-`.
+fn norm_byte(b: u8) -> u8 {
+    if b == b'_' {
+        b'-'
+    } else {
+        b.to_ascii_lowercase()
+    }
+}
+
+/// `name`, normalised, equals `target` (already normalised). No allocation.
+fn norm_eq(name: &str, target: &str) -> bool {
+    name.len() == target.len()
+        && name
+            .bytes()
+            .zip(target.bytes())
+            .all(|(a, b)| norm_byte(a) == b)
+}
+
+/// `name`, normalised, starts with `prefix` (already normalised). No allocation.
+fn norm_starts_with(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name
+            .bytes()
+            .zip(prefix.bytes())
+            .all(|(a, b)| norm_byte(a) == b)
+}
+
 /// Names an identity header must never take: stripping them would break the request.
 const RESERVED: &[&str] = &[
     "host",
@@ -258,8 +285,7 @@ impl HeaderConfig {
 
     /// True when an inbound header of this name is in certgate's namespace.
     pub fn is_identity_header(&self, name: &str) -> bool {
-        let n = norm(name);
-        n.starts_with(&self.prefix_norm) || self.strip.binary_search(&n).is_ok()
+        norm_starts_with(name, &self.prefix_norm) || self.strip.iter().any(|s| norm_eq(name, s))
     }
 }
 
@@ -398,16 +424,26 @@ pub fn strip_inbound(headers: &mut HeaderMap, cfg: &HeaderConfig) -> usize {
             }
         }
     }
-    let names: Vec<HeaderName> = headers.keys().cloned().collect();
-    let mut removed = 0;
-    for name in names {
-        let n = norm(name.as_str());
-        if cfg.is_identity_header(&n) {
-            removed += headers.get_all(&name).iter().count();
-            headers.remove(&name);
-        } else if HOP_BY_HOP.contains(&n.as_str()) || connection_named.contains(&n) {
-            headers.remove(&name);
+    // Decide first (no allocation unless something must go), then remove.
+    let mut identity: Vec<HeaderName> = Vec::new();
+    let mut hop: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        let n = name.as_str();
+        if cfg.is_identity_header(n) {
+            identity.push(name.clone());
+        } else if HOP_BY_HOP.iter().any(|h| norm_eq(n, h))
+            || connection_named.iter().any(|c| norm_eq(n, c))
+        {
+            hop.push(name.clone());
         }
+    }
+    let mut removed = 0;
+    for name in &identity {
+        removed += headers.get_all(name).iter().count();
+        headers.remove(name);
+    }
+    for name in &hop {
+        headers.remove(name);
     }
     removed
 }

@@ -53,7 +53,10 @@ pub enum RunError {
 }
 
 /// Load material, bind, serve until `shutdown` resolves, then drain.
-pub async fn run(settings: settings::Settings, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+pub async fn run(
+    settings: settings::Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
     run_with_ready(settings, shutdown, None).await
 }
 

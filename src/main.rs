@@ -35,7 +35,10 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage_error(e),
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("certgate: error: cannot start the runtime: {e}");
@@ -67,7 +70,10 @@ fn main() -> ExitCode {
         }
         Command::Demo(args) => {
             init_tracing(false);
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("certgate: error: cannot start the runtime: {e}");

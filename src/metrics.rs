@@ -80,7 +80,9 @@ impl Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let request_duration =
-            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(duration_histogram as fn() -> Histogram);
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                duration_histogram as fn() -> Histogram,
+            );
         let handshakes = Family::<HandshakeLabels, Counter>::default();
         let connections_active = Gauge::default();
         let reloads = Family::<ReloadLabels, Counter>::default();
@@ -134,7 +136,9 @@ impl Metrics {
     }
 
     pub fn handshake(&self, result: &'static str) {
-        self.handshakes.get_or_create(&HandshakeLabels { result }).inc();
+        self.handshakes
+            .get_or_create(&HandshakeLabels { result })
+            .inc();
     }
 
     pub fn reload(&self, source: &'static str, ok: bool) {

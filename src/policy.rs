@@ -1069,7 +1069,12 @@ mod tests {
 
     #[test]
     fn normalize_refuses_dot_segments_with_parameters() {
-        for p in ["/public/..;/admin", "/public/.;/x", "/public/%2e%2e;/admin", "/a/..;jsessionid=1/b"] {
+        for p in [
+            "/public/..;/admin",
+            "/public/.;/x",
+            "/public/%2e%2e;/admin",
+            "/a/..;jsessionid=1/b",
+        ] {
             assert_eq!(normalize_path(p), Err(PathError::DotSegmentParams), "{p}");
         }
         assert_eq!(normalize_path("/a/..b;x/c").unwrap(), "/a/..b;x/c");

@@ -53,9 +53,9 @@ impl ProxyError {
 
     pub fn decision(&self) -> DecisionLabel {
         match self {
-            ProxyError::BadPath(_) | ProxyError::BadRequest(_) | ProxyError::HeadersTooLarge { .. } => {
-                DecisionLabel::bad_request
-            }
+            ProxyError::BadPath(_)
+            | ProxyError::BadRequest(_)
+            | ProxyError::HeadersTooLarge { .. } => DecisionLabel::bad_request,
             ProxyError::NoRoute => DecisionLabel::no_route,
             ProxyError::Unauthenticated => DecisionLabel::unauthenticated,
             ProxyError::Forbidden(_) => DecisionLabel::denied,
@@ -239,13 +239,13 @@ async fn forward(
         Some(Err(e)) => return Err(ProxyError::Forbidden(e.to_string())),
     };
     // Strip, then set.
-    let host = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_string());
+    let host = req.uri().authority().map(|a| a.as_str().to_string());
     let removed = headers::strip_inbound(req.headers_mut(), &s.headers);
     if removed > 0 {
-        debug!(request_id = rid.to_str().unwrap_or("-"), removed, "client sent identity headers; removed");
+        debug!(
+            request_id = rid.to_str().unwrap_or("-"),
+            removed, "client sent identity headers; removed"
+        );
     }
     if !req.headers().contains_key(http::header::HOST) {
         if let Some(h) = host.and_then(|h| HeaderValue::from_str(&h).ok()) {
@@ -300,10 +300,22 @@ mod tests {
     #[test]
     fn status_mapping() {
         assert_eq!(ProxyError::NoRoute.status(), StatusCode::NOT_FOUND);
-        assert_eq!(ProxyError::Unauthenticated.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(ProxyError::Forbidden("x".into()).status(), StatusCode::FORBIDDEN);
-        assert_eq!(ProxyError::BadPath(PathError::AboveRoot).status(), StatusCode::BAD_REQUEST);
-        assert_eq!(ProxyError::BadRequest("x").status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            ProxyError::Unauthenticated.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            ProxyError::Forbidden("x".into()).status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            ProxyError::BadPath(PathError::AboveRoot).status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ProxyError::BadRequest("x").status(),
+            StatusCode::BAD_REQUEST
+        );
         assert_eq!(
             ProxyError::HeadersTooLarge { size: 2, limit: 1 }.status(),
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
@@ -317,9 +329,18 @@ mod tests {
     #[test]
     fn decision_labels() {
         assert_eq!(ProxyError::NoRoute.decision(), DecisionLabel::no_route);
-        assert_eq!(ProxyError::Unauthenticated.decision(), DecisionLabel::unauthenticated);
-        assert_eq!(ProxyError::Forbidden("x".into()).decision(), DecisionLabel::denied);
-        assert_eq!(ProxyError::BadRequest("x").decision(), DecisionLabel::bad_request);
+        assert_eq!(
+            ProxyError::Unauthenticated.decision(),
+            DecisionLabel::unauthenticated
+        );
+        assert_eq!(
+            ProxyError::Forbidden("x".into()).decision(),
+            DecisionLabel::denied
+        );
+        assert_eq!(
+            ProxyError::BadRequest("x").decision(),
+            DecisionLabel::bad_request
+        );
         assert_eq!(
             ProxyError::Upstream(UpstreamError::Timeout).decision(),
             DecisionLabel::allowed

@@ -4,13 +4,13 @@
 //! it watches the *directories* of every file input (so Kubernetes' `..data` symlink
 //! swaps are seen), debounces bursts, and also reloads on SIGHUP.
 
+use crate::server::Shared;
 use crate::settings::Settings;
 use crate::tls::{self, TlsError};
 use crate::trust::{self, TrustError, TrustStore};
 use arc_swap::ArcSwap;
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
-use crate::server::Shared;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -139,7 +139,10 @@ impl LiveConfig {
 /// directory input itself.
 pub fn watch_dirs(settings: &Settings) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
-    let files = [settings.server_cert.as_path(), settings.server_key.as_path()];
+    let files = [
+        settings.server_cert.as_path(),
+        settings.server_key.as_path(),
+    ];
     for p in files.into_iter().chain(settings.policy.trust.paths()) {
         let dir = if p.is_dir() {
             p.to_path_buf()
@@ -204,7 +207,9 @@ pub async fn watch(shared: Arc<Shared>) {
     let _watcher = match notify::recommended_watcher(handler) {
         Ok(mut w) => {
             for dir in watch_dirs(&shared.settings) {
-                if let Err(e) = notify::Watcher::watch(&mut w, &dir, notify::RecursiveMode::NonRecursive) {
+                if let Err(e) =
+                    notify::Watcher::watch(&mut w, &dir, notify::RecursiveMode::NonRecursive)
+                {
                     warn!(dir = %dir.display(), error = %e, "cannot watch directory; use SIGHUP to reload");
                 }
             }

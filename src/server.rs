@@ -176,7 +176,10 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     info!("draining: listener closed, waiting for open connections");
     let all = u32::try_from(shared.settings.max_connections).unwrap_or(u32::MAX);
     let grace = shared.settings.timeouts.shutdown_grace;
-    if tokio::time::timeout(grace, sem.acquire_many(all)).await.is_err() {
+    if tokio::time::timeout(grace, sem.acquire_many(all))
+        .await
+        .is_err()
+    {
         warn!(grace = ?grace, "shutdown grace elapsed with connections still open");
     }
 }
@@ -189,7 +192,12 @@ impl Drop for ActiveGuard {
     }
 }
 
-async fn connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, _permit: OwnedSemaphorePermit) {
+async fn connection(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    _permit: OwnedSemaphorePermit,
+) {
     shared.metrics.connections_active.inc();
     let _active = ActiveGuard(shared.clone());
     let _ = tcp.set_nodelay(true);

@@ -1,7 +1,9 @@
 //! Validated, plain settings built from the CLI: parse, don't validate later. Every error
 //! names the flag (or file) and the problem; `main` turns it into exit code 2.
 
-use crate::cli::{ClientAuthArg, CrlExpiredArg, ForwardCertArg, LogFormat, MinTlsArg, PolicyArgs, RunArgs};
+use crate::cli::{
+    ClientAuthArg, CrlExpiredArg, ForwardCertArg, LogFormat, MinTlsArg, PolicyArgs, RunArgs,
+};
 use crate::headers::{ForwardCert, HeaderConfig, HeaderError};
 use crate::policy::{Policy, PolicyError};
 use crate::tls::{ClientAuth, MinTls, TlsOptions};
@@ -58,16 +60,28 @@ pub fn parse_upstream(
 ) -> Result<UpstreamUrl, SettingsError> {
     if let Some(path) = value.strip_prefix("unix:") {
         if !path.starts_with('/') {
-            return Err(flag_err(flag, value, "a unix socket path must be absolute (unix:/path/to.sock)"));
+            return Err(flag_err(
+                flag,
+                value,
+                "a unix socket path must be absolute (unix:/path/to.sock)",
+            ));
         }
         return Ok(UpstreamUrl::Unix(PathBuf::from(path)));
     }
     let Some(rest) = value.strip_prefix("http://") else {
-        return Err(flag_err(flag, value, "expected http://HOST:PORT or unix:/path/to.sock"));
+        return Err(flag_err(
+            flag,
+            value,
+            "expected http://HOST:PORT or unix:/path/to.sock",
+        ));
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.is_empty() || authority.contains('/') || authority.contains('@') {
-        return Err(flag_err(flag, value, "expected http://HOST:PORT with no path"));
+        return Err(flag_err(
+            flag,
+            value,
+            "expected http://HOST:PORT with no path",
+        ));
     }
     let uri_auth: http::uri::Authority = authority
         .parse()
@@ -101,7 +115,10 @@ pub struct PolicySettings {
 
 impl PolicySettings {
     /// `route_upstream` is `run`'s `--route-upstream` (empty for `check`).
-    pub fn from_args(a: &PolicyArgs, route_upstream: &[String]) -> Result<PolicySettings, SettingsError> {
+    pub fn from_args(
+        a: &PolicyArgs,
+        route_upstream: &[String],
+    ) -> Result<PolicySettings, SettingsError> {
         let policy = Policy::from_flags(&a.route, &a.allow, &a.route_trust, route_upstream)?;
         let mut bundles: Vec<(String, Vec<PathBuf>)> = Vec::new();
         if !a.trust.is_empty() {
@@ -127,7 +144,10 @@ impl PolicySettings {
             }
         }
         for route in policy.routes() {
-            let public = route.rules.iter().any(|r| *r == crate::policy::Rule::Public);
+            let public = route
+                .rules
+                .iter()
+                .any(|r| *r == crate::policy::Rule::Public);
             if !public && !bundles.iter().any(|(n, _)| *n == route.trust_bundle) {
                 let (flag, value) = if route.trust_bundle == DEFAULT_BUNDLE {
                     ("--trust", "")
@@ -211,7 +231,11 @@ impl Settings {
             Some(parse_addr("--admin-listen", &a.admin_listen)?)
         };
         let policy = PolicySettings::from_args(&a.policy, &a.route_upstream)?;
-        let mut upstreams = vec![parse_upstream("--upstream", &a.upstream, a.allow_remote_upstream)?];
+        let mut upstreams = vec![parse_upstream(
+            "--upstream",
+            &a.upstream,
+            a.allow_remote_upstream,
+        )?];
         let mut route_upstream = Vec::new();
         for route in policy.policy.routes() {
             let idx = match &route.upstream {
@@ -299,11 +323,15 @@ mod tests {
     fn upstream_forms() {
         assert_eq!(
             parse_upstream("--upstream", "http://127.0.0.1:8080", false).unwrap(),
-            UpstreamUrl::Http { authority: "127.0.0.1:8080".into() }
+            UpstreamUrl::Http {
+                authority: "127.0.0.1:8080".into()
+            }
         );
         assert_eq!(
             parse_upstream("--upstream", "http://localhost", false).unwrap(),
-            UpstreamUrl::Http { authority: "localhost:80".into() }
+            UpstreamUrl::Http {
+                authority: "localhost:80".into()
+            }
         );
         assert!(parse_upstream("--upstream", "http://[::1]:9000", false).is_ok());
         assert_eq!(

@@ -249,7 +249,11 @@ impl TrustStore {
         }
         let mut intermediates = Vec::new();
         for path in &src.intermediates {
-            intermediates.extend(read_certs("--intermediates", path)?.into_iter().map(|(_, d)| d));
+            intermediates.extend(
+                read_certs("--intermediates", path)?
+                    .into_iter()
+                    .map(|(_, d)| d),
+            );
         }
         let mut crls = Vec::new();
         let mut crl_ders = Vec::new();
@@ -292,7 +296,9 @@ impl TrustStore {
         let trust_digest = digest_of(
             bundles
                 .iter()
-                .flat_map(|b| std::iter::once(b.name.as_bytes()).chain(b.certs.iter().map(|c| c.as_ref())))
+                .flat_map(|b| {
+                    std::iter::once(b.name.as_bytes()).chain(b.certs.iter().map(|c| c.as_ref()))
+                })
                 .chain(std::iter::once(&b"--intermediates"[..]))
                 .chain(intermediates.iter().map(|c| c.as_ref())),
         );
@@ -380,7 +386,11 @@ impl TrustStore {
             combined = presented
                 .iter()
                 .map(|c| CertificateDer::from(c.as_ref()))
-                .chain(self.intermediates.iter().map(|c| CertificateDer::from(c.as_ref())))
+                .chain(
+                    self.intermediates
+                        .iter()
+                        .map(|c| CertificateDer::from(c.as_ref())),
+                )
                 .collect();
             &combined
         };
@@ -414,7 +424,10 @@ impl TrustStore {
                 Ok(_) => ok.push(bundle.name.clone()),
                 Err(e) => {
                     let f = VerifyFailure::from_webpki(e);
-                    if worst.as_ref().is_none_or(|w| f.specificity() > w.specificity()) {
+                    if worst
+                        .as_ref()
+                        .is_none_or(|w| f.specificity() > w.specificity())
+                    {
                         worst = Some(f);
                     }
                 }
@@ -425,6 +438,51 @@ impl TrustStore {
         } else {
             Ok(ok)
         }
+    }
+}
+
+/// What certgate knows about an issuer name, to explain an unknown-issuer refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerHint {
+    /// A trust anchor has this subject (the failure is then not about a missing CA).
+    Anchor,
+    /// A `--intermediates` certificate has this subject; its own issuer is given.
+    Intermediate { its_issuer: String },
+    /// No anchor or intermediate has this subject.
+    Unknown,
+}
+
+impl TrustStore {
+    /// Look `issuer` up among anchors and intermediates (failure path only: parses them).
+    pub fn issuer_hint(&self, issuer: &crate::dn::Dn) -> IssuerHint {
+        use der::Decode;
+        let subject_of = |der: &CertificateDer<'_>| {
+            x509_cert::Certificate::from_der(der.as_ref())
+                .ok()
+                .map(|c| {
+                    (
+                        crate::dn::Dn::from_name(&c.tbs_certificate.subject),
+                        crate::dn::Dn::from_name(&c.tbs_certificate.issuer),
+                    )
+                })
+        };
+        for b in &self.bundles {
+            for c in &b.certs {
+                if subject_of(c).is_some_and(|(s, _)| &s == issuer) {
+                    return IssuerHint::Anchor;
+                }
+            }
+        }
+        for c in &self.intermediates {
+            if let Some((s, i)) = subject_of(c) {
+                if &s == issuer {
+                    return IssuerHint::Intermediate {
+                        its_issuer: i.to_rfc4514(),
+                    };
+                }
+            }
+        }
+        IssuerHint::Unknown
     }
 }
 
@@ -456,7 +514,12 @@ pub fn load_server_key(
             path: key.to_owned(),
             problem: format!("unsupported private key: {e}"),
         })?;
-    let digest = digest_of(chain.iter().map(|c| c.as_ref()).chain(std::iter::once(&bytes[..])));
+    let digest = digest_of(
+        chain
+            .iter()
+            .map(|c| c.as_ref())
+            .chain(std::iter::once(&bytes[..])),
+    );
     let ck = CertifiedKey::new(chain, signing);
     ck.keys_match().map_err(|_| TrustError::KeyMismatch {
         cert: cert.to_owned(),
@@ -561,7 +624,9 @@ fn x509_check(c: &CertificateDer<'_>) -> Result<(), String> {
 }
 
 /// CRLs from a PEM (several allowed) or DER file, or a directory of them.
-fn read_crls(path: &Path) -> Result<Vec<(PathBuf, CertificateRevocationListDer<'static>)>, TrustError> {
+fn read_crls(
+    path: &Path,
+) -> Result<Vec<(PathBuf, CertificateRevocationListDer<'static>)>, TrustError> {
     let flag = "--crl";
     let mut out = Vec::new();
     for file in files_of(flag, path, &["pem", "crl", "der"])? {

@@ -793,6 +793,19 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
     if !line.contains("listening") || line.to_ascii_lowercase().contains("admin") {
         return None;
     }
+    addr_field(line)
+}
+
+/// Parses `IP:PORT` after `addr=` in the admin server's `listening` line. NOT CONTRACT: the
+/// contract only promises the TLS listener's line; this one is `admin listening addr=..`.
+fn admin_listening_addr(line: &str) -> Option<SocketAddr> {
+    if !line.contains("listening") || !line.to_ascii_lowercase().contains("admin") {
+        return None;
+    }
+    addr_field(line)
+}
+
+fn addr_field(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("addr=")? + "addr=".len()..];
     let token: String = rest
         .chars()
@@ -806,6 +819,17 @@ impl Certgate {
     /// `certgate run <pki.base_args()> --upstream <upstream> <extra>`.
     pub async fn start(pki: &Pki, upstream: &str, extra: &[&str]) -> Certgate {
         let mut args = pki.base_args();
+        args.push("--upstream".into());
+        args.push(upstream.into());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Self::start_args(&args, &[]).await
+    }
+
+    /// Like `start`, but with the admin server on `127.0.0.1:0` (see `admin_addr`).
+    pub async fn start_with_admin(pki: &Pki, upstream: &str, extra: &[&str]) -> Certgate {
+        let mut args = pki.base_args();
+        let i = args.iter().position(|a| a == "--admin-listen").unwrap();
+        args[i + 1] = "127.0.0.1:0".into();
         args.push("--upstream".into());
         args.push(upstream.into());
         args.extend(extra.iter().map(|a| a.to_string()));
@@ -897,6 +921,42 @@ impl Certgate {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The admin server's address (start with `--admin-listen 127.0.0.1:0`), from its log
+    /// line; waits up to 10 s.
+    pub async fn admin_addr(&self) -> SocketAddr {
+        let line = self
+            .wait_for_log_where("with the admin listening address", |l| {
+                admin_listening_addr(l).is_some()
+            })
+            .await;
+        admin_listening_addr(&line).unwrap()
+    }
+
+    /// Sends `signal` (e.g. "TERM", "HUP") to this certgate process only, by pid.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg("-s")
+            .arg(signal)
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {signal} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit; None if it is still running.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -1069,6 +1129,8 @@ pub struct Client {
     host: String,
     /// When set, the CertificateRequest's CA names are stored here.
     hints: Option<CaHints>,
+    /// One config shared by every connection, so TLS sessions can be resumed.
+    shared: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The CA names (DER `Name`s) a server put in its CertificateRequest.
@@ -1105,7 +1167,14 @@ impl Client {
             tls12_only: false,
             host: "localhost".into(),
             hints: None,
+            shared: None,
         }
+    }
+    /// Freeze the configuration (call last): every connection from this client and its
+    /// clones shares one rustls config and session cache, so TLS resumption is attempted.
+    pub fn resumable(mut self) -> Client {
+        self.shared = Some(Arc::new(self.build_tls_config()));
+        self
     }
     /// Record the CA names of the server's CertificateRequest; read them after connecting.
     pub fn record_ca_hints(mut self) -> (Client, CaHints) {
@@ -1132,7 +1201,14 @@ impl Client {
         self
     }
 
-    fn tls_config(&self) -> rustls::ClientConfig {
+    fn tls_config(&self) -> Arc<rustls::ClientConfig> {
+        match &self.shared {
+            Some(c) => c.clone(),
+            None => Arc::new(self.build_tls_config()),
+        }
+    }
+
+    fn build_tls_config(&self) -> rustls::ClientConfig {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let versions: &[&'static rustls::SupportedProtocolVersion] = if self.tls12_only {
             &[&rustls::version::TLS12]
@@ -1185,7 +1261,7 @@ impl Client {
             .await
             .map_err(|_| ClientError::Timeout("tcp connect"))?
             .map_err(ClientError::Connect)?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(self.tls_config()));
+        let connector = tokio_rustls::TlsConnector::from(self.tls_config());
         let name = ServerName::try_from("localhost").unwrap();
         tokio::time::timeout(CLIENT_TIMEOUT, connector.connect(name, tcp))
             .await
@@ -1196,7 +1272,14 @@ impl Client {
     /// Opens a keep-alive connection for several requests.
     pub async fn connect(&self) -> Result<Conn, ClientError> {
         let tls = self.tls_connect().await?;
-        let alpn = tls.get_ref().1.alpn_protocol().map(|p| p.to_vec());
+        let session = tls.get_ref().1;
+        let alpn = session.alpn_protocol().map(|p| p.to_vec());
+        let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        let server_cert = session
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.to_vec())
+            .unwrap_or_default();
         let io = TokioIo::new(tls);
         let sender = match self.alpn {
             Alpn::Http1 => {
@@ -1232,6 +1315,8 @@ impl Client {
         Ok(Conn {
             sender,
             alpn,
+            resumed,
+            server_cert,
             authority: format!("{}:{}", self.host, self.addr.port()),
             host: self.host.clone(),
         })
@@ -1273,6 +1358,10 @@ enum Sender {
 pub struct Conn {
     sender: Sender,
     pub alpn: Option<Vec<u8>>,
+    /// The TLS session was resumed rather than fully handshaken.
+    pub resumed: bool,
+    /// DER of the server's leaf certificate on this connection.
+    pub server_cert: Vec<u8>,
     authority: String,
     host: String,
 }
@@ -1536,4 +1625,85 @@ pub async fn wait_for_handshake_rejection_log(cg: &Certgate, reason_words: &[&st
         },
     )
     .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Plain HTTP (admin server) and files
+// ---------------------------------------------------------------------------------------
+
+/// A plain-HTTP GET to `addr` (the admin server): status and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    let fut = async {
+        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(tcp))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = hyper::Request::builder()
+            .uri(path)
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    };
+    tokio::time::timeout(CLIENT_TIMEOUT, fut)
+        .await
+        .map_err(|_| "timeout".to_string())?
+}
+
+/// Replaces `path` atomically (write a sibling, then rename over it), as tools that rotate
+/// certificates do.
+pub fn replace_file(path: &Path, contents: &[u8]) {
+    let tmp = path.with_extension("tmp-replace");
+    std::fs::write(&tmp, contents).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Sum of the samples of `name` (exact metric name, e.g. `certgate_requests_total`) whose
+/// labels include every `(label, value)` pair, from Prometheus text; None if no sample matches.
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut total = None;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let (label_part, value) = if let Some(r) = rest.strip_prefix('{') {
+            let Some((l, v)) = r.split_once('}') else {
+                continue;
+            };
+            (l, v)
+        } else if rest.starts_with(' ') {
+            ("", rest)
+        } else {
+            continue; // a longer metric name
+        };
+        let all = labels
+            .iter()
+            .all(|(k, v)| label_part.contains(&format!("{k}=\"{v}\"")));
+        if !all {
+            continue;
+        }
+        if let Some(v) = value
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            *total.get_or_insert(0.0) += v;
+        }
+    }
+    total
 }
