@@ -60,8 +60,7 @@ pub async fn run(args: &DemoArgs) -> Result<bool, DemoError> {
     let dir = DemoDir::create(args.dir.as_deref())?;
     let pki = write_pki(dir.path())?;
     let (echo_addr, echo) = start_echo().await?;
-    let proxy = start_proxy(dir.path(), echo_addr).await;
-    let proxy = match proxy {
+    let mut proxy = match start_proxy(dir.path(), echo_addr).await {
         Ok(p) => p,
         Err(e) => {
             echo.abort();
@@ -405,33 +404,24 @@ impl Proxy {
 /// Exactly the flags a user would type; ports 0 pick free ones.
 fn run_args(dir: &Path, upstream: SocketAddr) -> Vec<String> {
     let p = |f: &str| dir.join(f).display().to_string();
-    [
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--server-cert",
-        &p("server.pem"),
-        "--server-key",
-        &p("server.key"),
-        "--trust",
-        &p("ca.pem"),
-        "--upstream",
-        &format!("http://{upstream}"),
-        "--route",
-        "webhooks=/webhooks",
-        "--allow",
-        &format!("webhooks=subject:{ALLOWED_SUBJECT}"),
-        "--route",
-        "health=/health",
-        "--allow",
-        "health=public",
-        "--client-auth",
-        "optional",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    let flags: [(&str, String); 11] = [
+        ("--listen", "127.0.0.1:0".into()),
+        ("--admin-listen", "127.0.0.1:0".into()),
+        ("--server-cert", p("server.pem")),
+        ("--server-key", p("server.key")),
+        ("--trust", p("ca.pem")),
+        ("--upstream", format!("http://{upstream}")),
+        ("--route", "webhooks=/webhooks".into()),
+        ("--allow", format!("webhooks=subject:{ALLOWED_SUBJECT}")),
+        ("--route", "health=/health".into()),
+        ("--allow", "health=public".into()),
+        // So that a certificate-less client reaches certgate's 401 instead of a TLS error.
+        ("--client-auth", "optional".into()),
+    ];
+    flags
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_string(), value])
+        .collect()
 }
 
 async fn start_proxy(dir: &Path, upstream: SocketAddr) -> Result<Proxy, DemoError> {
@@ -605,6 +595,11 @@ fn print_guide(dir: &Path, temporary: bool, echo: SocketAddr, proxy: &Proxy, sel
             command_line("curl", &curl_args(dir, port, s.client))
         );
         println!("  -> {}", s.expect);
+        if s.client == Some("allowed") {
+            println!("       hello from the upstream: GET {DEMO_PATH}");
+            println!("       x-client-cert-subject: {ALLOWED_SUBJECT}");
+            println!("       ...");
+        }
         if s.client.is_none() {
             println!(
                 "     The demo runs with --client-auth optional so that certgate can answer; with the"
@@ -660,18 +655,23 @@ async fn self_test(dir: &Path, pki: &Pki, port: u16) -> bool {
             };
             fetch_in_process(pki, client, port).await
         };
-        let verdict = judge(s, answer);
+        let verdict = judge(s, answer.as_ref());
         match &verdict {
             Ok(()) => println!("PASS  {}: {}", s.title, s.status),
             Err(why) => println!("FAIL  {}: {why}", s.title),
+        }
+        if let Ok(a) = &answer {
+            for line in a.body.lines() {
+                println!("        {line}");
+            }
         }
         all &= verdict.is_ok();
     }
     all
 }
 
-fn judge(s: &Scenario, answer: Result<Answer, String>) -> Result<(), String> {
-    let a = answer?;
+fn judge(s: &Scenario, answer: Result<&Answer, &String>) -> Result<(), String> {
+    let a = answer.map_err(String::clone)?;
     if a.status != s.status {
         return Err(format!(
             "expected {}, got {}: {}",

@@ -48,6 +48,23 @@ Transfer-Encoding: chunked\r\n\r\n{body}",
 }
 
 #[tokio::test]
+async fn well_formed_request_keeps_the_connection_open() {
+    // Control for the tests above: a close after a 400 is certgate's decision, not an
+    // artefact of the raw client.
+    let (_pki, upstream, _cg, client) = setup(&[]).await;
+    let req = "GET /webhooks/a HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+    let resp = raw_request(&client, req.as_bytes(), Duration::from_millis(700)).await;
+
+    assert_eq!(resp.status(), Some(200), "{}", resp.text());
+    assert!(
+        !resp.closed,
+        "keep-alive connection closed after a good request"
+    );
+    assert_eq!(upstream.paths(), ["/webhooks/a"]);
+}
+
+#[tokio::test]
 async fn header_line_without_colon_gets_400() {
     let (_pki, upstream, _cg, client) = setup(&[]).await;
     let req = "GET /webhooks/a HTTP/1.1\r\nHost: localhost\r\nThis is not a header\r\n\r\n";

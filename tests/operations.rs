@@ -79,15 +79,13 @@ impl Metrics {
             let mut rest = &line[name_end..];
             if let Some(r) = rest.strip_prefix('{') {
                 let mut chars = r.char_indices().peekable();
-                let mut end = r.len();
-                loop {
+                let end = loop {
                     while chars.next_if(|(_, c)| *c == ',' || *c == ' ').is_some() {}
                     let Some((i, c)) = chars.next() else {
                         panic!("unterminated label set in {line:?}")
                     };
                     if c == '}' {
-                        end = i + 1;
-                        break;
+                        break i + 1;
                     }
                     let mut key = String::from(c);
                     for (_, c) in chars.by_ref() {
@@ -110,7 +108,7 @@ impl Metrics {
                         }
                     }
                     labels.insert(key.trim().to_string(), value);
-                }
+                };
                 rest = &r[end..];
             }
             let value = rest
@@ -493,6 +491,70 @@ async fn idle_keep_alive_connection_is_closed_after_idle_timeout() {
         "closed after {elapsed:?}, expected about 1 s (--idle-timeout 1s)"
     );
     assert_eq!(upstream.paths(), ["/webhooks/idle"]);
+}
+
+#[tokio::test]
+async fn request_headers_slower_than_header_timeout_are_cut_off() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let (cg, _admin) = start_with_admin(&pki, &upstream.url, &["--header-timeout", "1s"]).await;
+    let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
+    let client = cg.client(&pki).cert(&leaf);
+
+    // Half a header block, then nothing: no blank line ever arrives.
+    let start = Instant::now();
+    let raw = raw_request(
+        &client,
+        b"GET /webhooks/slowloris HTTP/1.1\r\nHost: localhost\r\nX-Partial: ",
+        Duration::from_secs(5),
+    )
+    .await;
+    let elapsed = start.elapsed();
+
+    assert!(
+        raw.closed,
+        "connection still open after 5 s: {:?}",
+        raw.text()
+    );
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed <= Duration::from_secs(3),
+        "closed after {elapsed:?}, expected about 1 s (--header-timeout 1s)"
+    );
+    // Closing silently or with a 408 are both fine; forwarding is not.
+    assert!(
+        matches!(raw.status(), None | Some(408)),
+        "unexpected answer: {}",
+        raw.text()
+    );
+    upstream.assert_nothing("incomplete request headers");
+}
+
+#[tokio::test]
+async fn connections_past_max_connections_wait_for_a_slot() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let (cg, admin) = start_with_admin(&pki, &upstream.url, &["--max-connections", "1"]).await;
+    let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
+
+    let mut first = cg.client(&pki).cert(&leaf).connect().await.unwrap();
+    assert_eq!(first.get("/webhooks/first").await.unwrap().status, 200);
+
+    let client = cg.client(&pki).cert(&leaf);
+    let mut second = tokio::spawn(async move { client.get("/webhooks/second").await });
+    // A negative check needs a pause: the second connection must not be served meanwhile.
+    let early = tokio::time::timeout(Duration::from_millis(700), &mut second).await;
+    assert!(early.is_err(), "served past --max-connections 1: {early:?}");
+    assert_eq!(upstream.paths(), ["/webhooks/first"]);
+    let m = scrape(admin).await;
+    assert_eq!(m.sum("certgate_connections_active", &[]), 1.0);
+
+    drop(first);
+    let resp = tokio::time::timeout(CLIENT_TIMEOUT, second)
+        .await
+        .expect("the waiting connection was not served after the slot freed")
+        .unwrap();
+    assert_eq!(resp.unwrap().status, 200);
+    assert_eq!(upstream.paths(), ["/webhooks/first", "/webhooks/second"]);
 }
 
 // ---------------------------------------------------------------------------------------

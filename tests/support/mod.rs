@@ -242,6 +242,7 @@ pub struct Ca {
     /// Intermediates between this CA and its root, this CA first (empty for a root).
     pub chain_der: Vec<Vec<u8>>,
     chain_pem: String,
+    pem: String,
     dir: PathBuf,
 }
 
@@ -301,8 +302,14 @@ impl Ca {
             cert_path,
             chain_der: Vec::new(),
             chain_pem: String::new(),
+            pem,
             dir: dir.to_path_buf(),
         }
+    }
+
+    /// PEM of this CA's certificate.
+    pub fn pem(&self) -> String {
+        self.pem.clone()
     }
 
     /// The subject as RFC 4514 prints it.
@@ -331,6 +338,7 @@ impl Ca {
             cert_path,
             chain_der,
             chain_pem,
+            pem,
             dir: self.dir.clone(),
         }
     }
