@@ -28,6 +28,16 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Self-contained quick start: throwaway PKI, echo upstream, proxy, curl commands.
     Demo(DemoArgs),
+    /// A plain-HTTP upstream that answers every request with the headers it received:
+    /// put it where your app would be to see exactly what certgate forwards.
+    Echo(EchoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EchoArgs {
+    /// Address to listen on (plain HTTP).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

@@ -335,37 +335,48 @@ async fn start_echo() -> Result<(SocketAddr, JoinHandle<()>), DemoError> {
     let addr = listener
         .local_addr()
         .map_err(|e| setup("echo upstream address", e))?;
-    let task = tokio::spawn(async move {
-        loop {
-            let tcp = match listener.accept().await {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    tracing::warn!(error = %e, "echo upstream: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+    Ok((addr, tokio::spawn(serve_echo(listener, false))))
+}
+
+/// Serve the echo upstream on `listener` forever. `all_headers`: echo every header (the
+/// `certgate echo` debugging upstream), else only identity and forwarding headers.
+pub async fn serve_echo(listener: TcpListener, all_headers: bool) {
+    loop {
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                tracing::warn!(error = %e, "echo upstream: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| async move {
+                if all_headers {
+                    tracing::info!(method = %req.method(), uri = %req.uri(), "echo: request received");
                 }
-            };
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(|req: hyper::Request<Incoming>| async move {
-                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(echo_body(
-                        &req,
-                    )))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), svc)
-                    .await;
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(echo_body(
+                    &req,
+                    all_headers,
+                )))))
             });
-        }
-    });
-    Ok((addr, task))
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), svc)
+                .await;
+        });
+    }
 }
 
 /// `hello from the upstream: GET /path` and the identity and forwarding headers it received.
-fn echo_body<B>(req: &hyper::Request<B>) -> String {
+fn echo_body<B>(req: &hyper::Request<B>, all_headers: bool) -> String {
     let mut out = format!("hello from the upstream: {} {}\n", req.method(), req.uri());
     for (name, value) in req.headers() {
         let n = name.as_str();
-        if n.starts_with("x-client-cert-") || n.starts_with("x-forwarded-") || n == "x-request-id" {
+        if all_headers
+            || n.starts_with("x-client-cert-")
+            || n.starts_with("x-forwarded-")
+            || n == "x-request-id"
+        {
             out.push_str(&format!(
                 "{n}: {}\n",
                 String::from_utf8_lossy(value.as_bytes())
@@ -830,7 +841,7 @@ mod tests {
             .header("user-agent", "curl")
             .body(())
             .unwrap();
-        let body = echo_body(&req);
+        let body = echo_body(&req, false);
         assert!(body.starts_with("hello from the upstream: GET /webhooks/docusign\n"));
         assert!(body.contains(&format!("x-client-cert-subject: {ALLOWED_SUBJECT}\n")));
         assert!(body.contains("x-forwarded-proto: https\n"));

@@ -109,13 +109,18 @@ pub async fn run_with_ready(
         let _ = tx.send((listen_addr, admin_addr));
     }
     expiry::record(&shared, &shared.live.load(), false);
-    tokio::spawn(expiry::daily(shared.clone()));
-    tokio::spawn(reload::watch(shared.clone()));
+    let background = [
+        tokio::spawn(expiry::daily(shared.clone())),
+        tokio::spawn(reload::watch(shared.clone())),
+    ];
     let serving = tokio::spawn(server::serve(shared.clone(), listener));
     shutdown.await;
     tracing::info!("shutdown requested");
     shared.begin_shutdown();
     let _ = serving.await;
+    for task in background {
+        task.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

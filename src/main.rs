@@ -68,6 +68,34 @@ fn main() -> ExitCode {
                 Err(e) => usage_error(e),
             }
         }
+        Command::Echo(args) => {
+            init_tracing(false);
+            let addr: std::net::SocketAddr = match args.listen.parse() {
+                Ok(a) => a,
+                Err(_) => return usage_error(format!("--listen {:?}: expected IP:PORT", args.listen)),
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("certgate: error: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            rt.block_on(async {
+                let listener = match tokio::net::TcpListener::bind(addr).await {
+                    Ok(l) => l,
+                    Err(e) => return usage_error(format!("--listen {addr}: cannot listen: {e}")),
+                };
+                if let Ok(a) = listener.local_addr() {
+                    tracing::info!("echo listening addr={a}");
+                }
+                tokio::select! {
+                    _ = certgate::demo::serve_echo(listener, true) => {}
+                    _ = certgate::shutdown_signal() => {}
+                }
+                ExitCode::SUCCESS
+            })
+        }
         Command::Demo(args) => {
             init_tracing(false);
             let rt = match tokio::runtime::Builder::new_multi_thread()

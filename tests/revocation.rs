@@ -576,22 +576,23 @@ async fn expired_crl_refuses_the_chains_it_covers_unless_allowed() {
 }
 
 #[tokio::test]
-async fn der_crl_dropped_into_a_crl_directory_is_applied() {
+async fn der_crl_replacing_a_pem_crl_in_a_crl_directory_is_applied() {
     let pki = Pki::new();
     let upstream = Upstream::start().await;
     let ca = RevokingCa::root(pki.dir.path(), "Client CA");
     let revoked = ca.issue("revoked", 0x1001);
     let good = ca.issue("good", 0x1002);
     let crl_dir = tempfile::tempdir().unwrap();
-    std::fs::write(crl_dir.path().join("a-empty.pem"), ca.crl(&[])).unwrap();
+    std::fs::write(crl_dir.path().join("client-ca.pem"), ca.crl(&[])).unwrap();
     let cg = proxy(&pki, &ca, crl_dir.path(), &upstream, &[]).await;
     let revoked_client = cg.client(&pki).cert(&revoked);
     assert_eq!(got(&revoked_client, "/hooks/r1").await, Got::Status(200));
 
-    let der = pem_to_der(&ca.crl(&[0x1001]));
-    let tmp = crl_dir.path().join(".b-revoking.crl.tmp");
-    std::fs::write(&tmp, der).unwrap();
-    std::fs::rename(&tmp, crl_dir.path().join("b-revoking.crl")).unwrap();
+    // The CA now publishes DER: the new file goes in, the old one goes away.
+    let tmp = crl_dir.path().join(".client-ca.crl.tmp");
+    std::fs::write(&tmp, pem_to_der(&ca.crl(&[0x1001]))).unwrap();
+    std::fs::rename(&tmp, crl_dir.path().join("client-ca.crl")).unwrap();
+    std::fs::remove_file(crl_dir.path().join("client-ca.pem")).unwrap();
 
     until(
         &revoked_client,
@@ -606,4 +607,36 @@ async fn der_crl_dropped_into_a_crl_directory_is_applied() {
         Got::Status(200)
     );
     assert_eq!(upstream.paths().last().unwrap(), "/hooks/g1");
+}
+
+#[tokio::test]
+async fn newer_crl_of_the_same_issuer_is_not_shadowed_by_an_older_one() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let ca = RevokingCa::root(pki.dir.path(), "Client CA");
+    let revoked = ca.issue("revoked", 0x1001);
+    let crl_dir = tempfile::tempdir().unwrap();
+    // Yesterday's CRL stays in the directory (it sorts first); today's revokes the client.
+    // OpenSSL (nginx) uses the most recent CRL of an issuer; certgate must not let an
+    // older, emptier CRL hide a revocation.
+    let old = ca.crl_between(
+        &[],
+        now() - time::Duration::days(1),
+        now() + time::Duration::days(6),
+    );
+    std::fs::write(crl_dir.path().join("a-yesterday.pem"), old).unwrap();
+    let cg = proxy(&pki, &ca, crl_dir.path(), &upstream, &[]).await;
+    let revoked_client = cg.client(&pki).cert(&revoked);
+    assert_eq!(got(&revoked_client, "/hooks/r1").await, Got::Status(200));
+
+    write_atomic(&crl_dir.path().join("b-today.pem"), &ca.crl(&[0x1001]));
+
+    until(
+        &revoked_client,
+        "/hooks/probe",
+        Got::TlsRefused,
+        RELOAD_WITHIN,
+        "the client revoked by the newer CRL",
+    )
+    .await;
 }
