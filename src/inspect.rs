@@ -17,7 +17,9 @@ use rustls_pki_types::CertificateDer;
 use std::io::Write;
 use std::path::Path;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName};
+use x509_cert::ext::pkix::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
+};
 use x509_cert::Certificate;
 
 #[derive(Debug, thiserror::Error)]
@@ -105,13 +107,31 @@ pub const OID_CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.
 
 /// Extended key usage names as OpenSSL prints them in `-purpose` style short form.
 const EKU_NAMES: &[(ObjectIdentifier, &str)] = &[
-    (ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1"), "serverAuth"),
+    (
+        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1"),
+        "serverAuth",
+    ),
     (OID_CLIENT_AUTH, "clientAuth"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3"), "codeSigning"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4"), "emailProtection"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8"), "timeStamping"),
-    (ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9"), "OCSPSigning"),
-    (ObjectIdentifier::new_unwrap("2.5.29.37.0"), "anyExtendedKeyUsage"),
+    (
+        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3"),
+        "codeSigning",
+    ),
+    (
+        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4"),
+        "emailProtection",
+    ),
+    (
+        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8"),
+        "timeStamping",
+    ),
+    (
+        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9"),
+        "OCSPSigning",
+    ),
+    (
+        ObjectIdentifier::new_unwrap("2.5.29.37.0"),
+        "anyExtendedKeyUsage",
+    ),
 ];
 
 fn eku_name(oid: &ObjectIdentifier) -> String {
@@ -147,9 +167,9 @@ fn rsa_bits(key: &[u8]) -> Option<u32> {
     r.sequence(|r| {
         let n = der::asn1::UintRef::decode(r)?;
         let _e = der::asn1::UintRef::decode(r)?;
-        Ok(n.as_bytes().first().map(|&first| {
-            (n.as_bytes().len() as u32 - 1) * 8 + (8 - first.leading_zeros())
-        }))
+        Ok(n.as_bytes()
+            .first()
+            .map(|&first| (n.as_bytes().len() as u32 - 1) * 8 + (8 - first.leading_zeros())))
     })
     .ok()
     .flatten()
@@ -165,7 +185,10 @@ fn key_info(cert: &Certificate) -> KeyInfo {
         curve: None,
     };
     if oid == OID_RSA || oid == OID_RSA_PSS {
-        named(if oid == OID_RSA { "RSA" } else { "RSA-PSS" }, rsa_bits(raw))
+        named(
+            if oid == OID_RSA { "RSA" } else { "RSA-PSS" },
+            rsa_bits(raw),
+        )
     } else if oid == OID_EC {
         let curve_oid = spki
             .algorithm
@@ -246,8 +269,12 @@ pub fn describe(der: &CertificateDer<'_>, now: i64) -> Result<CertReport, Identi
             if let GeneralName::IpAddress(o) = n {
                 let b = o.as_bytes();
                 let ip = match b.len() {
-                    4 => <[u8; 4]>::try_from(b).map(|a| std::net::IpAddr::from(a).to_string()).ok(),
-                    16 => <[u8; 16]>::try_from(b).map(|a| std::net::IpAddr::from(a).to_string()).ok(),
+                    4 => <[u8; 4]>::try_from(b)
+                        .map(|a| std::net::IpAddr::from(a).to_string())
+                        .ok(),
+                    16 => <[u8; 16]>::try_from(b)
+                        .map(|a| std::net::IpAddr::from(a).to_string())
+                        .ok(),
                     _ => None,
                 };
                 san_ip.push(ip.unwrap_or_else(|| format!("#{}", crate::identity::hex(b))));
@@ -296,7 +323,9 @@ pub fn describe(der: &CertificateDer<'_>, now: i64) -> Result<CertReport, Identi
         if usable {
             allow_rules.push(c);
         } else {
-            rule_notes.push(format!("no rule printed for {c:?}: certgate cannot express it as a rule that matches"));
+            rule_notes.push(format!(
+                "no rule printed for {c:?}: certgate cannot express it as a rule that matches"
+            ));
         }
     }
 
@@ -318,7 +347,10 @@ pub fn describe(der: &CertificateDer<'_>, now: i64) -> Result<CertReport, Identi
         warnings.push(format!("EXPIRED since {}", identity.not_after_rfc3339));
     }
     if not_yet_valid {
-        warnings.push(format!("not valid before {}", rfc3339(&tbs.validity.not_before)));
+        warnings.push(format!(
+            "not valid before {}",
+            rfc3339(&tbs.validity.not_before)
+        ));
     }
     if !is_ca && identity.subject == identity.issuer {
         warnings.push(
@@ -372,7 +404,10 @@ fn looks_like_pkcs12(bytes: &[u8]) -> bool {
 /// certificates (keys, CRLs...).
 pub fn read_file(path: &Path) -> Result<(Vec<CertificateDer<'static>>, Vec<String>), InspectError> {
     if path.is_dir() {
-        return Err(file_err(path, "is a directory (give the certificate files themselves)"));
+        return Err(file_err(
+            path,
+            "is a directory (give the certificate files themselves)",
+        ));
     }
     let bytes = std::fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
     let mut certs = Vec::new();
@@ -394,8 +429,10 @@ pub fn read_file(path: &Path) -> Result<(Vec<CertificateDer<'static>>, Vec<Strin
         // DER: one certificate, or several concatenated.
         let mut rest: &[u8] = &bytes;
         while !rest.is_empty() {
-            let mut reader = der::SliceReader::new(rest).map_err(|e| file_err(path, e.to_string()))?;
-            let not_cert = |e: der::Error| file_err(path, format!("neither PEM nor a DER certificate: {e}"));
+            let mut reader =
+                der::SliceReader::new(rest).map_err(|e| file_err(path, e.to_string()))?;
+            let not_cert =
+                |e: der::Error| file_err(path, format!("neither PEM nor a DER certificate: {e}"));
             let cert_bytes = der::Reader::tlv_bytes(&mut reader).map_err(not_cert)?;
             Certificate::from_der(cert_bytes).map_err(not_cert)?;
             certs.push(CertificateDer::from(cert_bytes.to_vec()));
@@ -446,20 +483,27 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<(), InspectError> 
             ));
         }
     }
-    if args.json {
-        writeln!(out, "{}", to_json(&found))?;
-    } else {
-        for (i, f) in found.iter().enumerate() {
-            if i > 0 {
-                writeln!(out)?;
+    let written = (|| -> std::io::Result<()> {
+        if args.json {
+            writeln!(out, "{}", to_json(&found))?;
+        } else {
+            for (i, f) in found.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                write_text(out, f)?;
             }
-            write_text(out, f)?;
+            for n in &skipped_notes {
+                writeln!(out, "\n{n}")?;
+            }
         }
-        for n in skipped_notes {
-            writeln!(out, "\n{n}")?;
-        }
+        out.flush()
+    })();
+    match written {
+        // `certgate inspect f.pem | head` is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
-    Ok(())
 }
 
 fn validity_text(r: &CertReport) -> String {
@@ -473,14 +517,19 @@ fn validity_text(r: &CertReport) -> String {
     } else if r.not_yet_valid {
         "NOT YET VALID".into()
     } else {
-        format!("{} day{} left", r.days_left, if r.days_left == 1 { "" } else { "s" })
+        format!(
+            "{} day{} left",
+            r.days_left,
+            if r.days_left == 1 { "" } else { "s" }
+        )
     }
 }
 
 fn write_text(out: &mut dyn Write, f: &Found) -> std::io::Result<()> {
     let r = &f.report;
     let id = &r.identity;
-    let line = |out: &mut dyn Write, label: &str, value: &str| writeln!(out, "  {label:<20}{value}");
+    let line =
+        |out: &mut dyn Write, label: &str, value: &str| writeln!(out, "  {label:<20}{value}");
     writeln!(out, "{} [{}]", f.file, f.index)?;
     line(out, "subject:", &id.subject_rfc4514)?;
     line(out, "subject (OpenSSL):", &r.subject_slash)?;
@@ -488,7 +537,11 @@ fn write_text(out: &mut dyn Write, f: &Found) -> std::io::Result<()> {
     line(out, "issuer (OpenSSL):", &r.issuer_slash)?;
     line(out, "serial:", &id.serial_hex)?;
     line(out, "not before:", &r.not_before_rfc3339)?;
-    line(out, "not after:", &format!("{} ({})", id.not_after_rfc3339, validity_text(r)))?;
+    line(
+        out,
+        "not after:",
+        &format!("{} ({})", id.not_after_rfc3339, validity_text(r)),
+    )?;
     for (label, values) in [
         ("SAN DNS:", &id.san_dns),
         ("SAN URI:", &id.san_uri),
@@ -499,7 +552,11 @@ fn write_text(out: &mut dyn Write, f: &Found) -> std::io::Result<()> {
             line(out, label, &values.join(", "))?;
         }
     }
-    if id.san_dns.is_empty() && id.san_uri.is_empty() && id.san_email.is_empty() && r.san_ip.is_empty() {
+    if id.san_dns.is_empty()
+        && id.san_uri.is_empty()
+        && id.san_email.is_empty()
+        && r.san_ip.is_empty()
+    {
         line(out, "SANs:", "none")?;
     }
     line(out, "SHA-256:", &id.fingerprint_hex)?;
@@ -537,9 +594,16 @@ fn write_text(out: &mut dyn Write, f: &Found) -> std::io::Result<()> {
         writeln!(out, "  WARNING: {w}")?;
     }
     if !r.allow_rules.is_empty() {
-        writeln!(out, "  --allow rules (replace {ROUTE_PLACEHOLDER} with your route name):")?;
+        writeln!(
+            out,
+            "  --allow rules (replace {ROUTE_PLACEHOLDER} with your route name):"
+        )?;
         for rule in &r.allow_rules {
-            writeln!(out, "    --allow {}", shell_quote(&format!("{ROUTE_PLACEHOLDER}={rule}")))?;
+            writeln!(
+                out,
+                "    --allow {}",
+                shell_quote(&format!("{ROUTE_PLACEHOLDER}={rule}"))
+            )?;
         }
     }
     for n in &r.rule_notes {
@@ -627,7 +691,10 @@ pub fn to_json(found: &[Found]) -> String {
                     ]),
                 ),
                 ("sha256", json_string(&id.fingerprint_hex)),
-                ("sha256_colons", json_string(&colon_upper(&id.fingerprint_hex))),
+                (
+                    "sha256_colons",
+                    json_string(&colon_upper(&id.fingerprint_hex)),
+                ),
                 (
                     "key",
                     json_object(&[
@@ -638,7 +705,10 @@ pub fn to_json(found: &[Found]) -> String {
                 ),
                 ("signature_algorithm", json_string(&r.signature_algorithm)),
                 ("key_usage", json_opt_strings(&r.key_usage)),
-                ("extended_key_usage", json_opt_strings(&r.extended_key_usage)),
+                (
+                    "extended_key_usage",
+                    json_opt_strings(&r.extended_key_usage),
+                ),
                 ("ca", r.is_ca.to_string()),
                 ("path_len", json_opt(r.path_len)),
                 ("allow_rules", json_strings(&r.allow_rules)),
@@ -658,14 +728,19 @@ mod tests {
         KeyUsagePurpose, SanType,
     };
 
-    fn leaf(alg: &'static rcgen::SignatureAlgorithm, eku: Vec<ExtendedKeyUsagePurpose>) -> rcgen::Certificate {
+    fn leaf(
+        alg: &'static rcgen::SignatureAlgorithm,
+        eku: Vec<ExtendedKeyUsagePurpose>,
+    ) -> rcgen::Certificate {
         let key = KeyPair::generate_for(alg).unwrap();
         let mut p = CertificateParams::new(vec!["svc.example.com".into()]).unwrap();
         p.distinguished_name = rcgen::DistinguishedName::new();
         p.distinguished_name.push(DnType::CountryName, "US");
-        p.distinguished_name.push(DnType::OrganizationName, "O'Brien, Inc.");
+        p.distinguished_name
+            .push(DnType::OrganizationName, "O'Brien, Inc.");
         p.distinguished_name.push(DnType::CommonName, "svc");
-        p.subject_alt_names.push(SanType::IpAddress("::1".parse().unwrap()));
+        p.subject_alt_names
+            .push(SanType::IpAddress("::1".parse().unwrap()));
         p.subject_alt_names
             .push(SanType::URI("spiffe://acme.test/svc".try_into().unwrap()));
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -675,7 +750,10 @@ mod tests {
 
     #[test]
     fn describes_an_ec_client_certificate() {
-        let c = leaf(&rcgen::PKCS_ECDSA_P256_SHA256, vec![ExtendedKeyUsagePurpose::ClientAuth]);
+        let c = leaf(
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
+        );
         let r = describe(c.der(), 0).unwrap();
         assert_eq!(r.identity.subject_rfc4514, r"CN=svc,O=O'Brien\, Inc.,C=US");
         assert_eq!(r.subject_slash, "/C=US/O=O'Brien, Inc./CN=svc");
@@ -701,10 +779,17 @@ mod tests {
 
     #[test]
     fn warns_about_server_only_eku_and_names_key_types() {
-        let c = leaf(&rcgen::PKCS_ECDSA_P384_SHA384, vec![ExtendedKeyUsagePurpose::ServerAuth]);
+        let c = leaf(
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
+        );
         let r = describe(c.der(), 0).unwrap();
         assert_eq!(r.key.to_string(), "EC P-384");
-        assert!(r.warnings.iter().any(|w| w.contains("lacks clientAuth")), "{:?}", r.warnings);
+        assert!(
+            r.warnings.iter().any(|w| w.contains("lacks clientAuth")),
+            "{:?}",
+            r.warnings
+        );
         let c = leaf(&rcgen::PKCS_ED25519, vec![]);
         let r = describe(c.der(), 0).unwrap();
         assert_eq!(r.key.to_string(), "Ed25519");
@@ -716,7 +801,7 @@ mod tests {
     fn rsa_key_size_is_read_from_the_modulus() {
         // A 2048-bit modulus whose top byte is 0xc5, with the DER sign byte.
         let mut modulus = vec![0x00, 0xc5];
-        modulus.extend(std::iter::repeat_n(0x11, 255));
+        modulus.extend(std::iter::repeat(0x11).take(255));
         let mut key = vec![0x30, 0x82, 0x01, 0x0a, 0x02, 0x82, 0x01, 0x01];
         key.extend(&modulus);
         key.extend([0x02, 0x03, 0x01, 0x00, 0x01]);
@@ -743,7 +828,10 @@ mod tests {
 
     #[test]
     fn validity_counts_days() {
-        let c = leaf(&rcgen::PKCS_ECDSA_P256_SHA256, vec![ExtendedKeyUsagePurpose::ClientAuth]);
+        let c = leaf(
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
+        );
         let na = describe(c.der(), 0).unwrap().identity.not_after_unix;
         let r = describe(c.der(), na - 86_400 * 3 - 5).unwrap();
         assert_eq!((r.days_left, r.expired), (3, false));
@@ -765,12 +853,17 @@ mod tests {
     fn json_strings_are_escaped() {
         assert_eq!(json_string("a\"b\\c\n\u{1}é"), r#""a\"b\\c\n\u0001é""#);
         assert_eq!(json_opt::<u32>(None), "null");
-        assert_eq!(json_object(&[("k", json_strings(&["x"]))]), r#"{"k":["x"]}"#);
+        assert_eq!(
+            json_object(&[("k", json_strings(&["x"]))]),
+            r#"{"k":["x"]}"#
+        );
     }
 
     #[test]
     fn pkcs12_is_recognised_only_for_its_error() {
-        assert!(looks_like_pkcs12(&[0x30, 0x82, 0x01, 0x00, 0x02, 0x01, 0x03]));
+        assert!(looks_like_pkcs12(&[
+            0x30, 0x82, 0x01, 0x00, 0x02, 0x01, 0x03
+        ]));
         assert!(looks_like_pkcs12(&[0x30, 0x10, 0x02, 0x01, 0x03]));
         assert!(!looks_like_pkcs12(&[0x30, 0x10, 0x30, 0x01, 0x03]));
         assert!(!looks_like_pkcs12(b"hello"));

@@ -637,8 +637,14 @@ impl Rule {
         let miss = |closeness: u16, why: String| Some(Miss { closeness, why });
         match self {
             Rule::Any | Rule::Public => None,
-            Rule::Subject(want) => miss(dn_closeness(&id.subject, want), format!("subject {}", dn_difference(&id.subject, want))),
-            Rule::Issuer(want) => miss(dn_closeness(&id.issuer, want), format!("issuer {}", dn_difference(&id.issuer, want))),
+            Rule::Subject(want) => miss(
+                dn_closeness(&id.subject, want),
+                format!("subject {}", dn_difference(&id.subject, want)),
+            ),
+            Rule::Issuer(want) => miss(
+                dn_closeness(&id.issuer, want),
+                format!("issuer {}", dn_difference(&id.issuer, want)),
+            ),
             Rule::Attr(kind, want) => {
                 let oid = kind.oid();
                 let have: Vec<&str> = id.subject.text_values(&oid).collect();
@@ -652,7 +658,11 @@ impl Rule {
                     format!(
                         "{ty}: certificate has {}, rule wants {want:?}{}",
                         quoted_list(&have),
-                        if case_only { " (values compare exactly, case included)" } else { "" }
+                        if case_only {
+                            " (values compare exactly, case included)"
+                        } else {
+                            ""
+                        }
                     ),
                 )
             }
@@ -661,7 +671,10 @@ impl Rule {
                 if have.is_empty() {
                     return miss(0, "the certificate has no DNS SAN".into());
                 }
-                let mut why = format!("DNS SAN: certificate has {}, rule wants {want:?}", quoted_list(&have));
+                let mut why = format!(
+                    "DNS SAN: certificate has {}, rule wants {want:?}",
+                    quoted_list(&have)
+                );
                 if let Some(suffix) = want.strip_prefix("*.") {
                     let deeper = have.iter().any(|h| {
                         h.len() > suffix.len() + 1
@@ -671,7 +684,16 @@ impl Rule {
                         why.push_str(" (a wildcard matches exactly one leftmost label)");
                     }
                 }
-                miss(best_similarity(want, &have.iter().map(|h| h.to_ascii_lowercase()).collect::<Vec<_>>()), why)
+                miss(
+                    best_similarity(
+                        want,
+                        &have
+                            .iter()
+                            .map(|h| h.to_ascii_lowercase())
+                            .collect::<Vec<_>>(),
+                    ),
+                    why,
+                )
             }
             Rule::SanUri(want) => san_miss("URI", want, &id.san_uri),
             Rule::SanEmail(want) => san_miss("email", want, &id.san_email),
@@ -701,7 +723,11 @@ fn san_miss(kind: &str, want: &str, have: &[String]) -> Option<Miss> {
         why: format!(
             "{kind} SAN: certificate has {}, rule wants {want:?}{}",
             quoted_list(&have),
-            if case_only { " (compared exactly, case included)" } else { "" }
+            if case_only {
+                " (compared exactly, case included)"
+            } else {
+                ""
+            }
         ),
     })
 }
@@ -715,7 +741,10 @@ pub fn nearest_miss(rules: &[Rule], id: &PeerIdentity) -> Option<(usize, Miss)> 
             return None;
         }
         if let Some(m) = r.explain_miss(id) {
-            if best.as_ref().is_none_or(|(_, b)| m.closeness > b.closeness) {
+            if best
+                .as_ref()
+                .map_or(true, |(_, b)| m.closeness > b.closeness)
+            {
                 best = Some((i, m));
             }
         }
@@ -828,6 +857,9 @@ pub fn dn_difference(have: &Dn, want: &Dn) -> String {
         let Some(i) = (0..h.len()).find(|&i| h[i] != w[i]) else {
             return "is identical".into();
         };
+        if h.len() > 1 && h.iter().zip(w.iter().rev()).all(|(a, b)| a == b) {
+            return "has the rule's RDNs in the opposite order (RDN order matters: the slash form /C=../CN=.. starts with the least specific RDN, RFC 4514 CN=..,C=.. with the most specific)".into();
+        }
         let (hr, wr) = (h[i], w[i]);
         if let ([ha], [wa]) = (hr.0.as_slice(), wr.0.as_slice()) {
             if ha.oid == wa.oid {
@@ -875,13 +907,15 @@ pub fn dn_difference(have: &Dn, want: &Dn) -> String {
     let only = |a: &[crate::dn::Attribute], b: &[crate::dn::Attribute]| -> Vec<String> {
         let mut used = vec![false; b.len()];
         a.iter()
-            .filter(|x| match b.iter().enumerate().position(|(i, y)| !used[i] && y == *x) {
-                Some(i) => {
-                    used[i] = true;
-                    false
-                }
-                None => true,
-            })
+            .filter(
+                |x| match b.iter().enumerate().position(|(i, y)| !used[i] && y == *x) {
+                    Some(i) => {
+                        used[i] = true;
+                        false
+                    }
+                    None => true,
+                },
+            )
             .map(attr_string)
             .collect()
     };
@@ -894,10 +928,16 @@ pub fn dn_difference(have: &Dn, want: &Dn) -> String {
         w.len()
     )];
     if !extra.is_empty() {
-        parts.push(format!("certificate has {} that the rule lacks", extra.join(", ")));
+        parts.push(format!(
+            "certificate has {} that the rule lacks",
+            extra.join(", ")
+        ));
     }
     if !missing.is_empty() {
-        parts.push(format!("rule wants {} that the certificate lacks", missing.join(", ")));
+        parts.push(format!(
+            "rule wants {} that the certificate lacks",
+            missing.join(", ")
+        ));
     }
     if extra.is_empty() && missing.is_empty() {
         parts.push("the same attributes are grouped into RDNs differently".into());
@@ -1508,14 +1548,20 @@ mod explain_tests {
             assert_eq!(rule(&r.to_string()), r);
         }
         let fp = format!("fingerprint:{}", "AB:".repeat(31) + "AB");
-        assert_eq!(rule(&fp).to_string(), format!("fingerprint:{}", "ab".repeat(32)));
+        assert_eq!(
+            rule(&fp).to_string(),
+            format!("fingerprint:{}", "ab".repeat(32))
+        );
     }
 
     #[test]
     fn matching_rules_have_no_miss() {
         assert_eq!(rule("cn:svc").explain_miss(&ident()), None);
         assert_eq!(rule("any").explain_miss(&ident()), None);
-        assert_eq!(nearest_miss(&[rule("cn:x"), rule("o:Acme Ltd")], &ident()), None);
+        assert_eq!(
+            nearest_miss(&[rule("cn:x"), rule("o:Acme Ltd")], &ident()),
+            None
+        );
     }
 
     #[test]
@@ -1530,12 +1576,19 @@ mod explain_tests {
             r#"subject CN: certificate has "svc", rule wants "other""#
         );
         // Slash form lists RDNs the other way round: order matters.
-        assert!(why("subject:/CN=svc/O=Acme Ltd/C=US").contains("RDN order matters"));
+        assert!(why("subject:/CN=svc/O=Acme Ltd/C=US").contains("opposite order"));
+        assert!(why("subject:C=US,CN=svc,O=Acme Ltd").contains("RDN order matters"));
         let w = why("subject:CN=svc,O=Acme Ltd");
         assert!(w.contains("has 3 RDNs, the rule 2"), "{w}");
-        assert!(w.contains(r#"certificate has C="US" that the rule lacks"#), "{w}");
+        assert!(
+            w.contains(r#"certificate has C="US" that the rule lacks"#),
+            "{w}"
+        );
         let w = why("subject:CN=svc,OU=x,O=Acme Ltd,C=US");
-        assert!(w.contains(r#"rule wants OU="x" that the certificate lacks"#), "{w}");
+        assert!(
+            w.contains(r#"rule wants OU="x" that the certificate lacks"#),
+            "{w}"
+        );
         assert!(why("issuer:CN=Acme CA,O=Acme Inc").starts_with("issuer O:"));
     }
 
@@ -1557,7 +1610,10 @@ mod explain_tests {
         assert!(why("san-uri:SPIFFE://acme.test/payments").contains("case included"));
         assert_eq!(why("san-email:a@b"), "the certificate has no email SAN");
         let w = why(&format!("fingerprint:{}", "cd".repeat(32)));
-        assert!(w.contains(&"ab".repeat(32)) && w.contains(&"cd".repeat(32)), "{w}");
+        assert!(
+            w.contains(&"ab".repeat(32)) && w.contains(&"cd".repeat(32)),
+            "{w}"
+        );
     }
 
     #[test]

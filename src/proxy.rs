@@ -262,8 +262,12 @@ async fn forward(
         .build()
         .map_err(|_| ProxyError::BadRequest("unparsable request target"))?;
     let upstream = &shared.upstreams[s.route_upstream[route]];
+    let client_version = req.version();
     let mut resp = upstream.send(req, s.timeouts.upstream).await?;
     outcome.upstream_status = Some(resp.status().as_u16());
+    // The client's connection has its own version and keep-alive: an HTTP/1.0 upstream
+    // answer must not make hyper close the client's HTTP/1.1 connection.
+    *resp.version_mut() = client_version;
     let rh = resp.headers_mut();
     for name in headers::HOP_BY_HOP {
         rh.remove(*name);

@@ -135,28 +135,67 @@ impl LiveConfig {
     }
 }
 
-/// Directories to watch for `settings`' file inputs: the parent of every file, and every
-/// directory input itself.
-pub fn watch_dirs(settings: &Settings) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
+/// One watched directory and which names in it matter (`None`: every entry, for a
+/// directory input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchSpec {
+    pub dir: PathBuf,
+    pub names: Option<Vec<std::ffi::OsString>>,
+}
+
+impl WatchSpec {
+    /// Does a change to `path` concern an input? Names starting with `..` always do: that
+    /// is how Kubernetes swaps a Secret volume (`..data` -> `..2024_…`).
+    pub fn concerns(&self, path: &std::path::Path) -> bool {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return false;
+        };
+        if parent != self.dir {
+            return false;
+        }
+        match &self.names {
+            None => true,
+            Some(names) => {
+                name.to_string_lossy().starts_with("..") || names.iter().any(|n| n == name)
+            }
+        }
+    }
+}
+
+/// Directories to watch for `settings`' file inputs: the parent of every file (for that
+/// file's name), and every directory input itself (for all its entries).
+pub fn watch_specs(settings: &Settings) -> Vec<WatchSpec> {
+    let mut specs: Vec<WatchSpec> = Vec::new();
     let files = [
         settings.server_cert.as_path(),
         settings.server_key.as_path(),
     ];
     for p in files.into_iter().chain(settings.policy.trust.paths()) {
-        let dir = if p.is_dir() {
-            p.to_path_buf()
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let (dir, name) = if abs.is_dir() {
+            (abs, None)
         } else {
-            match p.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                _ => PathBuf::from("."),
+            match (abs.parent(), abs.file_name()) {
+                (Some(d), Some(n)) => (d.to_path_buf(), Some(n.to_os_string())),
+                _ => continue,
             }
         };
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
+        match specs.iter_mut().find(|s| s.dir == dir) {
+            Some(spec) => match (&mut spec.names, name) {
+                (Some(names), Some(n)) => {
+                    if !names.contains(&n) {
+                        names.push(n)
+                    }
+                }
+                (names, _) => *names = None,
+            },
+            None => specs.push(WatchSpec {
+                dir,
+                names: name.map(|n| vec![n]),
+            }),
         }
     }
-    dirs
+    specs
 }
 
 /// Reload once, then log and count the outcome.
@@ -197,20 +236,24 @@ pub fn reload_and_report(shared: &Shared, why: &str) {
 /// Runs until the process ends.
 pub async fn watch(shared: Arc<Shared>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let specs = watch_specs(&shared.settings);
+    let filter = specs.clone();
     let handler = move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
-            if !matches!(ev.kind, notify::EventKind::Access(_)) {
+            let relevant = !matches!(ev.kind, notify::EventKind::Access(_))
+                && ev.paths.iter().any(|p| filter.iter().any(|s| s.concerns(p)));
+            if relevant {
                 let _ = tx.send(());
             }
         }
     };
     let _watcher = match notify::recommended_watcher(handler) {
         Ok(mut w) => {
-            for dir in watch_dirs(&shared.settings) {
+            for spec in &specs {
                 if let Err(e) =
-                    notify::Watcher::watch(&mut w, &dir, notify::RecursiveMode::NonRecursive)
+                    notify::Watcher::watch(&mut w, &spec.dir, notify::RecursiveMode::NonRecursive)
                 {
-                    warn!(dir = %dir.display(), error = %e, "cannot watch directory; use SIGHUP to reload");
+                    warn!(dir = %spec.dir.display(), error = %e, "cannot watch directory; use SIGHUP to reload");
                 }
             }
             Some(w)
@@ -252,3 +295,32 @@ pub async fn watch(shared: Arc<Shared>) {
 
 /// Quiet time after the last file event before reloading.
 const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(300);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn file_inputs_concern_only_their_names_and_kubernetes_swaps() {
+        let spec = WatchSpec {
+            dir: PathBuf::from("/etc/certgate"),
+            names: Some(vec!["ca.pem".into()]),
+        };
+        assert!(spec.concerns(Path::new("/etc/certgate/ca.pem")));
+        assert!(spec.concerns(Path::new("/etc/certgate/..data")));
+        assert!(spec.concerns(Path::new("/etc/certgate/..2026_11_23_10_00_00.123")));
+        assert!(!spec.concerns(Path::new("/etc/certgate/certgate.log")));
+        assert!(!spec.concerns(Path::new("/etc/other/ca.pem")));
+    }
+
+    #[test]
+    fn directory_inputs_concern_every_entry() {
+        let spec = WatchSpec {
+            dir: PathBuf::from("/etc/trust.d"),
+            names: None,
+        };
+        assert!(spec.concerns(Path::new("/etc/trust.d/new-ca.pem")));
+        assert!(!spec.concerns(Path::new("/etc/trust.d/sub/x.pem")));
+    }
+}

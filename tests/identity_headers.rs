@@ -143,6 +143,29 @@ async fn request_id_is_generated_when_the_client_sends_none() {
 }
 
 #[tokio::test]
+async fn insane_client_request_id_is_replaced() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let cg = proxy(&pki, &upstream, &[]).await;
+    let leaf = sender(&pki);
+    // Markup, quotes, spaces and 300+ characters: no sane id looks like this.
+    let insane = format!("\"><script>alert(1)</script> {}", "x".repeat(300));
+
+    let resp = cg
+        .client(&pki)
+        .cert(&leaf)
+        .get_with("/webhooks/a", &[("x-request-id", insane.as_str())])
+        .await
+        .unwrap();
+
+    assert_eq!(resp.status, 200);
+    let seen = upstream.single();
+    let id = seen.expect("X-Request-Id");
+    assert!(!id.is_empty());
+    assert!(!id.contains("script"), "insane id forwarded: {id:?}");
+}
+
+#[tokio::test]
 async fn forwarded_for_appends_the_client_address() {
     let pki = Pki::new();
     let upstream = Upstream::start().await;

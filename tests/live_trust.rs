@@ -57,6 +57,14 @@ async fn until(client: &Client, path: &str, want: Got, timeout: Duration, what: 
     }
 }
 
+/// One allowed round trip, before a test changes files. certgate logs `listening` before
+/// its file watcher has registered (and gives no signal when it has), so a change written
+/// the instant the proxy starts could be missed; a full request first leaves it time.
+async fn round_trip(client: &Client) {
+    let r = client.get("/hooks/warm-up").await.expect("warm-up request");
+    assert_eq!(r.status, 200, "warm-up request");
+}
+
 /// Writes `contents` to a hidden temp file beside `path`, then renames it over `path`: what
 /// careful writers (and config-management tools) do. Hidden names are skipped by directory
 /// loaders, so the temp file is never read as trust material.
@@ -252,9 +260,15 @@ async fn ca_added_to_trust_directory_is_accepted_without_restart() {
         &[],
     )
     .await;
+    let old = pki.client("old", ClientSpec::cn_only("old"));
+    round_trip(&cg.client(&pki).cert(&old)).await;
     let client = cg.client(&pki).cert(&partner);
     assert_eq!(got(&client, "/hooks/before").await, Got::TlsRefused);
-    upstream.assert_nothing("partner CA not yet trusted");
+    assert_eq!(
+        upstream.paths(),
+        ["/hooks/warm-up"],
+        "partner CA not yet trusted"
+    );
 
     write_atomic(
         &trust_dir.path().join("partner.pem"),
@@ -269,10 +283,9 @@ async fn ca_added_to_trust_directory_is_accepted_without_restart() {
         "client of the CA added to the trust directory",
     )
     .await;
-    assert_eq!(upstream.paths(), ["/hooks/after"]);
-    assert_eq!(upstream_subject(&upstream, 0), "CN=partner");
+    assert_eq!(upstream.paths(), ["/hooks/warm-up", "/hooks/after"]);
+    assert_eq!(upstream_subject(&upstream, 1), "CN=partner");
     // The CA that was there from the start still works.
-    let old = pki.client("old", ClientSpec::cn_only("old"));
     assert_eq!(
         got(&cg.client(&pki).cert(&old), "/hooks/old").await,
         Got::Status(200)
@@ -499,6 +512,7 @@ async fn corrupt_file_in_trust_directory_keeps_the_old_trust_and_is_reported() {
     .await;
     let admin = admin_addr(&cg).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
+    round_trip(&cg.client(&pki).cert(&leaf)).await;
 
     // A good new CA and, in the same change, a file of garbage: the whole change is refused.
     write_atomic(
@@ -537,7 +551,7 @@ async fn corrupt_file_in_trust_directory_keeps_the_old_trust_and_is_reported() {
         Got::TlsRefused,
         "half of a refused change must not apply"
     );
-    assert_eq!(upstream.paths(), ["/hooks/sender"]);
+    assert_eq!(upstream.paths(), ["/hooks/warm-up", "/hooks/sender"]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -789,6 +803,8 @@ async fn intermediate_added_to_intermediates_directory_completes_chains_without_
         ],
     )
     .await;
+    let sender = pki.client("sender", ClientSpec::cn_only("sender"));
+    round_trip(&cg.client(&pki).cert(&sender)).await;
     let client = cg.client(&pki).cert(&leaf_only);
     assert_eq!(got(&client, "/hooks/before").await, Got::TlsRefused);
 
@@ -805,8 +821,8 @@ async fn intermediate_added_to_intermediates_directory_completes_chains_without_
         "leaf-only client",
     )
     .await;
-    assert_eq!(upstream.paths(), ["/hooks/after"]);
-    assert_eq!(upstream_subject(&upstream, 0), "CN=leafy");
+    assert_eq!(upstream.paths(), ["/hooks/warm-up", "/hooks/after"]);
+    assert_eq!(upstream_subject(&upstream, 1), "CN=leafy");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,6 +5,32 @@
 //! Every test file does `mod support;` and uses a subset, hence `dead_code` is allowed.
 //! Everything binds 127.0.0.1:0 (or a Unix socket in the test's temp dir) and every wait
 //! is bounded.
+//!
+//! The API in one screen:
+//! - PKI: `Pki::new()` (root `CN=Test Root CA,O=Certgate Test,C=US` + server cert for
+//!   localhost/127.0.0.1), `pki.client(name, ClientSpec::new().c("US").o("Acme").cn("x")
+//!   .san_dns(..).san_uri(..).san_email(..).expired().eku(Eku::ServerAuthOnly).serial(..))`,
+//!   `pki.other_ca(name)`, `ca.intermediate(name)`, `ca.issue(name, spec)`,
+//!   `ca.issue_server(name)`. A `Leaf` has `cert_path`, `chain_path`, `key_path`, `der`,
+//!   `chain_der`, `key_der`, `pem`, `fingerprint()`, `without_chain()`.
+//! - Upstream: `Upstream::start()`, `start_with(UpstreamBehaviour{status, body, delay})`,
+//!   `start_unix(path)`; `.url`, `.requests()`, `.single()`, `.paths()`, `.count()`,
+//!   `.assert_nothing(ctx)`. `Recorded::{all, one, expect, names_with_prefix}` compare names
+//!   case-insensitively with `_` = `-`.
+//! - certgate: `Certgate::start(&pki, &upstream.url, &extra_flags)` (base flags from
+//!   `pki.base_args()`, admin off), `start_with_admin`, `start_args(&args, &env)`,
+//!   `try_start_args`; `.addr`, `.logs()`, `.wait_for_log(s)`, `.wait_for_log_where(..)`,
+//!   `.admin_addr()`, `.signal("TERM")`, `.wait_exit(t)`; killed on drop.
+//!   `run_to_exit(&args, &env) -> Exit{code, stderr, stdout, timed_out}` for start-up errors.
+//! - Clients: `cg.client(&pki).cert(&leaf).h2().tls12().get(path)` / `get_with(path,
+//!   headers)` / `request(method, path, headers, body)` / `connect()` (keep-alive `Conn`),
+//!   `.record_ca_hints()`, `.resumable()`; `ClientError::is_tls_refusal()` covers both the
+//!   TLS 1.2 handshake failure and the TLS 1.3 alert after the handshake.
+//!   `raw_request(&client, bytes, wait) -> RawResponse{bytes, closed}`;
+//!   `curl(&pki, addr, path, Some(&leaf), &extra) -> CurlOutput{status, http_version, body..}`;
+//!   `http_get(admin, path)` for the admin server.
+//! - Checks: `eventually(what, timeout, || async { .. })`, `sha256_hex`, `metric_value`,
+//!   `wait_for_handshake_rejection_log`, `replace_file`, `split_list`, `id_like_tokens`.
 
 #![allow(dead_code)]
 
