@@ -149,13 +149,20 @@ field() { grep '^RESULT ' "$2" | tail -n1 | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 # ---------------------------------------------------------------------------------------------
 # Build, nginx, PKI
 
-log "building certgate and the benchmark examples (release)"
-(cd "$ROOT" && cargo build --release --bin certgate --examples) >&2 ||
-    die "cargo build failed"
+if [[ ${NO_BUILD:-0} == 1 ]]; then
+    log "NO_BUILD=1: using the existing release binaries"
+else
+    log "building certgate and the benchmark examples (release)"
+    (cd "$ROOT" && cargo build --release --bin certgate --examples) >&2 ||
+        die "cargo build failed"
+fi
 BIN="$ROOT/target/release"
 CERTGATE="$BIN/certgate"
 LOADGEN="$BIN/examples/bench_loadgen"
 UPSTREAM="$BIN/examples/bench_upstream"
+for b in "$CERTGATE" "$LOADGEN" "$UPSTREAM"; do
+    [[ -x $b ]] || die "$b is missing (run without NO_BUILD=1)"
+done
 
 NGINX=$(command -v nginx || true)
 [[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx

@@ -95,6 +95,7 @@ impl VerifyFailure {
             W::CertExpired { not_after, .. } => VerifyFailure::Expired { not_after },
             W::CertNotValidYet { not_before, .. } => VerifyFailure::NotYetValid { not_before },
             W::CertRevoked => VerifyFailure::Revoked,
+            #[allow(deprecated)]
             W::RequiredEkuNotFound
             | W::RequiredEkuNotFoundContext(_)
             | W::EmptyEkuExtension
@@ -255,9 +256,8 @@ impl TrustStore {
                     .map(|(_, d)| d),
             );
         }
-        let mut crls = Vec::new();
+        let mut crls: Vec<(CertRevocationList<'static>, CrlInfo)> = Vec::new();
         let mut crl_ders = Vec::new();
-        let mut crl_next_updates = Vec::new();
         for path in &src.crls {
             for (file, der) in read_crls(path)? {
                 let info = crl_info(der.as_ref()).map_err(|problem| TrustError::Invalid {
@@ -284,15 +284,35 @@ impl TrustStore {
                         path: file.clone(),
                         problem: format!(
                             "CRL issued by {} is not signed by any --trust, --trust-bundle or --intermediates CA",
-                            info.1
+                            info.issuer
                         ),
                     });
                 }
-                crl_next_updates.push(info);
-                crls.push(CertRevocationList::Owned(crl));
-                crl_ders.push(der);
+                // webpki consults the first CRL whose issuer (and distribution point) fits,
+                // so an older CRL of the same scope must not shadow a newer one: keep the newest.
+                let crl = CertRevocationList::Owned(crl);
+                let same_scope = crls.iter().position(|(c, i): &(CertRevocationList<'static>, CrlInfo)| {
+                    i.issuer == info.issuer
+                        && c.issuing_distribution_point() == crl.issuing_distribution_point()
+                });
+                match same_scope {
+                    Some(k) if crls[k].1.this_update >= info.this_update => {}
+                    Some(k) => {
+                        crls[k] = (crl, info);
+                        crl_ders[k] = der;
+                    }
+                    None => {
+                        crls.push((crl, info));
+                        crl_ders.push(der);
+                    }
+                }
             }
         }
+        let crl_next_updates = crls
+            .iter()
+            .map(|(_, i)| (i.next_update, i.issuer.to_rfc4514()))
+            .collect();
+        let crls = crls.into_iter().map(|(c, _)| c).collect();
         let trust_digest = digest_of(
             bundles
                 .iter()
@@ -655,17 +675,28 @@ fn read_crls(
     Ok(out)
 }
 
-/// `(nextUpdate unix seconds, issuer RFC 4514)` of a CRL, parsed with x509-cert.
-fn crl_info(der: &[u8]) -> Result<(i64, String), String> {
+/// What certgate needs to know of a CRL besides what webpki keeps.
+#[derive(Debug)]
+struct CrlInfo {
+    issuer: crate::dn::Dn,
+    this_update: i64,
+    next_update: i64,
+}
+
+/// Issuer and dates of a CRL, parsed with x509-cert.
+fn crl_info(der: &[u8]) -> Result<CrlInfo, String> {
     use der::Decode;
     let crl = x509_cert::crl::CertificateList::from_der(der)
         .map_err(|e| format!("not a valid CRL: {e}"))?;
-    let issuer = crate::dn::Dn::from_name(&crl.tbs_cert_list.issuer).to_rfc4514();
-    let next = crl
-        .tbs_cert_list
-        .next_update
-        .ok_or_else(|| format!("CRL of {issuer} has no nextUpdate field"))?;
-    Ok((next.to_unix_duration().as_secs() as i64, issuer))
+    let issuer = crate::dn::Dn::from_name(&crl.tbs_cert_list.issuer);
+    let next = crl.tbs_cert_list.next_update.ok_or_else(|| {
+        format!("CRL of {} has no nextUpdate field", issuer.to_rfc4514())
+    })?;
+    Ok(CrlInfo {
+        this_update: crl.tbs_cert_list.this_update.to_unix_duration().as_secs() as i64,
+        next_update: next.to_unix_duration().as_secs() as i64,
+        issuer,
+    })
 }
 
 /// The DER contents (no SEQUENCE header) of an AlgorithmIdentifier, as pki-types compares them.

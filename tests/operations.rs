@@ -249,9 +249,13 @@ async fn healthz_and_readyz_answer_200_while_serving() {
     let (cg, admin) = start_with_admin(&pki, &upstream.url, &[]).await;
 
     let (health, _) = http_get(admin, "/healthz").await.unwrap();
-    let (ready, _) = http_get(admin, "/readyz").await.unwrap();
     assert_eq!(health, 200);
-    assert_eq!(ready, 200);
+    // certgate logs `listening addr=` a moment before its accept loop marks it ready, so
+    // readiness is polled, as a Kubernetes probe would.
+    eventually("/readyz answers 200", LOG_TIMEOUT, || async {
+        matches!(http_get(admin, "/readyz").await, Ok((200, _)))
+    })
+    .await;
 
     // And the proxy really is serving.
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
@@ -645,6 +649,12 @@ async fn sigterm_drains_in_flight_request_and_exits_zero() {
     let (mut cg, admin) = start_with_admin(&pki, &upstream.url, &["--shutdown-grace", "20s"]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
     let addr = cg.addr;
+    eventually(
+        "/readyz answers 200 before SIGTERM",
+        LOG_TIMEOUT,
+        || async { matches!(http_get(admin, "/readyz").await, Ok((200, _))) },
+    )
+    .await;
 
     let client = cg.client(&pki).cert(&leaf);
     let in_flight = tokio::spawn(async move { client.get("/webhooks/slow").await });
