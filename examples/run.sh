@@ -4,16 +4,19 @@
 #   bash examples/run.sh                                  # builds certgate (cargo build --release)
 #   CERTGATE_BIN=target/debug/certgate bash examples/run.sh   # uses that binary, no build
 #
-# It makes a throwaway PKI with openssl in a temporary directory, starts
-# examples/webhook/listener.py (plain HTTP on 127.0.0.1) and certgate in front of it (TLS,
-# client certificate required, one DN allowed on /webhooks), both on free ports, then:
+# It makes a throwaway PKI with openssl in a temporary directory (the commands of README.md's
+# worked example, plus a second sender), then:
 #
-#   1. certgate inspect / certgate check on the sender certificates (offline);
-#   2. posts a webhook as the allowed sender   -> 200, the listener logs the verified subject;
-#   3. the allowed sender forging X-Client-Cert-Subject -> 200, the forged value never arrives;
-#   4. posts as a sender of the same CA with another DN -> 403, the listener sees nothing;
-#   5. posts without a client certificate      -> refused at the TLS handshake;
-#   6. calls the listener directly, bypassing certgate -> 401 (no identity header).
+#   2-3. certgate inspect / certgate check on the sender certificates (offline, exit 0 / 1);
+#   4.   starts examples/webhook/listener.py (plain HTTP on 127.0.0.1) and certgate in front
+#        of it (TLS, client certificate required, one DN allowed on /webhooks), both on free
+#        ports;
+#   5.   posts a webhook as the allowed sender -> 200, the listener logs the verified subject;
+#   6.   the allowed sender forging X-Client-Cert-* headers -> 200, the forgery never arrives;
+#   7.   a sender of the same CA with another DN -> 403, the listener sees nothing;
+#   8.   a sender without a client certificate -> refused at the TLS handshake;
+#   9.   the allowed sender on a path outside every route -> 404;
+#   10.  the listener called directly, bypassing certgate -> 401 (no identity header).
 #
 # Prints `examples/run.sh: all checks passed` and exits 0, or names the failing check and
 # exits 1. Every process it starts is stopped on exit. Needs bash, openssl, curl, python3.
@@ -135,6 +138,18 @@ echo "(exit $rc)"
 [[ $rc -eq 1 ]] || fail "certgate check on intruder.pem: expected exit 1, got $rc"
 [[ $out == DENIED:* ]] || fail "certgate check on intruder.pem: expected DENIED"
 pass "intruder.pem is denied (exit 1)"
+echo
+show "certgate check --trust ca.pem --route webhooks=/webhooks \\
+    --allow 'webhooks=subject:/C=US/O=DocuSign, Inc./CN=demo.docusign.net' \\
+    --cert sender.pem --path /webhooks/docusign"
+rc=0
+out=$(certgate check --trust ca.pem --route webhooks=/webhooks \
+    --allow 'webhooks=subject:/C=US/O=DocuSign, Inc./CN=demo.docusign.net' \
+    --cert sender.pem --path /webhooks/docusign) || rc=$?
+echo "$out" | head -n1
+echo "(exit $rc)"
+[[ $rc -eq 0 ]] || fail "certgate check, slash-form rule: expected exit 0, got $rc"
+pass "the OpenSSL slash form of the DN is the same rule (exit 0)"
 echo
 
 # ---------------------------------------------------------------------------------------------
@@ -266,7 +281,20 @@ pass "refused at the TLS handshake, logged with the reason; the listener saw not
 echo
 
 # ---------------------------------------------------------------------------------------------
-echo "== 9. calling the listener directly, bypassing certgate"
+echo "== 9. the allowed sender on a path outside every route"
+show "curl --cacert ca.pem --cert sender.pem --key sender.key https://localhost:$proxy_port/admin"
+rc=0
+out=$(curl -sS --cacert ca.pem --cert sender.pem --key sender.key \
+    -w '\nHTTP %{http_code}\n' "https://localhost:$proxy_port/admin" 2>&1) || rc=$?
+echo "$out"
+[[ $rc -eq 0 && $(tail -n1 <<<"$out") == "HTTP 404" ]] || fail "path outside every route: expected HTTP 404"
+accepted_now=$(grep -c 'accepted webhook' listener.log || true)
+[[ $accepted_now == "$accepted_after" ]] || fail "path outside every route: the request reached the listener"
+pass "404; the listener saw nothing"
+echo
+
+# ---------------------------------------------------------------------------------------------
+echo "== 10. calling the listener directly, bypassing certgate"
 show "curl -H 'Content-Type: application/json' -d '{\"event\":\"direct\"}' http://127.0.0.1:$app_port/webhooks/docusign"
 rc=0
 out=$(curl -sS -H 'Content-Type: application/json' -d '{"event":"direct"}' \

@@ -144,10 +144,7 @@ impl PolicySettings {
             }
         }
         for route in policy.routes() {
-            let public = route
-                .rules
-                .iter()
-                .any(|r| *r == crate::policy::Rule::Public);
+            let public = route.rules.contains(&crate::policy::Rule::Public);
             if !public && !bundles.iter().any(|(n, _)| *n == route.trust_bundle) {
                 let (flag, value) = if route.trust_bundle == DEFAULT_BUNDLE {
                     ("--trust", "")
