@@ -801,7 +801,7 @@ mod tests {
     fn rsa_key_size_is_read_from_the_modulus() {
         // A 2048-bit modulus whose top byte is 0xc5, with the DER sign byte.
         let mut modulus = vec![0x00, 0xc5];
-        modulus.extend(std::iter::repeat(0x11).take(255));
+        modulus.extend(std::iter::repeat_n(0x11, 255));
         let mut key = vec![0x30, 0x82, 0x01, 0x0a, 0x02, 0x82, 0x01, 0x01];
         key.extend(&modulus);
         key.extend([0x02, 0x03, 0x01, 0x00, 0x01]);

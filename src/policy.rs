@@ -743,7 +743,7 @@ pub fn nearest_miss(rules: &[Rule], id: &PeerIdentity) -> Option<(usize, Miss)> 
         if let Some(m) = r.explain_miss(id) {
             if best
                 .as_ref()
-                .map_or(true, |(_, b)| m.closeness > b.closeness)
+                .is_none_or(|(_, b)| m.closeness > b.closeness)
             {
                 best = Some((i, m));
             }
