@@ -69,6 +69,8 @@ pub async fn run_with_ready(
     shutdown: impl Future<Output = ()>,
     ready: Option<Ready>,
 ) -> Result<(), RunError> {
+    // Watch first, read second: a change made while starting is never missed.
+    let watching = reload::start_watching(&settings);
     let first = reload::build(&settings, 1)?;
     let live = reload::LiveConfig::new(first);
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -113,7 +115,7 @@ pub async fn run_with_ready(
     expiry::record(&shared, &shared.live.load(), false);
     let background = [
         tokio::spawn(expiry::daily(shared.clone())),
-        tokio::spawn(reload::watch(shared.clone())),
+        tokio::spawn(reload::watch(shared.clone(), watching)),
     ];
     let serving = tokio::spawn(server::serve(shared.clone(), listener));
     shutdown.await;
@@ -127,19 +129,25 @@ pub async fn run_with_ready(
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called (inside
+/// the runtime), not when the future is first polled, so an early signal is not lost.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate()).ok();
+    let int = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = wait(term) => {},
+            _ = wait(int) => {},
         }
-    };
-    tokio::select! {
-        _ = term => {},
-        _ = tokio::signal::ctrl_c() => {},
     }
 }
 

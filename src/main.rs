@@ -45,7 +45,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match rt.block_on(certgate::run(settings, certgate::shutdown_signal())) {
+            match rt.block_on(async { certgate::run(settings, certgate::shutdown_signal()).await }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e @ certgate::RunError::Material(_)) => usage_error(anyhow::Error::from(e)),
                 Err(e) => {

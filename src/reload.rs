@@ -232,11 +232,19 @@ pub fn reload_and_report(shared: &Shared, why: &str) {
     }
 }
 
-/// Watch every input directory and reload after a quiet period; reload on SIGHUP.
-/// Runs until the process ends.
-pub async fn watch(shared: Arc<Shared>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let specs = watch_specs(&shared.settings);
+/// Watches and the SIGHUP handler, installed before the first material is read so that no
+/// change and no signal between start-up and the watch loop is lost.
+pub struct Watching {
+    rx: tokio::sync::mpsc::UnboundedReceiver<()>,
+    _watcher: Option<notify::RecommendedWatcher>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+/// Register a watch on every input directory and install the SIGHUP handler. Must be called
+/// inside the runtime; events queue until `watch` runs.
+pub fn start_watching(settings: &Settings) -> Watching {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let specs = watch_specs(settings);
     let filter = specs.clone();
     let handler = move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
@@ -247,7 +255,7 @@ pub async fn watch(shared: Arc<Shared>) {
             }
         }
     };
-    let _watcher = match notify::recommended_watcher(handler) {
+    let watcher = match notify::recommended_watcher(handler) {
         Ok(mut w) => {
             for spec in &specs {
                 if let Err(e) =
@@ -263,13 +271,28 @@ pub async fn watch(shared: Arc<Shared>) {
             None
         }
     };
-    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+    let hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {
             warn!(error = %e, "cannot install the SIGHUP handler");
             None
         }
     };
+    Watching {
+        rx,
+        _watcher: watcher,
+        hup,
+    }
+}
+
+/// Reload after a quiet period following file events, and on SIGHUP. Runs until the
+/// process ends (or the task is aborted).
+pub async fn watch(shared: Arc<Shared>, watching: Watching) {
+    let Watching {
+        mut rx,
+        _watcher,
+        mut hup,
+    } = watching;
     loop {
         tokio::select! {
             ev = rx.recv() => {

@@ -14,6 +14,11 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    #[error("{flag}: {problem}")]
+    Missing {
+        flag: &'static str,
+        problem: String,
+    },
     #[error("{flag} {value:?}: {problem}")]
     Flag {
         flag: &'static str,
@@ -146,27 +151,25 @@ impl PolicySettings {
         for route in policy.routes() {
             let public = route.rules.contains(&crate::policy::Rule::Public);
             if !public && !bundles.iter().any(|(n, _)| *n == route.trust_bundle) {
-                let (flag, value) = if route.trust_bundle == DEFAULT_BUNDLE {
-                    ("--trust", "")
+                let flag = if route.trust_bundle == DEFAULT_BUNDLE {
+                    "--trust"
                 } else {
-                    ("--route-trust", route.trust_bundle.as_str())
+                    "--route-trust"
                 };
-                return Err(flag_err(
+                return Err(SettingsError::Missing {
                     flag,
-                    value,
-                    format!(
+                    problem: format!(
                         "route {:?} needs trust bundle {:?}, which no --trust / --trust-bundle provides",
                         route.name, route.trust_bundle
                     ),
-                ));
+                });
             }
         }
         if bundles.is_empty() && !policy.all_public() {
-            return Err(flag_err(
-                "--trust",
-                "",
-                "at least one trust anchor (--trust or --trust-bundle) is required unless every route is public",
-            ));
+            return Err(SettingsError::Missing {
+                flag: "--trust",
+                problem: "at least one trust anchor (--trust or --trust-bundle) is required unless every route is public".into(),
+            });
         }
         Ok(PolicySettings {
             trust: TrustSources {

@@ -991,6 +991,8 @@ async fn sighup_reloads_a_change_the_watcher_cannot_see() {
     let partner_client = cg.client(&pki).cert(&partner);
     let sender = cg.client(&pki).cert(&leaf);
 
+    round_trip(&sender).await;
+
     // A SIGHUP with nothing changed: the process survives and serves.
     send_sighup(&cg);
     assert_eq!(got(&sender, "/hooks/1").await, Got::Status(200));
@@ -1018,6 +1020,80 @@ async fn sighup_reloads_a_change_the_watcher_cannot_see() {
         .await;
     assert!(line.contains("trust=true"), "{line}");
     assert_eq!(got(&sender, "/hooks/3").await, Got::Status(200));
-    assert_eq!(upstream.paths(), ["/hooks/1", "/hooks/2", "/hooks/3"]);
-    assert_eq!(upstream_subject(&upstream, 1), "CN=partner");
+    assert_eq!(
+        upstream.paths(),
+        ["/hooks/warm-up", "/hooks/1", "/hooks/2", "/hooks/3"]
+    );
+    assert_eq!(upstream_subject(&upstream, 2), "CN=partner");
+}
+
+// ---------------------------------------------------------------------------------------
+// The moment certgate says it is listening
+// ---------------------------------------------------------------------------------------
+//
+// Once `listening addr=` is logged (and /readyz says ready), operators and orchestrators
+// act on the proxy: they may rotate a file or send SIGHUP at once. These two tests act
+// immediately after that line, with no warm-up round trip.
+
+#[tokio::test]
+async fn sighup_right_after_listening_does_not_kill_the_proxy() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let cg = Certgate::start_args(
+        &run_args(
+            &pki.server.chain_path,
+            &pki.server.key_path,
+            &upstream,
+            &[&pki.ca.cert_path],
+            &[],
+        ),
+        &[],
+    )
+    .await;
+    send_sighup(&cg);
+
+    let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
+    let r = got(&cg.client(&pki).cert(&leaf), "/hooks/after-hup").await;
+    assert_eq!(
+        r,
+        Got::Status(200),
+        "SIGHUP must reload, never terminate; logs:\n{}",
+        cg.logs().join("\n")
+    );
+    assert_eq!(upstream.paths(), ["/hooks/after-hup"]);
+}
+
+#[tokio::test]
+async fn trust_change_written_right_after_listening_is_not_missed() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let trust_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&pki.ca.cert_path, trust_dir.path().join("root.pem")).unwrap();
+    let partner_ca = pki.other_ca("Partner CA");
+    let partner = partner_ca.issue("partner", ClientSpec::cn_only("partner"));
+    let cg = Certgate::start_args(
+        &run_args(
+            &pki.server.chain_path,
+            &pki.server.key_path,
+            &upstream,
+            &[trust_dir.path()],
+            &[],
+        ),
+        &[],
+    )
+    .await;
+    write_atomic(
+        &trust_dir.path().join("partner.pem"),
+        read(&partner_ca.cert_path).as_bytes(),
+    );
+
+    until(
+        &cg.client(&pki).cert(&partner),
+        "/hooks/partner",
+        Got::Status(200),
+        RELOAD_WITHIN,
+        "a CA added the moment certgate listens",
+    )
+    .await;
+    assert_eq!(upstream.paths(), ["/hooks/partner"]);
 }
