@@ -63,9 +63,27 @@ def rel(p: Path) -> str:
         return str(p)
 
 
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys, as kubectl does (PyYAML keeps the last)."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
 def load_all(path: Path) -> list:
     with open(path) as f:
-        return [d for d in yaml.safe_load_all(f) if d is not None]
+        return [d for d in yaml.load_all(f, Loader=StrictLoader) if d is not None]
 
 
 def ident(obj: dict) -> str:
@@ -374,10 +392,17 @@ def pem_blocks(text: str) -> list[str]:
     return re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", text, re.S)
 
 
-def check_ca_pem(where: str, text: str) -> None:
+def check_ca_pem(where: str, text: str, binary: Path | None) -> None:
     blocks = pem_blocks(text)
     if not blocks:
         fail(where, "holds no PEM certificate")
+    if binary:
+        with tempfile.NamedTemporaryFile("w", suffix=".pem") as f:
+            f.write(text)
+            f.flush()
+            r = subprocess.run([str(binary), "inspect", f.name], capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(where, f"`certgate inspect` cannot read it: {(r.stdout + r.stderr).strip()}")
     for n, block in enumerate(blocks):
         r = subprocess.run(["openssl", "x509", "-noout", "-checkend", str(30 * 86400),
                             "-ext", "basicConstraints"], input=block + "\n",
@@ -389,7 +414,7 @@ def check_ca_pem(where: str, text: str) -> None:
             fail(where, f"certificate {n + 1} expires within 30 days")
 
 
-def check_rendering(label: str, objs: list[dict]) -> None:
+def check_rendering(label: str, objs: list[dict], binary: Path | None) -> None:
     by_kind: dict[str, list[dict]] = {}
     for o in objs:
         by_kind.setdefault(o["kind"], []).append(o)
@@ -511,6 +536,15 @@ def check_rendering(label: str, objs: list[dict]) -> None:
             cm = configmaps.get(v["configMap"]["name"])
             if cm and key not in (cm.get("data") or {}):
                 fail(cw, f"{name} {path}: ConfigMap {cm['metadata']['name']} has no key {key}")
+    bundles = {v.split("=", 1)[0] for n, v in flags if n == "--trust-bundle"}
+    if any(n == "--trust" for n, _ in flags):
+        bundles.add("default")
+    wanted = {v.split("=", 1)[1] for n, v in flags if n == "--route-trust"}
+    routes = {v.split("=", 1)[0] for n, v in flags if n == "--route"}
+    if routes - {v.split("=", 1)[0] for n, v in flags if n == "--route-trust"}:
+        wanted.add("default")
+    for b in sorted(bundles - wanted):
+        fail(cw, f"trust bundle {b} is defined but no route uses it (--route-trust)")
     for m in mounts:
         if m["name"] not in used_mounts:
             fail(cw, f"volumeMount {m['mountPath']} is not used by any certgate flag")
@@ -520,7 +554,7 @@ def check_rendering(label: str, objs: list[dict]) -> None:
     for name, cm in configmaps.items():
         for key, text in (cm.get("data") or {}).items():
             if key.endswith((".crt", ".pem")):
-                check_ca_pem(f"{label}: ConfigMap/{name} key {key}", text)
+                check_ca_pem(f"{label}: ConfigMap/{name} key {key}", text, binary)
 
     for svc in by_kind.get("Service", []):
         sw = f"{label}: {ident(svc)}"
@@ -735,7 +769,7 @@ def run_certgate(label: str, objs: list[dict], binary: Path) -> None:
                 fail(label, f"route {route} needs trust bundle {bundle}, which no flag defines")
                 continue
             cases = [(f"rule{n}-ok", bundles[bundle], subj, 0, "its route's CA")]
-            cases.append((f"rule{n}-intruder", bundles[bundle], intruder, 1, "a foreign subject"))
+            cases.append((f"rule{n}-intruder", bundles[bundle], intruder, 1, "its route's CA"))
             for other, ca in bundles.items():
                 if other != bundle:
                     cases.append((f"rule{n}-{other}", ca, subj, 1, f"bundle {other}'s CA"))
@@ -818,9 +852,10 @@ def main() -> int:
                                 f"{len(theirs)}")
         if errors:
             continue
-        check_rendering(label, objs)
-        if opts.certgate and not errors:
-            run_certgate(label, objs, opts.certgate.resolve())
+        binary = opts.certgate.resolve() if opts.certgate else None
+        check_rendering(label, objs, binary)
+        if binary and not errors:
+            run_certgate(label, objs, binary)
 
     if errors:
         print("validate-deploy: FAILED", file=sys.stderr)

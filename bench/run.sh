@@ -49,11 +49,22 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/certgate-bench.XXXXXX")
 PIDS=()
 cleanup() {
     local rc=$?
-    local p
+    local p i
+    trap - INT TERM
     for p in "${PIDS[@]}"; do
         kill "$p" 2>/dev/null || true
     done
+    # Give them 5 s to exit, then SIGKILL whatever is left (only the pids started here).
+    for i in $(seq 1 50); do
+        local left=0
+        for p in "${PIDS[@]}"; do
+            kill -0 "$p" 2>/dev/null && left=1
+        done
+        ((left == 0)) && break
+        sleep 0.1
+    done
     for p in "${PIDS[@]}"; do
+        kill -9 "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
     done
     if [[ $KEEP_TMP == 1 ]]; then
@@ -83,6 +94,26 @@ pin() {
     else
         "$@"
     fi
+}
+# start_bg CPU LOGFILE CMD...: start CMD pinned to CPU in the background; BG_PID is CMD's own pid
+# (the subshell execs taskset, which execs CMD), so that /proc readings and kill reach the
+# measured process itself.
+start_bg() {
+    local cpu=$1 logf=$2
+    shift 2
+    if [[ $PIN == 1 ]]; then
+        (exec taskset -c "$cpu" "$@") >"$logf" 2>&1 &
+    else
+        (exec "$@") >"$logf" 2>&1 &
+    fi
+    BG_PID=$!
+    PIDS+=("$BG_PID")
+}
+# expect_exe PID PATH NAME: the pid really runs PATH (the execs above have happened).
+expect_exe() {
+    local exe
+    exe=$(readlink "/proc/$1/exe" 2>/dev/null || true)
+    [[ $exe == "$(readlink -f "$2")" ]] || die "$3: pid $1 runs '${exe:-?}', expected $2"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -141,7 +172,7 @@ rss_kb() {
     done
     echo "$total"
 }
-alive() { kill -0 "$1" 2>/dev/null || die "$2 (pid $1) is gone; see $TMP/$2.log"; }
+alive() { kill -0 "$1" 2>/dev/null || { echo "run.sh: $2 (pid $1) is gone; see $TMP/$2.log" >&2; exit 1; }; }
 
 # field KEY FILE: value of KEY=... in the RESULT line of FILE
 field() { grep '^RESULT ' "$2" | tail -n1 | tr ' ' '\n' | sed -n "s/^$1=//p"; }
@@ -192,14 +223,14 @@ UP_PORT=$(free_port)
 CG_PORT=$(free_port)
 NG_PORT=$(free_port)
 
-pin "$LOAD_CPU" "$UPSTREAM" --listen "127.0.0.1:$UP_PORT" >"$TMP/upstream.log" 2>&1 &
-UP_PID=$!
-PIDS+=("$UP_PID")
+start_bg "$LOAD_CPU" "$TMP/upstream.log" "$UPSTREAM" --listen "127.0.0.1:$UP_PORT"
+UP_PID=$BG_PID
 wait_port "$UP_PORT" "$UP_PID" upstream
+expect_exe "$UP_PID" "$UPSTREAM" upstream
 
 # certgate logs one access line per request at info; nginx runs with access_log off, so
 # certgate runs with RUST_LOG=warn to compare the proxying work, not the logging.
-RUST_LOG=warn pin "$PROXY_CPU" "$CERTGATE" run \
+start_bg "$PROXY_CPU" "$TMP/certgate.log" env RUST_LOG=warn "$CERTGATE" run \
     --listen "127.0.0.1:$CG_PORT" \
     --admin-listen off \
     --server-cert "$PKI/server.pem" \
@@ -207,11 +238,10 @@ RUST_LOG=warn pin "$PROXY_CPU" "$CERTGATE" run \
     --trust "$PKI/ca.pem" \
     --upstream "http://127.0.0.1:$UP_PORT" \
     --route b=/ \
-    --allow "b=subject:$SUBJECT" \
-    >"$TMP/certgate.log" 2>&1 &
-CG_PID=$!
-PIDS+=("$CG_PID")
+    --allow "b=subject:$SUBJECT"
+CG_PID=$BG_PID
 wait_port "$CG_PORT" "$CG_PID" certgate
+expect_exe "$CG_PID" "$CERTGATE" certgate
 
 mkdir -p "$TMP/nginx"
 sed -e "s|@TMP@|$TMP/nginx|g" -e "s|@PKI@|$PKI|g" \
@@ -219,11 +249,11 @@ sed -e "s|@TMP@|$TMP/nginx|g" -e "s|@PKI@|$PKI|g" \
     "$ROOT/bench/nginx.conf.tmpl" >"$TMP/nginx/nginx.conf"
 "$NGINX" -t -q -p "$TMP/nginx" -e "$TMP/nginx/nginx-error.log" -c "$TMP/nginx/nginx.conf" \
     >"$TMP/nginx.log" 2>&1 || { cat "$TMP/nginx.log" >&2; die "nginx -t failed"; }
-pin "$PROXY_CPU" "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/nginx-error.log" \
-    -c "$TMP/nginx/nginx.conf" >>"$TMP/nginx.log" 2>&1 &
-NG_PID=$!
-PIDS+=("$NG_PID")
+start_bg "$PROXY_CPU" "$TMP/nginx.log" "$NGINX" -p "$TMP/nginx" \
+    -e "$TMP/nginx/nginx-error.log" -c "$TMP/nginx/nginx.conf"
+NG_PID=$BG_PID
 wait_port "$NG_PORT" "$NG_PID" nginx
+expect_exe "$NG_PID" "$NGINX" nginx
 
 log "upstream :$UP_PORT (pid $UP_PID, CPU $LOAD_CPU), certgate :$CG_PORT (pid $CG_PID, CPU $PROXY_CPU), $NGINX_VERSION :$NG_PORT (pid $NG_PID, CPU $PROXY_CPU)"
 
@@ -311,25 +341,25 @@ measure() {
 # idle_test NAME PID PORT: RSS before and while holding IDLE_CONNS idle connections.
 idle_test() {
     local name=$1 pid=$2 port=$3
+    # stdout (READY, RESULT) and stderr (error messages) of the load generator share one file.
     local out="$TMP/$name-idle.out" before during lg i opened rc=0
     alive "$pid" "$name"
     before=$(rss_kb "$pid")
-    pin "$LOAD_CPU" "$LOADGEN" idle --connect "127.0.0.1:$port" --ca "$PKI/ca.pem" \
-        --cert "$PKI/client-ec.pem" --key "$PKI/client-ec.key" \
-        --conns "$IDLE_CONNS" --hold "$IDLE_HOLD" >"$out" 2>"$out.err" &
-    lg=$!
-    PIDS+=("$lg")
+    start_bg "$LOAD_CPU" "$out" "$LOADGEN" idle --connect "127.0.0.1:$port" \
+        --ca "$PKI/ca.pem" --cert "$PKI/client-ec.pem" --key "$PKI/client-ec.key" \
+        --conns "$IDLE_CONNS" --hold "$IDLE_HOLD"
+    lg=$BG_PID
     for i in $(seq 1 1200); do
         grep -q '^READY' "$out" && break
         kill -0 "$lg" 2>/dev/null || break
         sleep 0.1
     done
-    grep -q '^READY' "$out" || { cat "$out.err" >&2; die "idle load generator never got READY ($name)"; }
+    grep -q '^READY' "$out" || { cat "$out" >&2; die "idle load generator never got READY ($name)"; }
     sleep 1 # let the proxy settle
     during=$(rss_kb "$pid")
     wait "$lg" || rc=$?
-    ((rc != 2)) || { cat "$out.err" >&2; die "idle load generator failed ($name)"; }
-    ((rc == 0)) || { echo "run.sh: errors during idle test against $name:" >&2; head -n 5 "$out.err" >&2; }
+    ((rc != 2)) || { cat "$out" >&2; die "idle load generator failed ($name)"; }
+    ((rc == 0)) || { echo "run.sh: errors during idle test against $name:" >&2; grep -v '^RESULT\|^READY' "$out" | head -n 5 >&2; }
     opened=$(sed -n 's/^READY conns=//p' "$out")
     echo "$name idle rss_before_kb=$before rss_holding_kb=$during $(grep '^RESULT ' "$out")" >>"$RAW"
     R[$name.idle.before_kb]=$before

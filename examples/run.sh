@@ -178,7 +178,8 @@ show "certgate run --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \\
     --trust ca.pem --upstream http://127.0.0.1:$app_port \\
     --route webhooks=/webhooks \\
     --allow 'webhooks=subject:CN=demo.docusign.net,O=DocuSign\\, Inc.,C=US'"
-certgate run --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+# "$bin", not the certgate() function: $! must be certgate's own pid so that cleanup stops it.
+"$bin" run --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
     --server-cert server.pem --server-key server.key \
     --trust ca.pem --upstream "http://127.0.0.1:$app_port" \
     --route webhooks=/webhooks \

@@ -57,12 +57,15 @@ class WebhookHandler(BaseHTTPRequestHandler):
             return
         try:
             envelope = json.loads(self.rfile.read(length) or b"null")
-            event = envelope["event"]
-            envelope_id = envelope.get("data", {}).get("envelopeId", "-")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            log(f"refused {self.path} from {subject}: body is not a JSON webhook envelope")
+        except ValueError:
+            envelope = None
+        if not isinstance(envelope, dict):
+            log(f"refused {self.path} from {subject}: body is not a JSON object")
             self.answer(400, {"status": "bad envelope"})
             return
+        event = envelope.get("event", "-")
+        data = envelope.get("data")
+        envelope_id = data.get("envelopeId", "-") if isinstance(data, dict) else "-"
 
         # The application's own authorisation would go here (certgate already checked the DN
         # against --allow; the app may still map the subject to an account, etc.).
