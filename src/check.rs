@@ -61,7 +61,9 @@ impl Verdict {
 /// Ok(true): allowed (exit 0); Ok(false): denied (exit 1); Err: usage or input error (exit 2).
 pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
     let settings = PolicySettings::from_args(&args.policy, &[])?;
-    let path = normalize_path(&args.path).map_err(|e| {
+    // `--path` may carry a query, as a request target does; only the path is routed.
+    let raw_path = args.path.split_once('?').map_or(args.path.as_str(), |(p, _)| p);
+    let path = normalize_path(raw_path).map_err(|e| {
         CheckError::Usage(format!(
             "--path {:?}: {e} (run answers 400 Bad Request to such a request)",
             args.path

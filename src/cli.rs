@@ -256,9 +256,11 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// Split a comma-separated environment value. For `--allow` a comma starts a new item only
-/// when what follows looks like `name=<rule kind>`, so DNs such as `CN=a,O=b` stay whole.
-pub fn split_env_list(value: &str, allow_rules: bool) -> Vec<String> {
+/// Split a comma-separated environment value. For `--allow` (`routes` is `Some`: the
+/// declared route names) a comma starts a new item only when what follows is
+/// `<declared route>=<rule kind>`, so DNs such as `CN=a,O=b,cn=any` stay whole.
+pub fn split_env_list(value: &str, routes: Option<&[String]>) -> Vec<String> {
+    let allow_rules = routes.is_some();
     const KINDS: &[&str] = &[
         "any",
         "public",
@@ -281,6 +283,7 @@ pub fn split_env_list(value: &str, allow_rules: bool) -> Vec<String> {
             && name
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            && routes.is_none_or(|r| r.is_empty() || r.iter().any(|x| x == name))
             && KINDS.iter().any(|k| {
                 rule.len() >= k.len() && rule[..k.len()].eq_ignore_ascii_case(k) && {
                     // `any`/`public` must be whole words.
@@ -319,24 +322,21 @@ pub fn split_env_list(value: &str, allow_rules: bool) -> Vec<String> {
         .collect()
 }
 
-fn env_list(name: &str, allow_rules: bool) -> Vec<String> {
+fn env_list(name: &str, routes: Option<&[String]>) -> Vec<String> {
     std::env::var(name)
-        .map(|v| split_env_list(&v, allow_rules))
+        .map(|v| split_env_list(&v, routes))
         .unwrap_or_default()
 }
 
-fn fill_strings(v: &mut Vec<String>, env: &str, allow_rules: bool) {
+fn fill_strings(v: &mut Vec<String>, env: &str) {
     if v.is_empty() {
-        *v = env_list(env, allow_rules);
+        *v = env_list(env, None);
     }
 }
 
 fn fill_paths(v: &mut Vec<PathBuf>, env: &str) {
     if v.is_empty() {
-        *v = env_list(env, false)
-            .into_iter()
-            .map(PathBuf::from)
-            .collect();
+        *v = env_list(env, None).into_iter().map(PathBuf::from).collect();
     }
 }
 
@@ -344,21 +344,28 @@ impl PolicyArgs {
     /// Repeatable flags given neither on the command line nor otherwise come from the environment.
     pub fn fill_from_env(&mut self) {
         fill_paths(&mut self.trust, "CERTGATE_TRUST");
-        fill_strings(&mut self.trust_bundle, "CERTGATE_TRUST_BUNDLE", false);
+        fill_strings(&mut self.trust_bundle, "CERTGATE_TRUST_BUNDLE");
         fill_paths(&mut self.intermediates, "CERTGATE_INTERMEDIATES");
         fill_paths(&mut self.crl, "CERTGATE_CRL");
-        fill_strings(&mut self.route, "CERTGATE_ROUTE", false);
-        fill_strings(&mut self.allow, "CERTGATE_ALLOW", true);
-        fill_strings(&mut self.route_trust, "CERTGATE_ROUTE_TRUST", false);
+        fill_strings(&mut self.route, "CERTGATE_ROUTE");
+        if self.allow.is_empty() {
+            let routes: Vec<String> = self
+                .route
+                .iter()
+                .filter_map(|r| r.split_once('=').map(|(n, _)| n.to_string()))
+                .collect();
+            self.allow = env_list("CERTGATE_ALLOW", Some(&routes));
+        }
+        fill_strings(&mut self.route_trust, "CERTGATE_ROUTE_TRUST");
     }
 }
 
 impl RunArgs {
     pub fn fill_from_env(&mut self) {
         self.policy.fill_from_env();
-        fill_strings(&mut self.route_upstream, "CERTGATE_ROUTE_UPSTREAM", false);
-        fill_strings(&mut self.identity_header, "CERTGATE_IDENTITY_HEADER", false);
-        fill_strings(&mut self.strip_header, "CERTGATE_STRIP_HEADER", false);
+        fill_strings(&mut self.route_upstream, "CERTGATE_ROUTE_UPSTREAM");
+        fill_strings(&mut self.identity_header, "CERTGATE_IDENTITY_HEADER");
+        fill_strings(&mut self.strip_header, "CERTGATE_STRIP_HEADER");
     }
 }
 
@@ -368,9 +375,10 @@ mod tests {
 
     #[test]
     fn env_allow_list_keeps_dns_whole() {
+        let routes = vec!["hooks".to_string(), "health".to_string()];
         let v = split_env_list(
             r"hooks=subject:CN=demo.docusign.net,O=DocuSign\, Inc.,C=US,hooks=cn:other,health=public",
-            true,
+            Some(&routes),
         );
         assert_eq!(
             v,
@@ -383,9 +391,25 @@ mod tests {
     }
 
     #[test]
+    fn env_allow_list_splits_only_at_declared_routes() {
+        let routes = vec!["hooks".to_string(), "cn".to_string()];
+        // `cn=any` after a comma is part of the DN unless... `cn` is a declared route; with
+        // only `hooks` declared it stays inside the subject rule.
+        let only_hooks = vec!["hooks".to_string()];
+        assert_eq!(
+            split_env_list("hooks=subject:O=Acme,cn=any", Some(&only_hooks)),
+            vec!["hooks=subject:O=Acme,cn=any".to_string()]
+        );
+        assert_eq!(
+            split_env_list("hooks=subject:O=Acme,cn=any", Some(&routes)).len(),
+            2
+        );
+    }
+
+    #[test]
     fn env_plain_list_splits_on_commas() {
         assert_eq!(
-            split_env_list("a=/x, b=/y,,", false),
+            split_env_list("a=/x, b=/y,,", None),
             vec!["a=/x".to_string(), "b=/y".to_string()]
         );
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Longest line the tracker buffers; past it tracking stops (hyper refuses such heads).
+/// Default longest line the tracker buffers (see `Framing::with_max_line`).
 const MAX_LINE: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,9 @@ pub struct Framing {
     has_te: bool,
     te_chunked: bool,
     heads: u64,
-    /// Index (0-based) of the first head with both Content-Length and Transfer-Encoding.
+    max_line: usize,
+    /// Index (0-based) of the first head with both Content-Length and Transfer-Encoding, or
+    /// that the tracker could not follow (a line longer than `max_line`): fail closed.
     pub conflict_at: Option<u64>,
 }
 
@@ -53,12 +55,22 @@ impl Default for Framing {
             has_te: false,
             te_chunked: false,
             heads: 0,
+            max_line: MAX_LINE,
             conflict_at: None,
         }
     }
 }
 
 impl Framing {
+    /// A tracker that follows lines up to `max_line` bytes: make it at least hyper's read
+    /// buffer, so that every head hyper accepts is followed.
+    pub fn with_max_line(max_line: usize) -> Framing {
+        Framing {
+            max_line,
+            ..Framing::default()
+        }
+    }
+
     /// Feed bytes in the order they were read.
     pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
@@ -78,7 +90,13 @@ impl Framing {
                 _ => match data.iter().position(|&b| b == b'\n') {
                     None => {
                         self.line.extend_from_slice(data);
-                        if self.line.len() > MAX_LINE {
+                        if self.line.len() > self.max_line {
+                            // Cannot follow the framing any more: flag this request (fail
+                            // closed) and stop looking; the connection is closed after it.
+                            if self.conflict_at.is_none() {
+                                self.conflict_at = Some(self.heads);
+                            }
+                            self.line = Vec::new();
                             self.state = State::Off;
                         }
                         return;
@@ -208,10 +226,11 @@ pub struct GuardedIo<IO> {
 }
 
 impl<IO> GuardedIo<IO> {
-    pub fn new(inner: IO, flag: Arc<ConflictFlag>) -> Self {
+    /// `max_line`: see `Framing::with_max_line`.
+    pub fn new(inner: IO, flag: Arc<ConflictFlag>, max_line: usize) -> Self {
         GuardedIo {
             inner,
-            framing: Framing::default(),
+            framing: Framing::with_max_line(max_line),
             flag,
         }
     }
@@ -318,6 +337,14 @@ mod tests {
     fn h2_preface_turns_tracking_off() {
         let f = run(&[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n"]);
         assert_eq!(f.conflict_at, None);
+    }
+
+    #[test]
+    fn a_line_too_long_to_follow_fails_closed() {
+        let mut f = Framing::with_max_line(16);
+        f.feed(b"GET / HTTP/1.1\r\nX-Long: ");
+        f.feed(&[b'a'; 64]);
+        assert_eq!(f.conflict_at, Some(0));
     }
 
     #[test]

@@ -377,6 +377,16 @@ impl IdentityHeaders {
                     if list.is_empty() {
                         continue;
                     }
+                    // The list is comma-joined: a value that itself holds a comma or white
+                    // space would read as several SANs the CA never issued. Fail closed.
+                    if list
+                        .iter()
+                        .any(|v| v.bytes().any(|b| b == b',' || b.is_ascii_whitespace()))
+                    {
+                        return Err(HeaderError::BadValue {
+                            field: field.as_str(),
+                        });
+                    }
                     list.join(",")
                 }
                 Field::Pem if cfg.forward_cert == ForwardCert::Pem => escaped_pem(&id.leaf_der),
@@ -480,6 +490,26 @@ pub fn apply(
     headers.insert(X_FORWARDED_FOR, xff);
 
     headers.insert(X_REQUEST_ID, request_id.clone());
+}
+
+/// Remove hop-by-hop headers from a response (the fixed list and every header its
+/// `Connection` header names).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let mut named: Vec<HeaderName> = Vec::new();
+    for v in headers.get_all(http::header::CONNECTION) {
+        if let Ok(v) = v.to_str() {
+            named.extend(
+                v.split(',')
+                    .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok()),
+            );
+        }
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+    for name in named {
+        headers.remove(name);
+    }
 }
 
 /// A client-sent request id is kept when it is 1..=128 visible ASCII chars from `[A-Za-z0-9._:-]`.
@@ -792,6 +822,32 @@ mod tests {
         id.san_uri = strs(&["spiffe://x/a;b"]);
         let h = IdentityHeaders::build(&id, &cfg(ForwardCert::None, true)).unwrap();
         assert!(get(&h, XFCC).unwrap().ends_with(r#";URI="spiffe://x/a;b""#));
+    }
+
+    #[test]
+    fn san_values_that_would_split_fail_closed() {
+        let mut id = ident();
+        id.san_uri = strs(&["spiffe://x/a,spiffe://x/admin"]);
+        let cfg = HeaderConfig::new(DEFAULT_PREFIX, &[], &[], ForwardCert::None, false).unwrap();
+        assert!(matches!(
+            IdentityHeaders::build(&id, &cfg),
+            Err(HeaderError::BadValue { field: "san-uri" })
+        ));
+        id.san_uri = strs(&["spiffe://x/a"]);
+        id.san_dns = strs(&["a b.example"]);
+        assert!(IdentityHeaders::build(&id, &cfg).is_err());
+    }
+
+    #[test]
+    fn response_hop_by_hop_and_connection_named_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, x-internal"));
+        h.insert("x-internal", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-app", HeaderValue::from_static("ok"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-app"));
     }
 
     #[test]

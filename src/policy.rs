@@ -128,9 +128,10 @@ pub enum PathError {
     AboveRoot,
     #[error("bad percent-encoding or forbidden byte in path")]
     BadEncoding,
-    /// `..;x` / `.;x`: servlet containers read these as dot segments with parameters.
-    #[error("dot segment with parameters (`..;` or `.;`) in path")]
-    DotSegmentParams,
+    /// `;` starts path parameters, which servlet containers strip before routing
+    /// (`/admin;x` is `/admin`, `/..;/` is `/../`): refused so no prefix can be dodged.
+    #[error("path parameters (`;`) in path")]
+    PathParams,
 }
 
 impl std::str::FromStr for Rule {
@@ -471,8 +472,9 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
 /// characters, refuse `%2F`/`%5C`/`%00`/raw `\`, remove dot segments, refuse climbing above `/`.
 ///
 /// Other escapes are kept with uppercase hex (`%c3%a9` becomes `%C3%A9`); raw control
-/// characters are refused as `BadEncoding`. Empty segments (`//`) are kept as they are:
-/// RFC 3986 gives them meaning, and the upstream receives exactly the path that was matched.
+/// characters are refused as `BadEncoding`. Empty segments (`//`) are merged and a raw `;`
+/// (path parameters) is refused, so that what is matched is what any upstream framework
+/// will route; the upstream receives exactly the path that was matched.
 pub fn normalize_path(path: &str) -> Result<String, PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute);
@@ -548,9 +550,7 @@ fn remove_dot_segments(path: &str) -> Result<String, PathError> {
             // Empty segments (`//`) are merged, as nginx's default `merge_slashes` does, so
             // `//admin` is judged and forwarded as `/admin`; a trailing `/` is kept.
             "" if i != last => continue,
-            s if s.starts_with("..;") || s.starts_with(".;") => {
-                return Err(PathError::DotSegmentParams)
-            }
+            s if s.contains(';') => return Err(PathError::PathParams),
             "." => {}
             ".." => {
                 if out.pop().is_none() {
@@ -1435,16 +1435,20 @@ mod tests {
     }
 
     #[test]
-    fn normalize_refuses_dot_segments_with_parameters() {
+    fn normalize_refuses_path_parameters() {
         for p in [
             "/public/..;/admin",
             "/public/.;/x",
             "/public/%2e%2e;/admin",
             "/a/..;jsessionid=1/b",
+            "/admin;x",
+            "/admin;x/users",
+            "/a/..b;x/c",
         ] {
-            assert_eq!(normalize_path(p), Err(PathError::DotSegmentParams), "{p}");
+            assert_eq!(normalize_path(p), Err(PathError::PathParams), "{p}");
         }
-        assert_eq!(normalize_path("/a/..b;x/c").unwrap(), "/a/..b;x/c");
+        // An encoded semicolon is data, not a parameter separator.
+        assert_eq!(normalize_path("/a%3Bb").unwrap(), "/a%3Bb");
     }
 
     #[test]

@@ -90,11 +90,29 @@ struct Outcome {
     upstream_status: Option<u16>,
 }
 
+/// Counts a request in flight on its connection until dropped, also when hyper drops the
+/// request future (an HTTP/2 stream reset), so the idle timeout is never blocked by a leak.
+struct InFlight<'a>(&'a Conn);
+
+impl<'a> InFlight<'a> {
+    fn new(conn: &'a Conn) -> Self {
+        conn.in_flight.fetch_add(1, Ordering::Relaxed);
+        conn.touch();
+        InFlight(conn)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
 /// Serve one request. Never fails: errors become short generic answers.
 pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Response<Body> {
     let start = Instant::now();
-    conn.in_flight.fetch_add(1, Ordering::Relaxed);
-    conn.touch();
+    let _in_flight = InFlight::new(conn);
     let rid = request_id(shared, &req);
     let index = conn.requests_seen.fetch_add(1, Ordering::Relaxed);
     let method = req.method().clone();
@@ -171,8 +189,6 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
             "request"
         ),
     }
-    conn.in_flight.fetch_sub(1, Ordering::Relaxed);
-    conn.touch();
     resp
 }
 
@@ -201,6 +217,18 @@ async fn forward(
     }
     if req.method() == http::Method::CONNECT {
         return Err(ProxyError::BadRequest("CONNECT is not proxied"));
+    }
+    // RFC 9112 §3.2: more than one Host is a 400; so is a Host that contradicts the
+    // request target's authority (absolute form or HTTP/2 :authority).
+    let mut hosts = req.headers().get_all(http::header::HOST).iter();
+    let first_host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(ProxyError::BadRequest("more than one Host header"));
+    }
+    if let (Some(h), Some(a)) = (first_host, req.uri().authority()) {
+        if !h.as_bytes().eq_ignore_ascii_case(a.as_str().as_bytes()) {
+            return Err(ProxyError::BadRequest("Host header differs from the request authority"));
+        }
     }
     // RFC 3986 normalisation: the path that is authorised is the path that is forwarded.
     let path = crate::policy::normalize_path(req.uri().path())?;
@@ -232,11 +260,18 @@ async fn forward(
         Decision::Allow { route, .. } => route,
     };
     outcome.route = Some(route);
+    // Identity is vouched for only when the chain verifies, now, against this route's bundle
+    // (a `public` route admits anyone, but must not pass on an identity it did not check).
+    let vouched = auth.refused.is_none()
+        && auth
+            .bundles
+            .iter()
+            .any(|b| *b == policy.routes()[route].trust_bundle);
     // Identity headers fail closed: a certificate whose values cannot be headers is refused.
     let identity_headers = match &conn.headers {
-        None => None,
-        Some(Ok(h)) => Some(h),
-        Some(Err(e)) => return Err(ProxyError::Forbidden(e.to_string())),
+        Some(Ok(h)) if vouched => Some(h),
+        Some(Err(e)) if vouched => return Err(ProxyError::Forbidden(e.to_string())),
+        _ => None,
     };
     // Strip, then set.
     let host = req.uri().authority().map(|a| a.as_str().to_string());
@@ -268,10 +303,7 @@ async fn forward(
     // The client's connection has its own version and keep-alive: an HTTP/1.0 upstream
     // answer must not make hyper close the client's HTTP/1.1 connection.
     *resp.version_mut() = client_version;
-    let rh = resp.headers_mut();
-    for name in headers::HOP_BY_HOP {
-        rh.remove(*name);
-    }
+    headers::remove_hop_by_hop(resp.headers_mut());
     Ok(resp.map(Either::Left))
 }
 
@@ -291,7 +323,9 @@ fn error_response(e: &ProxyError, rid: &HeaderValue) -> Response<Body> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     h.insert(headers::X_REQUEST_ID, rid.clone());
-    if status == StatusCode::BAD_REQUEST {
+    // After a framing problem or an oversized head the connection's byte stream cannot be
+    // trusted any more: close it.
+    if status == StatusCode::BAD_REQUEST || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
         h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp

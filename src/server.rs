@@ -102,6 +102,22 @@ impl Conn {
     pub fn auth(&self, shared: &Shared) -> Arc<ConnAuth> {
         let current = shared.live.generation();
         let mut guard = self.auth.lock().unwrap_or_else(|p| p.into_inner());
+        // A certificate that expires while its connection stays open stops counting then.
+        if let Some(id) = &self.identity {
+            if guard.refused.is_none() && unix_now() > id.not_after_unix {
+                warn!(peer = %self.peer, subject = %id.subject_rfc4514,
+                    "client certificate expired while its connection was open; its requests now get 403");
+                *guard = Arc::new(ConnAuth {
+                    generation: guard.generation,
+                    bundles: Vec::new(),
+                    refused: Some(VerifyFailure::Expired {
+                        not_after: rustls::pki_types::UnixTime::since_unix_epoch(
+                            Duration::from_secs(id.not_after_unix.max(0) as u64),
+                        ),
+                    }),
+                });
+            }
+        }
         if guard.generation == current {
             return guard.clone();
         }
@@ -145,6 +161,12 @@ impl Conn {
 
 async fn until_shutdown(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Accept until `shutdown` is signalled, then drain for up to `--shutdown-grace`.
@@ -267,6 +289,12 @@ async fn connection(
     serve_http(shared, conn, tls).await;
 }
 
+/// hyper's HTTP/1 read buffer: room for a head of `--max-header-bytes` plus slack; the
+/// proxy's own check answers 431 exactly at the limit.
+fn h1_buffer(max_header_bytes: usize) -> usize {
+    (max_header_bytes + 16 * 1024).max(64 * 1024)
+}
+
 async fn serve_http(
     shared: Arc<Shared>,
     conn: Arc<Conn>,
@@ -278,7 +306,7 @@ async fn serve_http(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(s.timeouts.header)
-        .max_buf_size((s.max_header_bytes + 16 * 1024).max(64 * 1024))
+        .max_buf_size(h1_buffer(s.max_header_bytes))
         .keep_alive(true);
     builder
         .http2()
@@ -292,7 +320,7 @@ async fn serve_http(
         let conn = svc_conn.clone();
         async move { Ok::<_, std::convert::Infallible>(crate::proxy::handle(&shared, &conn, req).await) }
     });
-    let io = crate::framing::GuardedIo::new(tls, conn.framing.clone());
+    let io = crate::framing::GuardedIo::new(tls, conn.framing.clone(), h1_buffer(s.max_header_bytes));
     let http = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(http);
     let mut shutdown_rx = shared.shutdown.subscribe();

@@ -253,8 +253,12 @@ impl Settings {
             };
             route_upstream.push(idx);
         }
-        if a.max_connections == 0 {
-            return Err(flag_err("--max-connections", "0", "must be at least 1"));
+        if a.max_connections == 0 || a.max_connections > 1_000_000 {
+            return Err(flag_err(
+                "--max-connections",
+                &a.max_connections.to_string(),
+                "must be between 1 and 1000000",
+            ));
         }
         if a.max_header_bytes < 256 {
             return Err(flag_err(
