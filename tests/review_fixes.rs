@@ -1,0 +1,122 @@
+//! Rejection paths added after review: identity is only passed on when the chain is
+//! vouched for on the route, `;` path parameters cannot dodge a prefix, a duplicate Host is
+//! refused, and a SAN that would split into several header values fails closed.
+
+mod support;
+
+use std::time::Duration;
+use support::*;
+
+#[tokio::test]
+async fn public_route_passes_no_identity_from_a_chain_of_another_bundle() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let sandbox_ca = pki.other_ca("Sandbox CA");
+    let bundle = format!("sandbox={}", s(&sandbox_ca.cert_path));
+    let cg = Certgate::start(
+        &pki,
+        &upstream.url,
+        &[
+            "--trust-bundle",
+            &bundle,
+            "--route",
+            "pub=/",
+            "--allow",
+            "pub=public",
+            "--client-auth",
+            "optional",
+        ],
+    )
+    .await;
+    // Verified by the sandbox bundle only: admitted (public) but not vouched for on `pub`,
+    // whose bundle is `default`.
+    let sandbox_client = sandbox_ca.issue("sandbox", ClientSpec::cn_only("sandbox-client"));
+    let prod_client = pki.client("prod", ClientSpec::cn_only("prod-client"));
+
+    let resp = cg
+        .client(&pki)
+        .cert(&sandbox_client)
+        .get("/x")
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    let seen = upstream.single();
+    assert!(
+        seen.names_with_prefix("x-client-cert-").is_empty(),
+        "identity of a chain not trusted for the route reached the upstream: {:?}",
+        seen.headers
+    );
+
+    let resp = cg.client(&pki).cert(&prod_client).get("/y").await.unwrap();
+    assert_eq!(resp.status, 200);
+    let all = upstream.requests();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].expect("x-client-cert-subject"), "CN=prod-client");
+}
+
+#[tokio::test]
+async fn path_parameters_cannot_dodge_a_route_prefix() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let cg = Certgate::start(
+        &pki,
+        &upstream.url,
+        &[
+            "--route",
+            "pub=/",
+            "--allow",
+            "pub=any",
+            "--route",
+            "admin=/admin",
+            "--allow",
+            "admin=cn:admin",
+        ],
+    )
+    .await;
+    let sender = pki.client("sender", ClientSpec::cn_only("sender"));
+    for path in [
+        "/admin;x",
+        "/admin;x/users",
+        "/public/..;/admin",
+        "/a/.;/admin",
+    ] {
+        let resp = cg.client(&pki).cert(&sender).get(path).await.unwrap();
+        assert_eq!(resp.status, 400, "{path}");
+    }
+    upstream.assert_nothing("a ;-parameter path reached the upstream");
+    // An encoded semicolon is data and is routed normally.
+    let resp = cg.client(&pki).cert(&sender).get("/a%3Bb").await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(upstream.paths(), ["/a%3Bb"]);
+}
+
+#[tokio::test]
+async fn duplicate_host_headers_are_refused() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let cg = Certgate::start(&pki, &upstream.url, &["--route", "r=/", "--allow", "r=any"]).await;
+    let sender = pki.client("sender", ClientSpec::cn_only("sender"));
+    let client = cg.client(&pki).cert(&sender);
+    let resp = raw_request(
+        &client,
+        b"GET /x HTTP/1.1\r\nHost: good.example\r\nHost: evil.example\r\n\r\n",
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_eq!(resp.status(), Some(400), "{}", resp.text());
+    upstream.assert_nothing("a request with two Host headers reached the upstream");
+}
+
+#[tokio::test]
+async fn a_san_that_would_split_into_several_values_fails_closed() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let cg = Certgate::start(&pki, &upstream.url, &["--route", "r=/", "--allow", "r=any"]).await;
+    let tricky = pki.client(
+        "tricky",
+        ClientSpec::cn_only("tricky").san_uri("spiffe://x/a,spiffe://x/admin"),
+    );
+    let resp = cg.client(&pki).cert(&tricky).get("/x").await.unwrap();
+    assert_eq!(resp.status, 403);
+    upstream.assert_nothing("an ambiguous SAN list reached the upstream");
+}
