@@ -391,7 +391,13 @@ async fn keepalive_worker(ctx: Arc<Ctx>, deadline: Instant, quota: Option<u64>) 
         ..Stats::default()
     };
     let mut sent = 0u64;
-    let more = |sent: u64| Instant::now() < deadline && quota.map_or(true, |q| sent < q);
+    let more = |sent: u64| {
+        Instant::now() < deadline
+            && match quota {
+                Some(q) => sent < q,
+                None => true,
+            }
+    };
     'outer: while more(sent) {
         let (mut sender, conn) = match ctx.connect().await {
             Ok(c) => c,

@@ -71,6 +71,11 @@ impl Framing {
         }
     }
 
+    /// True while part, but not all, of a request head has arrived.
+    pub fn in_partial_head(&self) -> bool {
+        self.state == State::Head && (self.saw_request_line || !self.line.is_empty())
+    }
+
     /// Feed bytes in the order they were read.
     pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
@@ -201,20 +206,42 @@ impl Framing {
     }
 }
 
-/// Shared between the reader and the request handler.
+/// Shared between the reader, the request handler and the connection's timer.
 #[derive(Debug)]
-pub struct ConflictFlag(AtomicU64);
+pub struct ConflictFlag {
+    conflict: AtomicU64,
+    /// Milliseconds since `base` (+1, so 0 means none) at which the request head now being
+    /// received started: `--header-timeout` runs from the first byte of a head, not while
+    /// a keep-alive connection is idle.
+    head_since_ms: AtomicU64,
+    base: std::time::Instant,
+}
 
 impl Default for ConflictFlag {
     fn default() -> Self {
-        ConflictFlag(AtomicU64::new(u64::MAX))
+        ConflictFlag {
+            conflict: AtomicU64::new(u64::MAX),
+            head_since_ms: AtomicU64::new(0),
+            base: std::time::Instant::now(),
+        }
     }
 }
 
 impl ConflictFlag {
     /// True when request number `index` (0-based, in arrival order) had both headers.
     pub fn is_conflict(&self, index: u64) -> bool {
-        self.0.load(Ordering::Acquire) == index
+        self.conflict.load(Ordering::Acquire) == index
+    }
+
+    /// How long the head now being received has been arriving, if one is.
+    pub fn head_pending_for(&self) -> Option<std::time::Duration> {
+        match self.head_since_ms.load(Ordering::Acquire) {
+            0 => None,
+            since => {
+                let now = self.base.elapsed().as_millis() as u64;
+                Some(std::time::Duration::from_millis(now.saturating_sub(since - 1)))
+            }
+        }
     }
 }
 
@@ -250,8 +277,17 @@ impl<IO: AsyncRead + Unpin> AsyncRead for GuardedIo<IO> {
             this.framing.feed(&buf.filled()[before..]);
             if had.is_none() {
                 if let Some(i) = this.framing.conflict_at {
-                    this.flag.0.store(i, Ordering::Release);
+                    this.flag.conflict.store(i, Ordering::Release);
                 }
+            }
+            let pending = this.flag.head_since_ms.load(Ordering::Relaxed) != 0;
+            match (this.framing.in_partial_head(), pending) {
+                (true, false) => {
+                    let now = this.flag.base.elapsed().as_millis() as u64;
+                    this.flag.head_since_ms.store(now + 1, Ordering::Release);
+                }
+                (false, true) => this.flag.head_since_ms.store(0, Ordering::Release),
+                _ => {}
             }
         }
         r
@@ -345,6 +381,18 @@ mod tests {
         f.feed(b"GET / HTTP/1.1\r\nX-Long: ");
         f.feed(&[b'a'; 64]);
         assert_eq!(f.conflict_at, Some(0));
+    }
+
+    #[test]
+    fn partial_heads_are_tracked_until_complete() {
+        let mut f = Framing::default();
+        assert!(!f.in_partial_head());
+        f.feed(b"GET / HT");
+        assert!(f.in_partial_head());
+        f.feed(b"TP/1.1\r\nHost: a\r\n");
+        assert!(f.in_partial_head());
+        f.feed(b"\r\n");
+        assert!(!f.in_partial_head());
     }
 
     #[test]

@@ -305,14 +305,22 @@ async fn serve_http(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(s.timeouts.header)
+        // hyper's header timer also runs while a keep-alive connection waits idle, which
+        // would cut idle connections at --header-timeout; certgate times heads itself from
+        // their first byte (framing.rs) and idle connections by --idle-timeout.
+        .header_read_timeout(None)
         .max_buf_size(h1_buffer(s.max_header_bytes))
         .keep_alive(true);
+    // Bound what one HTTP/2 connection may buffer: streams, flow-control windows, send buffer.
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(s.max_header_bytes + 1024).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256);
+        .max_concurrent_streams(100)
+        .initial_stream_window_size(256 * 1024)
+        .initial_connection_window_size(1024 * 1024)
+        .max_send_buf_size(256 * 1024)
+        .max_pending_accept_reset_streams(50);
     let svc_shared = shared.clone();
     let svc_conn = conn.clone();
     let service = hyper::service::service_fn(move |req| {
@@ -325,13 +333,30 @@ async fn serve_http(
     tokio::pin!(http);
     let mut shutdown_rx = shared.shutdown.subscribe();
     let idle = s.timeouts.idle;
+    let header_timeout = s.timeouts.header;
     let mut draining = false;
     loop {
         let idle_for = Duration::from_millis(
             (conn.started.elapsed().as_millis() as u64)
                 .saturating_sub(conn.last_active_ms.load(Ordering::Relaxed)),
         );
-        let wait = idle.saturating_sub(idle_for).max(Duration::from_millis(10));
+        // While draining only the header deadline matters; hyper ends the connection itself.
+        let mut wait = if draining {
+            Duration::from_secs(1)
+        } else {
+            idle.saturating_sub(idle_for)
+        };
+        if let Some(pending) = conn.framing.head_pending_for() {
+            if pending >= header_timeout {
+                debug!(peer = %conn.peer, "header timeout: request head not received within --header-timeout; closing");
+                break;
+            }
+            wait = wait.min(header_timeout - pending);
+        }
+        // A head may start at any moment: look again within a quarter of --header-timeout.
+        let wait = wait
+            .min(header_timeout / 4)
+            .max(Duration::from_millis(10));
         tokio::select! {
             r = http.as_mut() => {
                 if let Err(e) = r {
@@ -343,7 +368,10 @@ async fn serve_http(
                 http.as_mut().graceful_shutdown();
                 draining = true;
             }
-            _ = tokio::time::sleep(wait), if !draining => {
+            _ = tokio::time::sleep(wait) => {
+                if draining {
+                    continue;
+                }
                 let idle_for = (conn.started.elapsed().as_millis() as u64)
                     .saturating_sub(conn.last_active_ms.load(Ordering::Relaxed));
                 if conn.in_flight.load(Ordering::Relaxed) == 0 && idle_for >= idle.as_millis() as u64 {

@@ -120,3 +120,31 @@ async fn a_san_that_would_split_into_several_values_fails_closed() {
     assert_eq!(resp.status, 403);
     upstream.assert_nothing("an ambiguous SAN list reached the upstream");
 }
+
+#[tokio::test]
+async fn idle_keep_alive_outlives_the_header_timeout() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let cg = Certgate::start(
+        &pki,
+        &upstream.url,
+        &[
+            "--route",
+            "r=/",
+            "--allow",
+            "r=any",
+            "--header-timeout",
+            "1s",
+            "--idle-timeout",
+            "10s",
+        ],
+    )
+    .await;
+    let sender = pki.client("sender", ClientSpec::cn_only("sender"));
+    let mut conn = cg.client(&pki).cert(&sender).connect().await.unwrap();
+    assert_eq!(conn.get("/first").await.unwrap().status, 200);
+    // Idle for twice --header-timeout: the idle limit (10 s) applies, not the header one.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(conn.get("/second").await.unwrap().status, 200);
+    assert_eq!(upstream.paths(), ["/first", "/second"]);
+}
