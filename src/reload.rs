@@ -112,27 +112,85 @@ impl LiveConfig {
         self.current.load().generation
     }
 
-    /// Rebuild from `settings`; on success swap it in, on error keep the old material.
-    /// The generation moves only when trust or CRLs changed, so open connections re-check
-    /// their chains exactly when that can change the answer.
-    pub fn reload(&self, settings: &Settings) -> Result<(Arc<Live>, Changes), ReloadError> {
+    /// Rebuild from `settings`, each source on its own: the server certificate and the
+    /// trust material (anchors, intermediates, CRLs). A source that fails to load keeps its
+    /// last good version and reports its error, so a broken certificate rotation never
+    /// blocks an emergency CRL update (and vice versa). The generation moves only when trust
+    /// or CRLs changed, so open connections re-check their chains exactly when that can
+    /// change the answer.
+    pub fn reload(&self, settings: &Settings) -> Reloaded {
         let old = self.load();
-        let mut live = build(settings, old.generation)?;
+        let mut errors = Vec::new();
+        let (server_cert, server_digest) =
+            match trust::load_server_key(&settings.server_cert, &settings.server_key) {
+                Ok(x) => x,
+                Err(e) => {
+                    errors.push(ReloadError::from(e));
+                    (old.server_cert.clone(), old.server_digest)
+                }
+            };
+        let store = if settings.policy.trust.bundles.is_empty() {
+            Ok(TrustStore::empty())
+        } else {
+            TrustStore::load(&settings.policy.trust)
+        };
+        let store = match store {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                errors.push(ReloadError::from(e));
+                old.trust.clone()
+            }
+        };
         let changes = Changes {
-            server_cert: live.server_digest != old.server_digest,
-            trust: live.trust.trust_digest() != old.trust.trust_digest(),
-            crl: live.trust.crl_digest() != old.trust.crl_digest(),
+            server_cert: server_digest != old.server_digest,
+            trust: store.trust_digest() != old.trust.trust_digest(),
+            crl: store.crl_digest() != old.trust.crl_digest(),
         };
         if !changes.any() {
-            return Ok((old, changes));
+            return Reloaded {
+                live: old,
+                changes,
+                errors,
+            };
         }
-        if changes.trust || changes.crl {
-            live.generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        }
-        let live = Arc::new(live);
+        let tls = match tls::server_config(server_cert.clone(), store.clone(), settings.tls) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(e.into());
+                return Reloaded {
+                    live: old,
+                    changes: Changes::default(),
+                    errors,
+                };
+            }
+        };
+        let generation = if changes.trust || changes.crl {
+            self.next_generation.fetch_add(1, Ordering::Relaxed)
+        } else {
+            old.generation
+        };
+        let live = Arc::new(Live {
+            generation,
+            tls,
+            trust: store,
+            server_cert,
+            server_digest,
+        });
         self.current.store(live.clone());
-        Ok((live, changes))
+        Reloaded {
+            live,
+            changes,
+            errors,
+        }
     }
+}
+
+/// The outcome of one reload: the material now in force, what changed, what failed.
+#[derive(Debug)]
+pub struct Reloaded {
+    pub live: Arc<Live>,
+    pub changes: Changes,
+    pub errors: Vec<ReloadError>,
 }
 
 /// One watched directory and which names in it matter (`None`: every entry, for a
@@ -198,38 +256,41 @@ pub fn watch_specs(settings: &Settings) -> Vec<WatchSpec> {
     specs
 }
 
-/// Reload once, then log and count the outcome.
+/// Reload once, then log and count the outcome of each source.
 pub fn reload_and_report(shared: &Shared, why: &str) {
-    match shared.live.reload(&shared.settings) {
-        Ok((live, changes)) => {
-            if !changes.any() {
-                debug!(why, "reload: nothing changed");
-                return;
-            }
-            for (changed, source) in [
-                (changes.server_cert, "server_cert"),
-                (changes.trust, "trust"),
-                (changes.crl, "crl"),
-            ] {
-                if changed {
-                    shared.metrics.reload(source, true);
-                }
-            }
-            info!(
-                why,
-                server_cert = changes.server_cert,
-                trust = changes.trust,
-                crl = changes.crl,
-                generation = live.generation,
-                "reloaded: new handshakes use the new material"
-            );
-            crate::expiry::record(shared, &live, false);
+    let Reloaded {
+        live,
+        changes,
+        errors,
+    } = shared.live.reload(&shared.settings);
+    for e in &errors {
+        shared.metrics.reload(e.source_label(), false);
+        error!(why, source = e.source_label(), error = %e, "reload failed; the previous material of this source stays in force");
+    }
+    if !changes.any() {
+        if errors.is_empty() {
+            debug!(why, "reload: nothing changed");
         }
-        Err(e) => {
-            shared.metrics.reload(e.source_label(), false);
-            error!(why, error = %e, "reload failed; the previous material stays in force");
+        return;
+    }
+    for (changed, source) in [
+        (changes.server_cert, "server_cert"),
+        (changes.trust, "trust"),
+        (changes.crl, "crl"),
+    ] {
+        if changed {
+            shared.metrics.reload(source, true);
         }
     }
+    info!(
+        why,
+        server_cert = changes.server_cert,
+        trust = changes.trust,
+        crl = changes.crl,
+        generation = live.generation,
+        "reloaded: new handshakes use the new material"
+    );
+    crate::expiry::record(shared, &live, false);
 }
 
 /// Watches and the SIGHUP handler, installed before the first material is read so that no

@@ -301,6 +301,39 @@ async fn crl_written_after_start_refuses_the_revoked_clients_next_handshake() {
 }
 
 #[tokio::test]
+async fn a_broken_server_certificate_does_not_hold_back_an_emergency_crl() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let ca = RevokingCa::root(pki.dir.path(), "Client CA");
+    let revoked = ca.issue("revoked", 0x1001);
+    let good = ca.issue("good", 0x1002);
+    let crl_dir = tempfile::tempdir().unwrap();
+    let crl = crl_dir.path().join("client-ca.crl.pem");
+    std::fs::write(&crl, ca.crl(&[])).unwrap();
+    let cg = proxy(&pki, &ca, &crl, &upstream, &[]).await;
+    let revoked_client = cg.client(&pki).cert(&revoked);
+    let good_client = cg.client(&pki).cert(&good);
+    assert_eq!(got(&revoked_client, "/hooks/r1").await, Got::Status(200));
+
+    // A server-certificate rotation goes wrong (half-written file) at the same time as the
+    // emergency CRL lands: the CRL must still apply; the old server certificate stays.
+    std::fs::write(&pki.server.chain_path, "-----BEGIN CERTIFICATE-----\nMIIB").unwrap();
+    write_atomic(&crl, &ca.crl(&[0x1001]));
+
+    until(
+        &revoked_client,
+        "/hooks/probe",
+        Got::TlsRefused,
+        RELOAD_WITHIN,
+        "the revoked client's new handshake despite the broken server certificate",
+    )
+    .await;
+    assert_eq!(got(&good_client, "/hooks/g2").await, Got::Status(200));
+    assert_eq!(upstream.paths().last().unwrap(), "/hooks/g2");
+    cg.wait_for_log("reload failed").await;
+}
+
+#[tokio::test]
 async fn revoked_intermediate_refuses_the_leaves_it_issued() {
     let pki = Pki::new();
     let upstream = Upstream::start().await;
