@@ -62,7 +62,10 @@ impl Verdict {
 pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
     let settings = PolicySettings::from_args(&args.policy, &[])?;
     // `--path` may carry a query, as a request target does; only the path is routed.
-    let raw_path = args.path.split_once('?').map_or(args.path.as_str(), |(p, _)| p);
+    let raw_path = args
+        .path
+        .split_once('?')
+        .map_or(args.path.as_str(), |(p, _)| p);
     let path = normalize_path(raw_path).map_err(|e| {
         CheckError::Usage(format!(
             "--path {:?}: {e} (run answers 400 Bad Request to such a request)",

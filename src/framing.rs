@@ -239,7 +239,9 @@ impl ConflictFlag {
             0 => None,
             since => {
                 let now = self.base.elapsed().as_millis() as u64;
-                Some(std::time::Duration::from_millis(now.saturating_sub(since - 1)))
+                Some(std::time::Duration::from_millis(
+                    now.saturating_sub(since - 1),
+                ))
             }
         }
     }

@@ -107,7 +107,9 @@ pub async fn run_with_ready(
         source,
     })?;
     // Ready from the moment the address is announced: the accept loop starts right after.
-    shared.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    shared
+        .ready
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     tracing::info!("listening addr={listen_addr}");
     if let Some(tx) = ready {
         let _ = tx.send((listen_addr, admin_addr));

@@ -45,7 +45,8 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match rt.block_on(async { certgate::run(settings, certgate::shutdown_signal()).await }) {
+            match rt.block_on(async { certgate::run(settings, certgate::shutdown_signal()).await })
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e @ certgate::RunError::Material(_)) => usage_error(anyhow::Error::from(e)),
                 Err(e) => {
@@ -72,9 +73,14 @@ fn main() -> ExitCode {
             init_tracing(false);
             let addr: std::net::SocketAddr = match args.listen.parse() {
                 Ok(a) => a,
-                Err(_) => return usage_error(format!("--listen {:?}: expected IP:PORT", args.listen)),
+                Err(_) => {
+                    return usage_error(format!("--listen {:?}: expected IP:PORT", args.listen))
+                }
             };
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("certgate: error: cannot start the runtime: {e}");

@@ -741,10 +741,7 @@ pub fn nearest_miss(rules: &[Rule], id: &PeerIdentity) -> Option<(usize, Miss)> 
             return None;
         }
         if let Some(m) = r.explain_miss(id) {
-            if best
-                .as_ref()
-                .is_none_or(|(_, b)| m.closeness > b.closeness)
-            {
+            if best.as_ref().is_none_or(|(_, b)| m.closeness > b.closeness) {
                 best = Some((i, m));
             }
         }

@@ -227,7 +227,9 @@ async fn forward(
     }
     if let (Some(h), Some(a)) = (first_host, req.uri().authority()) {
         if !h.as_bytes().eq_ignore_ascii_case(a.as_str().as_bytes()) {
-            return Err(ProxyError::BadRequest("Host header differs from the request authority"));
+            return Err(ProxyError::BadRequest(
+                "Host header differs from the request authority",
+            ));
         }
     }
     // RFC 3986 normalisation: the path that is authorised is the path that is forwarded.

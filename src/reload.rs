@@ -310,7 +310,10 @@ pub fn start_watching(settings: &Settings) -> Watching {
     let handler = move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
             let relevant = !matches!(ev.kind, notify::EventKind::Access(_))
-                && ev.paths.iter().any(|p| filter.iter().any(|s| s.concerns(p)));
+                && ev
+                    .paths
+                    .iter()
+                    .any(|p| filter.iter().any(|s| s.concerns(p)));
             if relevant {
                 let _ = tx.send(());
             }

@@ -328,7 +328,8 @@ async fn serve_http(
         let conn = svc_conn.clone();
         async move { Ok::<_, std::convert::Infallible>(crate::proxy::handle(&shared, &conn, req).await) }
     });
-    let io = crate::framing::GuardedIo::new(tls, conn.framing.clone(), h1_buffer(s.max_header_bytes));
+    let io =
+        crate::framing::GuardedIo::new(tls, conn.framing.clone(), h1_buffer(s.max_header_bytes));
     let http = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(http);
     let mut shutdown_rx = shared.shutdown.subscribe();
@@ -354,9 +355,7 @@ async fn serve_http(
             wait = wait.min(header_timeout - pending);
         }
         // A head may start at any moment: look again within a quarter of --header-timeout.
-        let wait = wait
-            .min(header_timeout / 4)
-            .max(Duration::from_millis(10));
+        let wait = wait.min(header_timeout / 4).max(Duration::from_millis(10));
         tokio::select! {
             r = http.as_mut() => {
                 if let Err(e) = r {

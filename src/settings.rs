@@ -15,10 +15,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("{flag}: {problem}")]
-    Missing {
-        flag: &'static str,
-        problem: String,
-    },
+    Missing { flag: &'static str, problem: String },
     #[error("{flag} {value:?}: {problem}")]
     Flag {
         flag: &'static str,

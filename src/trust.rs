@@ -291,10 +291,13 @@ impl TrustStore {
                 // webpki consults the first CRL whose issuer (and distribution point) fits,
                 // so an older CRL of the same scope must not shadow a newer one: keep the newest.
                 let crl = CertRevocationList::Owned(crl);
-                let same_scope = crls.iter().position(|(c, i): &(CertRevocationList<'static>, CrlInfo)| {
-                    i.issuer == info.issuer
-                        && c.issuing_distribution_point() == crl.issuing_distribution_point()
-                });
+                let same_scope =
+                    crls.iter()
+                        .position(|(c, i): &(CertRevocationList<'static>, CrlInfo)| {
+                            i.issuer == info.issuer
+                                && c.issuing_distribution_point()
+                                    == crl.issuing_distribution_point()
+                        });
                 match same_scope {
                     Some(k) if crls[k].1.this_update >= info.this_update => {}
                     Some(k) => {
@@ -689,9 +692,10 @@ fn crl_info(der: &[u8]) -> Result<CrlInfo, String> {
     let crl = x509_cert::crl::CertificateList::from_der(der)
         .map_err(|e| format!("not a valid CRL: {e}"))?;
     let issuer = crate::dn::Dn::from_name(&crl.tbs_cert_list.issuer);
-    let next = crl.tbs_cert_list.next_update.ok_or_else(|| {
-        format!("CRL of {} has no nextUpdate field", issuer.to_rfc4514())
-    })?;
+    let next = crl
+        .tbs_cert_list
+        .next_update
+        .ok_or_else(|| format!("CRL of {} has no nextUpdate field", issuer.to_rfc4514()))?;
     Ok(CrlInfo {
         this_update: crl.tbs_cert_list.this_update.to_unix_duration().as_secs() as i64,
         next_update: next.to_unix_duration().as_secs() as i64,
