@@ -6,7 +6,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::RwLock;
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -67,6 +69,12 @@ pub struct Metrics {
     pub reloads: Family<ReloadLabels, Counter>,
     pub cert_expiry: Family<ExpiryLabels, Gauge<f64, AtomicU64>>,
     pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    /// Per-request handles, so the hot path neither allocates label strings nor hashes them:
+    /// route names (index = route, last = `-`), their histograms, and counters by
+    /// (route, decision, status) filled on first use.
+    route_names: Vec<String>,
+    route_durations: Vec<Histogram>,
+    request_counters: RwLock<HashMap<(usize, DecisionLabel, u16), Counter>>,
 }
 
 impl Default for Metrics {
@@ -123,7 +131,7 @@ impl Metrics {
             "Upstream failures by route and kind",
             upstream_errors.clone(),
         );
-        Metrics {
+        let mut m = Metrics {
             registry,
             requests,
             request_duration,
@@ -132,6 +140,60 @@ impl Metrics {
             reloads,
             cert_expiry,
             upstream_errors,
+            route_names: Vec::new(),
+            route_durations: Vec::new(),
+            request_counters: RwLock::new(HashMap::new()),
+        };
+        m.set_routes(&[]);
+        m
+    }
+
+    /// Declare the route names (in policy order) whose request metrics `record_request` keeps.
+    pub fn set_routes(&mut self, names: &[&str]) {
+        self.route_names = names
+            .iter()
+            .map(|n| n.to_string())
+            .chain(std::iter::once("-".to_string()))
+            .collect();
+        self.route_durations = self
+            .route_names
+            .iter()
+            .map(|route| {
+                self.request_duration
+                    .get_or_create(&RouteLabels {
+                        route: route.clone(),
+                    })
+                    .clone()
+            })
+            .collect();
+    }
+
+    /// Count one request and observe its duration. `route`: index into the declared routes,
+    /// `None` for requests that matched none.
+    pub fn record_request(&self, route: Option<usize>, decision: DecisionLabel, status: u16, secs: f64) {
+        let idx = route
+            .filter(|i| *i + 1 < self.route_names.len())
+            .unwrap_or(self.route_names.len() - 1);
+        self.route_durations[idx].observe(secs);
+        let key = (idx, decision, status);
+        let hit = self
+            .request_counters
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key).map(|c| c.inc()));
+        if hit.is_none() {
+            let counter = self
+                .requests
+                .get_or_create(&RequestLabels {
+                    route: self.route_names[idx].clone(),
+                    decision,
+                    status,
+                })
+                .clone();
+            counter.inc();
+            if let Ok(mut m) = self.request_counters.write() {
+                m.insert(key, counter);
+            }
         }
     }
 
@@ -157,5 +219,23 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_request_counts_by_route_decision_and_status() {
+        let mut m = Metrics::new();
+        m.set_routes(&["hooks"]);
+        m.record_request(Some(0), DecisionLabel::allowed, 200, 0.001);
+        m.record_request(Some(0), DecisionLabel::allowed, 200, 0.001);
+        m.record_request(None, DecisionLabel::no_route, 404, 0.001);
+        let text = m.encode();
+        assert!(text.contains(r#"certgate_requests_total{route="hooks",decision="allowed",status="200"} 2"#), "{text}");
+        assert!(text.contains(r#"certgate_requests_total{route="-",decision="no_route",status="404"} 1"#), "{text}");
+        assert!(text.contains(r#"certgate_request_duration_seconds_count{route="hooks"} 2"#), "{text}");
     }
 }

@@ -3,7 +3,7 @@
 //! one mapping from failure to HTTP status.
 
 use crate::headers;
-use crate::metrics::{DecisionLabel, RequestLabels, RouteLabels, UpstreamErrorLabels};
+use crate::metrics::{DecisionLabel, UpstreamErrorLabels};
 use crate::policy::{Decision, Forbidden, PathError, Peer};
 use crate::server::{Conn, Shared};
 use crate::upstream::UpstreamError;
@@ -143,20 +143,7 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
     let elapsed = start.elapsed();
     shared
         .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            route: route_label.to_string(),
-            decision,
-            status,
-        })
-        .inc();
-    shared
-        .metrics
-        .request_duration
-        .get_or_create(&RouteLabels {
-            route: route_label.to_string(),
-        })
-        .observe(elapsed.as_secs_f64());
+        .record_request(outcome.route, decision, status, elapsed.as_secs_f64());
     let (subject, fingerprint) = match &conn.identity {
         Some(id) => (id.subject_rfc4514.as_str(), id.fingerprint_hex.as_str()),
         None => ("-", "-"),
@@ -290,17 +277,12 @@ async fn forward(
         }
     }
     headers::apply(req.headers_mut(), identity_headers, conn.peer.ip(), rid);
-    let pq = match req.uri().query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
-    };
-    *req.uri_mut() = http::Uri::builder()
-        .path_and_query(pq)
-        .build()
-        .map_err(|_| ProxyError::BadRequest("unparsable request target"))?;
     let upstream = &shared.upstreams[s.route_upstream[route]];
     let client_version = req.version();
-    let mut resp = upstream.send(req, s.timeouts.upstream).await?;
+    let query = req.uri().query().map(str::to_owned);
+    let mut resp = upstream
+        .send(req, &path, query.as_deref(), s.timeouts.upstream)
+        .await?;
     outcome.upstream_status = Some(resp.status().as_u16());
     // The client's connection has its own version and keep-alive: an HTTP/1.0 upstream
     // answer must not make hyper close the client's HTTP/1.1 connection.

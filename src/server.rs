@@ -37,8 +37,16 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(settings: Settings, live: LiveConfig, metrics: Metrics) -> Arc<Shared> {
+    pub fn new(settings: Settings, live: LiveConfig, mut metrics: Metrics) -> Arc<Shared> {
         let upstreams = settings.upstreams.iter().map(Upstream::new).collect();
+        let names: Vec<&str> = settings
+            .policy
+            .policy
+            .routes()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        metrics.set_routes(&names);
         let route_names = settings
             .policy
             .policy

@@ -96,31 +96,27 @@ impl Upstream {
         }
     }
 
-    /// Send `req` (origin-form URI) and wait for the response headers up to `timeout`.
+    /// Send `req` to `path` (normalised) and `query`, and wait for the response headers up
+    /// to `timeout`.
     pub async fn send(
         &self,
         mut req: http::Request<Incoming>,
+        path: &str,
+        query: Option<&str>,
         timeout: Duration,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
-        let pq = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        let uri: http::Uri = match self {
-            Upstream::Http { base, .. } => {
-                let mut s = String::with_capacity(base.len() + pq.len());
-                s.push_str(base);
-                s.push_str(pq);
-                s.parse()?
-            }
-            Upstream::Unix { .. } => {
-                let mut s = String::with_capacity(16 + pq.len());
-                s.push_str("http://localhost");
-                s.push_str(pq);
-                s.parse()?
-            }
+        let base: &str = match self {
+            Upstream::Http { base, .. } => base,
+            Upstream::Unix { .. } => "http://localhost",
         };
+        let mut s = String::with_capacity(base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
+        s.push_str(base);
+        s.push_str(path);
+        if let Some(q) = query {
+            s.push('?');
+            s.push_str(q);
+        }
+        let uri: http::Uri = s.parse()?;
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
         let fut = async {
