@@ -219,6 +219,14 @@ pub struct RunArgs {
         env = "CERTGATE_LOG_FORMAT"
     )]
     pub log_format: LogFormat,
+    /// Runtime threads: 0 = one per CPU the process may use (affinity and cgroup aware);
+    /// 1 = a single-threaded runtime, the leanest choice for a sidecar limited to one CPU.
+    #[arg(
+        long = "worker-threads",
+        default_value = "0",
+        env = "CERTGATE_WORKER_THREADS"
+    )]
+    pub worker_threads: usize,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -35,10 +35,21 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage_error(e),
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let threads = match args.worker_threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            };
+            let built = if threads == 1 {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+            } else {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads)
+                    .enable_all()
+                    .build()
+            };
+            let rt = match built {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("certgate: error: cannot start the runtime: {e}");

@@ -170,7 +170,13 @@ impl Metrics {
 
     /// Count one request and observe its duration. `route`: index into the declared routes,
     /// `None` for requests that matched none.
-    pub fn record_request(&self, route: Option<usize>, decision: DecisionLabel, status: u16, secs: f64) {
+    pub fn record_request(
+        &self,
+        route: Option<usize>,
+        decision: DecisionLabel,
+        status: u16,
+        secs: f64,
+    ) {
         let idx = route
             .filter(|i| *i + 1 < self.route_names.len())
             .unwrap_or(self.route_names.len() - 1);
@@ -234,8 +240,21 @@ mod tests {
         m.record_request(Some(0), DecisionLabel::allowed, 200, 0.001);
         m.record_request(None, DecisionLabel::no_route, 404, 0.001);
         let text = m.encode();
-        assert!(text.contains(r#"certgate_requests_total{route="hooks",decision="allowed",status="200"} 2"#), "{text}");
-        assert!(text.contains(r#"certgate_requests_total{route="-",decision="no_route",status="404"} 1"#), "{text}");
-        assert!(text.contains(r#"certgate_request_duration_seconds_count{route="hooks"} 2"#), "{text}");
+        assert!(
+            text.contains(
+                r#"certgate_requests_total{route="hooks",decision="allowed",status="200"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"certgate_requests_total{route="-",decision="no_route",status="404"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"certgate_request_duration_seconds_count{route="hooks"} 2"#),
+            "{text}"
+        );
     }
 }

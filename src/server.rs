@@ -34,6 +34,7 @@ pub struct Shared {
     pub(crate) request_seq: AtomicU64,
     pub(crate) id_prefix: String,
     shutdown: watch::Sender<bool>,
+    http: HttpBuilder,
 }
 
 impl Shared {
@@ -57,7 +58,9 @@ impl Shared {
         let mut seed = [0u8; 4];
         let _ = aws_lc_rs::rand::fill(&mut seed);
         let (shutdown, _) = watch::channel(false);
+        let http = http_builder(&settings);
         Arc::new(Shared {
+            http,
             settings,
             live,
             upstreams,
@@ -236,7 +239,8 @@ async fn connection(
     let timeout = shared.settings.timeouts.handshake;
     let (result, note) = HANDSHAKE_NOTE
         .scope(RefCell::new(HandshakeNote::default()), async {
-            let r = tokio::time::timeout(timeout, acceptor.accept(tcp)).await;
+            // Boxed: the handshake's state must not size the task for the connection's life.
+            let r = tokio::time::timeout(timeout, Box::pin(acceptor.accept(tcp))).await;
             (r, HANDSHAKE_NOTE.with(|n| n.take()))
         })
         .await;
@@ -297,18 +301,8 @@ async fn connection(
     serve_http(shared, conn, tls).await;
 }
 
-/// hyper's HTTP/1 read buffer: room for a head of `--max-header-bytes` plus slack; the
-/// proxy's own check answers 431 exactly at the limit.
-fn h1_buffer(max_header_bytes: usize) -> usize {
-    (max_header_bytes + 16 * 1024).max(64 * 1024)
-}
-
-async fn serve_http(
-    shared: Arc<Shared>,
-    conn: Arc<Conn>,
-    tls: tokio_rustls::server::TlsStream<TcpStream>,
-) {
-    let s = &shared.settings;
+/// The HTTP server settings, built once and shared by every connection.
+fn http_builder(s: &Settings) -> HttpBuilder {
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -329,6 +323,24 @@ async fn serve_http(
         .initial_connection_window_size(1024 * 1024)
         .max_send_buf_size(256 * 1024)
         .max_pending_accept_reset_streams(50);
+    builder
+}
+
+type HttpBuilder = hyper_util::server::conn::auto::Builder<TokioExecutor>;
+
+/// hyper's HTTP/1 read buffer: room for a head of `--max-header-bytes` plus slack; the
+/// proxy's own check answers 431 exactly at the limit.
+fn h1_buffer(max_header_bytes: usize) -> usize {
+    (max_header_bytes + 16 * 1024).max(64 * 1024)
+}
+
+async fn serve_http(
+    shared: Arc<Shared>,
+    conn: Arc<Conn>,
+    tls: tokio_rustls::server::TlsStream<TcpStream>,
+) {
+    let s = &shared.settings;
+    let builder = &shared.http;
     let svc_shared = shared.clone();
     let svc_conn = conn.clone();
     let service = hyper::service::service_fn(move |req| {

@@ -109,7 +109,8 @@ impl Upstream {
             Upstream::Http { base, .. } => base,
             Upstream::Unix { .. } => "http://localhost",
         };
-        let mut s = String::with_capacity(base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
+        let mut s =
+            String::with_capacity(base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
         s.push_str(base);
         s.push_str(path);
         if let Some(q) = query {
