@@ -103,7 +103,7 @@ fn unix_seconds(t: &Time) -> i64 {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`; X.509 times have whole seconds and are UTC.
-fn rfc3339(t: &Time) -> String {
+pub fn rfc3339(t: &Time) -> String {
     let d = t.to_date_time();
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

@@ -230,19 +230,6 @@ fn oid_name(oid: &ObjectIdentifier) -> String {
         .unwrap_or_else(|| oid.to_string())
 }
 
-fn rfc3339(t: &x509_cert::time::Time) -> String {
-    let d = t.to_date_time();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        d.year(),
-        d.month(),
-        d.day(),
-        d.hour(),
-        d.minutes(),
-        d.seconds()
-    )
-}
-
 /// Wrap `s` in single quotes for a POSIX shell (`'` becomes `'\''`).
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -349,7 +336,7 @@ pub fn describe(der: &CertificateDer<'_>, now: i64) -> Result<CertReport, Identi
     if not_yet_valid {
         warnings.push(format!(
             "not valid before {}",
-            rfc3339(&tbs.validity.not_before)
+            crate::identity::rfc3339(&tbs.validity.not_before)
         ));
     }
     if !is_ca && identity.subject == identity.issuer {
@@ -361,7 +348,7 @@ pub fn describe(der: &CertificateDer<'_>, now: i64) -> Result<CertReport, Identi
     Ok(CertReport {
         subject_slash: identity.subject.to_slash(),
         issuer_slash: identity.issuer.to_slash(),
-        not_before_rfc3339: rfc3339(&tbs.validity.not_before),
+        not_before_rfc3339: crate::identity::rfc3339(&tbs.validity.not_before),
         days_left: seconds_left.div_euclid(86_400),
         expired,
         not_yet_valid,

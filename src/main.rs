@@ -20,6 +20,24 @@ fn init_tracing(json: bool) {
     }
 }
 
+/// A multi-threaded runtime with `threads` workers, or a single-threaded one for 1.
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let built = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .enable_all()
+            .build()
+    };
+    built.map_err(|e| {
+        eprintln!("certgate: error: cannot start the runtime: {e}");
+        ExitCode::from(1)
+    })
+}
+
 fn usage_error(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("certgate: error: {e}");
     ExitCode::from(2)
@@ -39,22 +57,9 @@ fn main() -> ExitCode {
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
                 n => n,
             };
-            let built = if threads == 1 {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-            } else {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(threads)
-                    .enable_all()
-                    .build()
-            };
-            let rt = match built {
+            let rt = match runtime(threads) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("certgate: error: cannot start the runtime: {e}");
-                    return ExitCode::from(1);
-                }
+                Err(code) => return code,
             };
             match rt.block_on(async { certgate::run(settings, certgate::shutdown_signal()).await })
             {
@@ -88,15 +93,9 @@ fn main() -> ExitCode {
                     return usage_error(format!("--listen {:?}: expected IP:PORT", args.listen))
                 }
             };
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match runtime(1) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("certgate: error: cannot start the runtime: {e}");
-                    return ExitCode::from(1);
-                }
+                Err(code) => return code,
             };
             rt.block_on(async {
                 let listener = match tokio::net::TcpListener::bind(addr).await {
@@ -115,15 +114,9 @@ fn main() -> ExitCode {
         }
         Command::Demo(args) => {
             init_tracing(false);
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match runtime(2) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("certgate: error: cannot start the runtime: {e}");
-                    return ExitCode::from(1);
-                }
+                Err(code) => return code,
             };
             match rt.block_on(certgate::demo::run(&args)) {
                 Ok(true) => ExitCode::SUCCESS,

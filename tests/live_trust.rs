@@ -24,42 +24,9 @@ const POLL: Duration = Duration::from_secs(10);
 // Helpers local to the live-trust tests
 // ---------------------------------------------------------------------------------------
 
-/// What a client got for one request on a fresh connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Got {
-    Status(u16),
-    /// Refused at or right after the TLS handshake.
-    TlsRefused,
-    Error(String),
-}
-
-async fn got(client: &Client, path: &str) -> Got {
-    match client.get(path).await {
-        Ok(r) => Got::Status(r.status),
-        Err(e) if e.is_tls_refusal() => Got::TlsRefused,
-        Err(e) => Got::Error(format!("{e:?}")),
-    }
-}
-
-/// Repeats a fresh-connection request until it yields `want`; panics after `timeout`
-/// naming the last outcome.
-async fn until(client: &Client, path: &str, want: Got, timeout: Duration, what: &str) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = got(client, path).await;
-        if last == want {
-            return;
-        }
-        if Instant::now() >= deadline {
-            panic!("{what}: wanted {want:?} within {timeout:?}, last got {last:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// One allowed round trip, before a test changes files. certgate logs `listening` before
-/// its file watcher has registered (and gives no signal when it has), so a change written
-/// the instant the proxy starts could be missed; a full request first leaves it time.
+/// One allowed round trip, before a test changes files: proves the proxy serves with the
+/// old material. (certgate registers its watches before it reads the material, so a change
+/// right after start is not missed: `trust_change_written_right_after_listening_is_not_missed`.)
 async fn round_trip(client: &Client) {
     let r = client.get("/hooks/warm-up").await.expect("warm-up request");
     assert_eq!(r.status, 200, "warm-up request");

@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -210,37 +210,6 @@ async fn proxy(
     ];
     args.extend_from_slice(extra);
     Certgate::start(pki, &upstream.url, &args).await
-}
-
-/// What a client got for one request on a fresh connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Got {
-    Status(u16),
-    TlsRefused,
-    Error(String),
-}
-
-async fn got(client: &Client, path: &str) -> Got {
-    match client.get(path).await {
-        Ok(r) => Got::Status(r.status),
-        Err(e) if e.is_tls_refusal() => Got::TlsRefused,
-        Err(e) => Got::Error(format!("{e:?}")),
-    }
-}
-
-/// Repeats a fresh-connection request until it yields `want`; panics after `timeout`.
-async fn until(client: &Client, path: &str, want: Got, timeout: Duration, what: &str) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = got(client, path).await;
-        if last == want {
-            return;
-        }
-        if Instant::now() >= deadline {
-            panic!("{what}: wanted {want:?} within {timeout:?}, last got {last:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Waits until a log line reports a reload that changed the CRLs.

@@ -1741,3 +1741,37 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
     }
     total
 }
+
+/// What a client got for one request on a fresh connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Got {
+    Status(u16),
+    /// Refused at or right after the TLS handshake.
+    TlsRefused,
+    Error(String),
+}
+
+/// One request on a fresh connection, classified.
+pub async fn got(client: &Client, path: &str) -> Got {
+    match client.get(path).await {
+        Ok(r) => Got::Status(r.status),
+        Err(e) if e.is_tls_refusal() => Got::TlsRefused,
+        Err(e) => Got::Error(format!("{e:?}")),
+    }
+}
+
+/// Repeats a fresh-connection request until it yields `want`; panics after `timeout`
+/// naming the last outcome.
+pub async fn until(client: &Client, path: &str, want: Got, timeout: Duration, what: &str) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let last = got(client, path).await;
+        if last == want {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            panic!("{what}: wanted {want:?} within {timeout:?}, last got {last:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
