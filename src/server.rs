@@ -260,22 +260,31 @@ async fn connection(
     let (identity, bundles) = {
         let (_, session) = tls.get_ref();
         match session.peer_certificates() {
-            Some([leaf, rest @ ..]) => match PeerIdentity::from_chain(leaf, rest) {
-                Ok(id) => {
-                    let bundles = match note.bundles {
-                        Some(b) => b,
-                        None => live
-                            .trust
-                            .verify(leaf, rest, rustls::pki_types::UnixTime::now())
-                            .unwrap_or_default(),
-                    };
-                    (Some(Arc::new(id)), bundles)
-                }
-                Err(e) => {
-                    warn!(peer = %peer, error = %e, "verified client certificate cannot be parsed; closing");
+            Some([leaf, rest @ ..]) => {
+                // The verifier noted the path it validated; without a note (not expected),
+                // verify again rather than trust the presented chain.
+                let verified = match note.verified {
+                    Some(v) => Some(v),
+                    None => live
+                        .trust
+                        .verify_path(leaf, rest, rustls::pki_types::UnixTime::now())
+                        .ok(),
+                };
+                let Some(verified) = verified else {
+                    warn!(peer = %peer, "client certificate accepted by TLS but not by the trust store; closing");
                     return;
+                };
+                // The identity keeps the chain used for validation (RFC 9440's
+                // Client-Cert-Chain, and the re-check after trust changes), not extra
+                // certificates the client may have sent.
+                match PeerIdentity::from_chain(leaf, &verified.path) {
+                    Ok(id) => (Some(Arc::new(id)), verified.bundles),
+                    Err(e) => {
+                        warn!(peer = %peer, error = %e, "verified client certificate cannot be parsed; closing");
+                        return;
+                    }
                 }
-            },
+            }
             _ => (None, Vec::new()),
         }
     };

@@ -43,8 +43,8 @@ pub enum TlsError {
 /// What the verifier learned during one handshake.
 #[derive(Debug, Default)]
 pub struct HandshakeNote {
-    /// Bundles the client chain verified against.
-    pub bundles: Option<Vec<String>>,
+    /// Bundles the client chain verified against, and the verified path's intermediates.
+    pub verified: Option<crate::trust::Verified>,
     /// Why the chain was refused, and the presented leaf.
     pub failure: Option<(VerifyFailure, CertificateDer<'static>)>,
 }
@@ -89,9 +89,9 @@ impl ClientCertVerifier for Verifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match self.trust.verify(end_entity, intermediates, now) {
-            Ok(bundles) => {
-                note(|n| n.bundles = Some(bundles));
+        match self.trust.verify_path(end_entity, intermediates, now) {
+            Ok(verified) => {
+                note(|n| n.verified = Some(verified));
                 Ok(ClientCertVerified::assertion())
             }
             Err(f) => {

@@ -401,6 +401,18 @@ impl TrustStore {
         presented: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<Vec<String>, VerifyFailure> {
+        self.verify_path(leaf, presented, now).map(|v| v.bundles)
+    }
+
+    /// As `verify`, also returning the intermediates of the first verified path (leaf's
+    /// issuer first, anchor excluded): the chain actually used for validation, which may
+    /// hold `--intermediates` certificates and never holds extra certificates the client sent.
+    pub fn verify_path(
+        &self,
+        leaf: &CertificateDer<'_>,
+        presented: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<Verified, VerifyFailure> {
         let ee = EndEntityCert::try_from(leaf).map_err(VerifyFailure::from_webpki)?;
         let combined: Vec<CertificateDer<'_>>;
         let intermediates: &[CertificateDer<'_>] = if self.intermediates.is_empty() {
@@ -433,6 +445,7 @@ impl TrustStore {
             })
         };
         let mut ok = Vec::new();
+        let mut path: Option<Vec<CertificateDer<'static>>> = None;
         let mut worst: Option<VerifyFailure> = None;
         for bundle in &self.bundles {
             match ee.verify_for_usage(
@@ -444,7 +457,17 @@ impl TrustStore {
                 revocation,
                 None,
             ) {
-                Ok(_) => ok.push(bundle.name.clone()),
+                Ok(verified) => {
+                    if path.is_none() {
+                        path = Some(
+                            verified
+                                .intermediate_certificates()
+                                .map(|c| c.der().into_owned())
+                                .collect(),
+                        );
+                    }
+                    ok.push(bundle.name.clone());
+                }
                 Err(e) => {
                     let f = VerifyFailure::from_webpki(e);
                     if worst
@@ -459,9 +482,19 @@ impl TrustStore {
         if ok.is_empty() {
             Err(worst.unwrap_or(VerifyFailure::UnknownIssuer))
         } else {
-            Ok(ok)
+            Ok(Verified {
+                bundles: ok,
+                path: path.unwrap_or_default(),
+            })
         }
     }
+}
+
+/// A chain that verified: the bundles it verifies against and the intermediates of its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub bundles: Vec<String>,
+    pub path: Vec<CertificateDer<'static>>,
 }
 
 /// What certgate knows about an issuer name, to explain an unknown-issuer refusal.

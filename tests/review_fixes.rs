@@ -148,3 +148,61 @@ async fn idle_keep_alive_outlives_the_header_timeout() {
     assert_eq!(conn.get("/second").await.unwrap().status, 200);
     assert_eq!(upstream.paths(), ["/first", "/second"]);
 }
+
+/// RFC 9440's Client-Cert-Chain carries the chain used for validation: extra certificates a
+/// client sends are not forwarded, and an intermediate supplied by `--intermediates` is.
+#[tokio::test]
+async fn client_cert_chain_is_the_verified_path() {
+    use base64::Engine;
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let issuing = pki.ca.intermediate("Issuing CA");
+    let cg = Certgate::start(
+        &pki,
+        &upstream.url,
+        &[
+            "--route",
+            "r=/",
+            "--allow",
+            "r=any",
+            "--forward-cert",
+            "rfc9440",
+            "--intermediates",
+            &s(&issuing.cert_path),
+        ],
+    )
+    .await;
+    let decode_chain = |v: &str| -> Vec<Vec<u8>> {
+        v.split(',')
+            .map(|item| {
+                let inner = item.trim().trim_matches(':');
+                base64::engine::general_purpose::STANDARD
+                    .decode(inner)
+                    .expect("base64")
+            })
+            .collect()
+    };
+
+    // The client appends an unrelated certificate to its chain.
+    let mut padded = issuing.issue("padded", ClientSpec::cn_only("padded"));
+    let stranger = pki.other_ca("Stranger CA");
+    padded.chain_der.push(stranger.der.clone());
+    let resp = cg.client(&pki).cert(&padded).get("/a").await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        decode_chain(upstream.single().expect("Client-Cert-Chain")),
+        vec![issuing.der.clone()]
+    );
+
+    // The client sends its leaf alone; --intermediates completed the chain.
+    let lonely = issuing
+        .issue("lonely", ClientSpec::cn_only("lonely"))
+        .without_chain();
+    let resp = cg.client(&pki).cert(&lonely).get("/b").await.unwrap();
+    assert_eq!(resp.status, 200);
+    let seen = upstream.requests();
+    assert_eq!(
+        decode_chain(seen[1].expect("Client-Cert-Chain")),
+        vec![issuing.der.clone()]
+    );
+}
