@@ -383,8 +383,7 @@ async fn serve_http(
             }
             wait = wait.min(header_timeout - pending);
         }
-        // A head may start at any moment: look again within a quarter of --header-timeout.
-        let wait = wait.min(header_timeout / 4).max(Duration::from_millis(10));
+        let wait = wait.max(Duration::from_millis(10));
         tokio::select! {
             r = http.as_mut() => {
                 if let Err(e) = r {
@@ -396,6 +395,8 @@ async fn serve_http(
                 http.as_mut().graceful_shutdown();
                 draining = true;
             }
+            // A head started: recompute the deadline with --header-timeout in it.
+            _ = conn.framing.head_started() => {}
             _ = tokio::time::sleep(wait) => {
                 if draining {
                     continue;
