@@ -103,12 +103,8 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
         path: args.cert.display().to_string(),
         source,
     })?;
-    // As `run` builds it (reload::build): no bundle at all means every route is public.
-    let store = if settings.trust.bundles.is_empty() {
-        TrustStore::empty()
-    } else {
-        TrustStore::load(&settings.trust)?
-    };
+    // As `run` loads it: no bundle at all (every route public) gives an empty store.
+    let store = TrustStore::load(&settings.trust)?;
 
     let mut v = evaluate(&settings, &store, &path, &identity, at_unix);
     v.details.push(format!(

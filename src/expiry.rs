@@ -72,7 +72,7 @@ fn now_unix() -> i64 {
 }
 
 /// Set the gauges for `live` (replacing the old set) and warn about what expires soon.
-pub fn record(shared: &Shared, live: &Live, _daily: bool) {
+pub fn record(shared: &Shared, live: &Live) {
     let items = dated(live);
     shared.metrics.cert_expiry.clear();
     for d in &items {
@@ -105,7 +105,7 @@ pub async fn daily(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         let live = shared.live.load();
-        record(&shared, &live, true);
+        record(&shared, &live);
     }
 }
 

@@ -35,7 +35,6 @@ pub mod trust;
 pub mod upstream;
 
 use std::future::Future;
-use std::sync::Arc;
 
 /// Start-up failures of `run` after settings were parsed.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +113,7 @@ pub async fn run_with_ready(
     if let Some(tx) = ready {
         let _ = tx.send((listen_addr, admin_addr));
     }
-    expiry::record(&shared, &shared.live.load(), false);
+    expiry::record(&shared, &shared.live.load());
     let background = [
         tokio::spawn(expiry::daily(shared.clone())),
         tokio::spawn(reload::watch(shared.clone(), watching)),
@@ -152,6 +151,3 @@ pub fn shutdown_signal() -> impl Future<Output = ()> {
         }
     }
 }
-
-/// Keep `Arc` in the public API surface stable for the binary.
-pub type SharedState = Arc<server::Shared>;

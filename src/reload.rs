@@ -72,11 +72,7 @@ impl ReloadError {
 pub fn build(settings: &Settings, generation: u64) -> Result<Live, ReloadError> {
     let (server_cert, server_digest) =
         trust::load_server_key(&settings.server_cert, &settings.server_key)?;
-    let store = if settings.policy.trust.bundles.is_empty() {
-        TrustStore::empty()
-    } else {
-        TrustStore::load(&settings.policy.trust)?
-    };
+    let store = TrustStore::load(&settings.policy.trust)?;
     let store = Arc::new(store);
     let tls = tls::server_config(server_cert.clone(), store.clone(), settings.tls)?;
     Ok(Live {
@@ -129,12 +125,7 @@ impl LiveConfig {
                     (old.server_cert.clone(), old.server_digest)
                 }
             };
-        let store = if settings.policy.trust.bundles.is_empty() {
-            Ok(TrustStore::empty())
-        } else {
-            TrustStore::load(&settings.policy.trust)
-        };
-        let store = match store {
+        let store = match TrustStore::load(&settings.policy.trust) {
             Ok(t) => Arc::new(t),
             Err(e) => {
                 errors.push(ReloadError::from(e));
@@ -290,7 +281,7 @@ pub fn reload_and_report(shared: &Shared, why: &str) {
         generation = live.generation,
         "reloaded: new handshakes use the new material"
     );
-    crate::expiry::record(shared, &live, false);
+    crate::expiry::record(shared, &live);
 }
 
 /// Watches and the SIGHUP handler, installed before the first material is read so that no
