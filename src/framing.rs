@@ -261,6 +261,8 @@ pub struct GuardedIo<IO> {
     inner: IO,
     framing: Framing,
     flag: Arc<ConflictFlag>,
+    /// Bytes already read (and tracked) that the next reads return first.
+    unread: bytes::Bytes,
 }
 
 impl<IO> GuardedIo<IO> {
@@ -270,7 +272,34 @@ impl<IO> GuardedIo<IO> {
             inner,
             framing: Framing::with_max_line(max_line),
             flag,
+            unread: bytes::Bytes::new(),
         }
+    }
+
+    /// Give back bytes that were read through this stream but not consumed: the next reads
+    /// return them first, without feeding the tracker a second time.
+    pub fn unread(&mut self, data: bytes::Bytes) {
+        // `data` was read before what is still unread (hyper read part of it).
+        if self.unread.is_empty() {
+            self.unread = data;
+        } else {
+            let mut joined = Vec::with_capacity(self.unread.len() + data.len());
+            joined.extend_from_slice(&data);
+            joined.extend_from_slice(&self.unread);
+            self.unread = joined.into();
+        }
+    }
+
+    /// Release buffer capacity kept between requests (an idle connection holds no more
+    /// than it needs).
+    pub fn shrink(&mut self) {
+        if self.framing.line.is_empty() {
+            self.framing.line = Vec::new();
+        }
+    }
+
+    pub fn get_ref(&self) -> &IO {
+        &self.inner
     }
 }
 
@@ -281,6 +310,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for GuardedIo<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
+        if !this.unread.is_empty() {
+            let n = this.unread.len().min(buf.remaining());
+            buf.put_slice(&this.unread.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = r {

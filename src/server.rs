@@ -10,8 +10,15 @@ use crate::settings::Settings;
 use crate::tls::{HandshakeNote, HANDSHAKE_NOTE};
 use crate::trust::VerifyFailure;
 use crate::upstream::Upstream;
+use crate::proxy::Body;
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::cell::RefCell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::task::Poll;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,7 +41,7 @@ pub struct Shared {
     pub(crate) request_seq: AtomicU64,
     pub(crate) id_prefix: String,
     shutdown: watch::Sender<bool>,
-    http: HttpBuilder,
+    http: HttpBuilders,
 }
 
 impl Shared {
@@ -58,7 +65,7 @@ impl Shared {
         let mut seed = [0u8; 4];
         let _ = aws_lc_rs::rand::fill(&mut seed);
         let (shutdown, _) = watch::channel(false);
-        let http = http_builder(&settings);
+        let http = http_builders(&settings);
         Arc::new(Shared {
             http,
             settings,
@@ -233,6 +240,20 @@ async fn connection(
 ) {
     shared.metrics.connections_active.inc();
     let _active = ActiveGuard(shared.clone());
+    // Boxed, and the stream comes back boxed: what the connection task holds for its whole
+    // life (most of it idle) is a few pointers, not the handshake's or the stream's state.
+    let Some((io, conn)) = Box::pin(accept(&shared, tcp, peer)).await else {
+        return;
+    };
+    serve_http(shared, conn, io).await;
+}
+
+/// The TLS handshake and the connection's verified identity, computed once.
+async fn accept(
+    shared: &Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) -> Option<(Box<Stream>, Arc<Conn>)> {
     let _ = tcp.set_nodelay(true);
     let live = shared.live.load();
     let acceptor = tokio_rustls::TlsAcceptor::from(live.tls.clone());
@@ -248,11 +269,11 @@ async fn connection(
         Err(_) => {
             shared.metrics.handshake("timeout");
             info!(peer = %peer, reason = "handshake timeout", "TLS handshake rejected: the client did not complete the handshake within --handshake-timeout");
-            return;
+            return None;
         }
         Ok(Err(e)) => {
-            crate::handshake_log::rejected(&shared, peer, &e, note);
-            return;
+            crate::handshake_log::rejected(shared, peer, &e, note);
+            return None;
         }
         Ok(Ok(tls)) => tls,
     };
@@ -272,7 +293,7 @@ async fn connection(
                 };
                 let Some(verified) = verified else {
                     warn!(peer = %peer, "client certificate accepted by TLS but not by the trust store; closing");
-                    return;
+                    return None;
                 };
                 // The identity keeps the chain used for validation (RFC 9440's
                 // Client-Cert-Chain, and the re-check after trust changes), not extra
@@ -281,7 +302,7 @@ async fn connection(
                     Ok(id) => (Some(Arc::new(id)), verified.bundles),
                     Err(e) => {
                         warn!(peer = %peer, error = %e, "verified client certificate cannot be parsed; closing");
-                        return;
+                        return None;
                     }
                 }
             }
@@ -307,15 +328,23 @@ async fn connection(
         started: Instant::now(),
     });
     drop(live);
-    serve_http(shared, conn, tls).await;
+    let io = Box::new(crate::framing::GuardedIo::new(
+        tls,
+        conn.framing.clone(),
+        h1_buffer(shared.settings.max_header_bytes),
+    ));
+    Some((io, conn))
 }
 
 /// The HTTP server settings, built once and shared by every connection.
-fn http_builder(s: &Settings) -> HttpBuilder {
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
+struct HttpBuilders {
+    h1: hyper::server::conn::http1::Builder,
+    h2: hyper::server::conn::http2::Builder<TokioExecutor>,
+}
+
+fn http_builders(s: &Settings) -> HttpBuilders {
+    let mut h1 = hyper::server::conn::http1::Builder::new();
+    h1.timer(TokioTimer::new())
         // hyper's header timer also runs while a keep-alive connection waits idle, which
         // would cut idle connections at --header-timeout; certgate times heads itself from
         // their first byte (framing.rs) and idle connections by --idle-timeout.
@@ -323,19 +352,16 @@ fn http_builder(s: &Settings) -> HttpBuilder {
         .max_buf_size(h1_buffer(s.max_header_bytes))
         .keep_alive(true);
     // Bound what one HTTP/2 connection may buffer: streams, flow-control windows, send buffer.
-    builder
-        .http2()
-        .timer(TokioTimer::new())
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(s.max_header_bytes + 1024).unwrap_or(u32::MAX))
         .max_concurrent_streams(100)
         .initial_stream_window_size(256 * 1024)
         .initial_connection_window_size(1024 * 1024)
         .max_send_buf_size(256 * 1024)
         .max_pending_accept_reset_streams(50);
-    builder
+    HttpBuilders { h1, h2 }
 }
-
-type HttpBuilder = hyper_util::server::conn::auto::Builder<TokioExecutor>;
 
 /// hyper's HTTP/1 read buffer: room for a head of `--max-header-bytes` plus slack; the
 /// proxy's own check answers 431 exactly at the limit.
@@ -343,72 +369,291 @@ fn h1_buffer(max_header_bytes: usize) -> usize {
     (max_header_bytes + 16 * 1024).max(64 * 1024)
 }
 
-async fn serve_http(
-    shared: Arc<Shared>,
-    conn: Arc<Conn>,
-    tls: tokio_rustls::server::TlsStream<TcpStream>,
-) {
-    let s = &shared.settings;
-    let builder = &shared.http;
-    let svc_shared = shared.clone();
-    let svc_conn = conn.clone();
-    let service = hyper::service::service_fn(move |req| {
-        let shared = svc_shared.clone();
-        let conn = svc_conn.clone();
-        async move { Ok::<_, std::convert::Infallible>(crate::proxy::handle(&shared, &conn, req).await) }
-    });
-    let io =
-        crate::framing::GuardedIo::new(tls, conn.framing.clone(), h1_buffer(s.max_header_bytes));
-    let http = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(http);
+/// An HTTP/1 connection idle this long gives its HTTP state (hyper's read and write
+/// buffers, about 24 KiB) back and keeps only the TLS stream until the next request's
+/// first bytes arrive: nginx does the same on keep-alive connections. Busy connections
+/// (a request at least this often) never park.
+const PARK_AFTER: Duration = Duration::from_millis(100);
+
+/// A client connection's byte stream: TLS, read through the HTTP/1 framing guard.
+type Stream = crate::framing::GuardedIo<tokio_rustls::server::TlsStream<TcpStream>>;
+
+type BoxedResponse =
+    std::pin::Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+/// The per-connection service. Its future is boxed (Unpin) so that the HTTP/1 connection
+/// can be polled without shutting the stream down, and parked.
+fn service(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+) -> impl Fn(Request<Incoming>) -> BoxedResponse + Clone + Send + 'static {
+    let shared = shared.clone();
+    let conn = conn.clone();
+    move |req| {
+        let shared = shared.clone();
+        let conn = conn.clone();
+        Box::pin(async move { Ok(crate::proxy::handle(&shared, &conn, req).await) })
+    }
+}
+
+async fn serve_http(shared: Arc<Shared>, conn: Arc<Conn>, io: Box<Stream>) {
+    if io.get_ref().get_ref().1.alpn_protocol() == Some(b"h2") {
+        // HTTP/2 multiplexes streams and keeps its own small state; it is served whole.
+        let svc = hyper::service::service_fn(service(&shared, &conn));
+        let http = shared.http.h2.serve_connection(TokioIo::new(io), svc);
+        Box::pin(drive_h2(&shared, &conn, http)).await;
+    } else {
+        serve_h1(&shared, &conn, io).await;
+    }
+}
+
+/// HTTP/1: alternate between parked (TLS stream only, waiting for bytes) and active
+/// (a hyper connection serving requests) until the connection ends.
+async fn serve_h1(shared: &Arc<Shared>, conn: &Arc<Conn>, mut io: Box<Stream>) {
     let mut shutdown_rx = shared.shutdown.subscribe();
-    let idle = s.timeouts.idle;
-    let header_timeout = s.timeouts.header;
+    loop {
+        match park(shared, conn, &mut io, &mut shutdown_rx).await {
+            Wake::Data => {}
+            Wake::Closed => return,
+            Wake::IdleTimeout | Wake::Shutdown => {
+                close_quietly(&mut io).await;
+                return;
+            }
+        }
+        // Boxed: the active state (hyper's connection) is held only while active.
+        match Box::pin(active_h1(shared, conn, io, &mut shutdown_rx)).await {
+            Some(back) => io = back,
+            None => return,
+        }
+    }
+}
+
+enum Wake {
+    /// The first bytes of a request arrived (given back to the stream for hyper to read).
+    Data,
+    /// The client closed the connection or it failed.
+    Closed,
+    IdleTimeout,
+    Shutdown,
+}
+
+/// Wait, holding no HTTP state, for the next bytes from the client.
+async fn park(
+    shared: &Shared,
+    conn: &Conn,
+    io: &mut Box<Stream>,
+    shutdown_rx: &mut watch::Receiver<bool>,
+) -> Wake {
+    if *shutdown_rx.borrow() {
+        return Wake::Shutdown;
+    }
+    io.shrink();
+    let idle_left = shared.settings.timeouts.idle.saturating_sub(conn.idle_for());
+    let read = std::future::poll_fn(|cx| {
+        // On the poll's stack, not in the connection's future: a parked connection keeps
+        // no buffer of its own.
+        let mut buf = [0u8; 2048];
+        let mut rb = ReadBuf::new(&mut buf);
+        match std::pin::Pin::new(&mut *io).poll_read(cx, &mut rb) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(bytes::Bytes::copy_from_slice(rb.filled()))),
+        }
+    });
+    let got = tokio::select! {
+        r = read => r,
+        _ = tokio::time::sleep(idle_left) => {
+            debug!(peer = %conn.peer, "idle timeout: closing keep-alive connection");
+            return Wake::IdleTimeout;
+        }
+        _ = until_shutdown(shutdown_rx) => return Wake::Shutdown,
+    };
+    match got {
+        Ok(data) if data.is_empty() => Wake::Closed,
+        Ok(data) => {
+            io.unread(data);
+            // Activity: the parking clock restarts, so hyper gets the bytes.
+            conn.touch();
+            Wake::Data
+        }
+        Err(e) => {
+            debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+            Wake::Closed
+        }
+    }
+}
+
+/// Send close_notify and FIN, as hyper does when it ends a connection itself.
+async fn close_quietly(io: &mut Stream) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
+}
+
+/// What the connection's timer found.
+enum Due {
+    /// Nothing yet: look again after this long.
+    Wait(Duration),
+    HeaderTimeout,
+    IdleTimeout,
+    Park,
+}
+
+impl Conn {
+    fn idle_for(&self) -> Duration {
+        Duration::from_millis(
+            (self.started.elapsed().as_millis() as u64)
+                .saturating_sub(self.last_active_ms.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// The next deadline of an active connection: the head being received
+    /// (--header-timeout), otherwise idleness (--idle-timeout, and parking when `park`).
+    fn due(&self, idle: Duration, header_timeout: Duration, park: bool) -> Due {
+        if let Some(pending) = self.framing.head_pending_for() {
+            return if pending >= header_timeout {
+                Due::HeaderTimeout
+            } else {
+                Due::Wait(header_timeout - pending)
+            };
+        }
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Due::Wait(idle.min(PARK_AFTER.max(Duration::from_secs(1))));
+        }
+        let idle_for = self.idle_for();
+        if idle_for >= idle {
+            return Due::IdleTimeout;
+        }
+        if park && idle_for >= PARK_AFTER {
+            return Due::Park;
+        }
+        let next = if park { idle.min(PARK_AFTER) } else { idle };
+        Due::Wait(next - idle_for.min(next))
+    }
+}
+
+/// Serve requests with hyper until the connection ends (`None`) or parks (`Some(io)`).
+async fn active_h1(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+    io: Box<Stream>,
+    shutdown_rx: &mut watch::Receiver<bool>,
+) -> Option<Box<Stream>> {
+    let s = &shared.settings;
+    let svc = hyper::service::service_fn(service(shared, conn));
+    let mut http = shared.http.h1.serve_connection(TokioIo::new(io), svc);
+    let mut parking = false;
     let mut draining = false;
     loop {
-        let idle_for = Duration::from_millis(
-            (conn.started.elapsed().as_millis() as u64)
-                .saturating_sub(conn.last_active_ms.load(Ordering::Relaxed)),
-        );
-        // While draining only the header deadline matters; hyper ends the connection itself.
-        let mut wait = if draining {
-            Duration::from_secs(1)
-        } else {
-            idle.saturating_sub(idle_for)
-        };
-        if let Some(pending) = conn.framing.head_pending_for() {
-            if pending >= header_timeout {
+        let wait = match conn.due(s.timeouts.idle, s.timeouts.header, !draining && !parking) {
+            Due::HeaderTimeout => {
                 debug!(peer = %conn.peer, "header timeout: request head not received within --header-timeout; closing");
-                break;
+                return None;
             }
-            wait = wait.min(header_timeout - pending);
+            Due::IdleTimeout if !draining => {
+                debug!(peer = %conn.peer, "idle timeout: closing keep-alive connection");
+                std::pin::Pin::new(&mut http).graceful_shutdown();
+                draining = true;
+                continue;
+            }
+            Due::Park => {
+                std::pin::Pin::new(&mut http).graceful_shutdown();
+                parking = true;
+                continue;
+            }
+            Due::IdleTimeout => Duration::from_secs(1),
+            Due::Wait(d) => d,
+        };
+        let wait = wait.max(Duration::from_millis(10));
+        tokio::select! {
+            r = std::future::poll_fn(|cx| http.poll_without_shutdown(cx)) => {
+                let ok = match r {
+                    Ok(()) => true,
+                    Err(e) => {
+                        debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+                        false
+                    }
+                };
+                let parts = http.into_parts();
+                let mut io = parts.io.into_inner();
+                if !parts.read_buf.is_empty() {
+                    io.unread(parts.read_buf);
+                }
+                if parking && ok && !draining {
+                    return Some(io);
+                }
+                if ok {
+                    close_quietly(&mut io).await;
+                }
+                return None;
+            }
+            _ = until_shutdown(shutdown_rx), if !draining => {
+                std::pin::Pin::new(&mut http).graceful_shutdown();
+                draining = true;
+            }
+            // A head started: recompute the deadline with --header-timeout in it.
+            _ = conn.framing.head_started() => {}
+            _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// HTTP/2: serve until the connection ends; idle timeout, header deadline and draining as
+/// for HTTP/1 (no parking).
+async fn drive_h2<F>(shared: &Shared, conn: &Conn, http: F)
+where
+    F: Future<Output = hyper::Result<()>> + GracefulShutdown,
+{
+    let s = &shared.settings;
+    let mut shutdown_rx = shared.shutdown.subscribe();
+    tokio::pin!(http);
+    let mut draining = false;
+    loop {
+        let wait = match conn.due(s.timeouts.idle, s.timeouts.header, false) {
+            Due::HeaderTimeout => {
+                debug!(peer = %conn.peer, "header timeout: request head not received within --header-timeout; closing");
+                return;
+            }
+            Due::IdleTimeout if !draining => {
+                debug!(peer = %conn.peer, "idle timeout: closing keep-alive connection");
+                http.as_mut().shutdown_gracefully();
+                draining = true;
+                continue;
+            }
+            Due::IdleTimeout | Due::Park => Duration::from_secs(1),
+            Due::Wait(d) => d,
+        };
         let wait = wait.max(Duration::from_millis(10));
         tokio::select! {
             r = http.as_mut() => {
                 if let Err(e) = r {
                     debug!(peer = %conn.peer, error = %e, "connection ended with an error");
                 }
-                break;
+                return;
             }
             _ = until_shutdown(&mut shutdown_rx), if !draining => {
-                http.as_mut().graceful_shutdown();
+                http.as_mut().shutdown_gracefully();
                 draining = true;
             }
-            // A head started: recompute the deadline with --header-timeout in it.
             _ = conn.framing.head_started() => {}
-            _ = tokio::time::sleep(wait) => {
-                if draining {
-                    continue;
-                }
-                let idle_for = (conn.started.elapsed().as_millis() as u64)
-                    .saturating_sub(conn.last_active_ms.load(Ordering::Relaxed));
-                if conn.in_flight.load(Ordering::Relaxed) == 0 && idle_for >= idle.as_millis() as u64 {
-                    debug!(peer = %conn.peer, "idle timeout: closing keep-alive connection");
-                    http.as_mut().graceful_shutdown();
-                    draining = true;
-                }
-            }
+            _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// hyper's HTTP/2 connection's graceful shutdown, behind a name `drive_h2` can bound on.
+trait GracefulShutdown {
+    fn shutdown_gracefully(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S, E, B> GracefulShutdown for hyper::server::conn::http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn shutdown_gracefully(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
     }
 }
