@@ -5,24 +5,24 @@
 use crate::headers::IdentityHeaders;
 use crate::identity::PeerIdentity;
 use crate::metrics::Metrics;
+use crate::proxy::Body;
 use crate::reload::LiveConfig;
 use crate::settings::Settings;
 use crate::tls::{HandshakeNote, HANDSHAKE_NOTE};
 use crate::trust::VerifyFailure;
 use crate::upstream::Upstream;
-use crate::proxy::Body;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
-use std::task::Poll;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
@@ -448,7 +448,11 @@ async fn park(
         return Wake::Shutdown;
     }
     io.shrink();
-    let idle_left = shared.settings.timeouts.idle.saturating_sub(conn.idle_for());
+    let idle_left = shared
+        .settings
+        .timeouts
+        .idle
+        .saturating_sub(conn.idle_for());
     let read = std::future::poll_fn(|cx| {
         // On the poll's stack, not in the connection's future: a parked connection keeps
         // no buffer of its own.
