@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # certgate vs nginx: one run, same machine, same certificates, same upstream, same load.
 #
-#   bench/run.sh                 # full run (DURATION seconds per measurement, default 10)
+#   bench/run.sh                 # full run (DURATION seconds per measurement, default 10; 3 rounds)
 #   DURATION=30 bench/run.sh     # longer measurements
-#   SMOKE=1 bench/run.sh         # ~1 s per measurement, 50 idle connections: checks that it works
+#   ROUNDS=5 bench/run.sh        # more interleaved rounds (1..20)
+#   SMOKE=1 bench/run.sh         # ~1 s per measurement, 1 round, 50 idle connections: checks that it works
+#
+# The keep-alive and handshake tests run in ROUNDS rounds; within each round the proxies take
+# turns (round 1: certgate first, round 2: nginx first, ...) and the table shows, per proxy and
+# metric, the median over the rounds. The idle-memory test runs once per proxy.
 #
 # Exit status: 0 when every measurement completed without errors, 1 when some request or
 # handshake failed (or a proxy died), 2 on a set-up problem. Performance targets are reported,
@@ -16,11 +21,13 @@ SMOKE=${SMOKE:-0}
 STRICT=${STRICT:-0}
 if [[ $SMOKE == 1 ]]; then
     DURATION=${DURATION:-1}
+    ROUNDS=${ROUNDS:-1}
     IDLE_CONNS=${IDLE_CONNS:-50}
     IDLE_HOLD=${IDLE_HOLD:-2}
     WARMUP=0
 else
     DURATION=${DURATION:-10}
+    ROUNDS=${ROUNDS:-3}
     IDLE_CONNS=${IDLE_CONNS:-1000}
     IDLE_HOLD=${IDLE_HOLD:-5}
     WARMUP=${WARMUP:-2}
@@ -38,6 +45,15 @@ log() { echo "== $*" >&2; }
 awk -v d="$DURATION" 'BEGIN { exit !(d > 0 && d <= 600) }' || die "DURATION must be in (0, 600]"
 [[ $IDLE_CONNS =~ ^[0-9]+$ ]] && ((IDLE_CONNS >= 1 && IDLE_CONNS <= 10000)) ||
     die "IDLE_CONNS must be in 1..10000"
+[[ $ROUNDS =~ ^[0-9]+$ ]] && ((10#$ROUNDS >= 1 && 10#$ROUNDS <= 20)) ||
+    die "ROUNDS must be an integer in 1..20"
+ROUNDS=$((10#$ROUNDS))
+
+# Rough run time: ROUNDS x 3 tests x 2 proxies x DURATION, plus warm-up, the idle test (hold +
+# settle, per proxy) and a few seconds of set-up. The build is not included.
+EXPECTED_S=$(awk -v r="$ROUNDS" -v d="$DURATION" -v w="$WARMUP" -v h="$IDLE_HOLD" \
+    'BEGIN { printf "%.0f", r * 3 * 2 * d + 2 * w + 2 * (h + 2) + 5 }')
+log "expected run time: about ${EXPECTED_S} s ($ROUNDS round(s) x 3 tests x 2 proxies x ${DURATION} s, plus warm-up, idle test and set-up; build not included)"
 
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
@@ -316,11 +332,12 @@ loadgen() {
     return 0
 }
 
-# measure NAME PID PORT TAG MODE KIND ARGS...: proxy CPU time around one loadgen run.
+# measure NAME PID PORT TAG ROUND MODE KIND ARGS...: proxy CPU time around one loadgen run.
+# Per-round values go to R[NAME.TAG.METRIC.rROUND]; the medians are computed after all rounds.
 measure() {
-    local name=$1 pid=$2 port=$3 tag=$4 mode=$5 kind=$6
-    shift 6
-    local out="$TMP/$name-$tag.out" c0 c1 t0 t1
+    local name=$1 pid=$2 port=$3 tag=$4 round=$5 mode=$6 kind=$7
+    shift 7
+    local out="$TMP/$name-$tag-r$round.out" c0 c1 t0 t1 ticks cpu_s wall_s ok k
     alive "$pid" "$name"
     c0=$(cpu_ticks "$pid")
     t0=$(date +%s.%N)
@@ -328,14 +345,39 @@ measure() {
     t1=$(date +%s.%N)
     c1=$(cpu_ticks "$pid")
     alive "$pid" "$name"
-    echo "$name $tag proxy_cpu_ticks=$((c1 - c0)) wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') $(grep '^RESULT ' "$out")" >>"$RAW"
-    R[$name.$tag.cpu_s]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.4f", t / hz }')
-    R[$name.$tag.wall_s]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
-    R[$name.$tag.ok]=$(field ok "$out")
-    R[$name.$tag.errors]=$(field errors "$out")
-    R[$name.$tag.p50]=$(field p50_us "$out")
-    R[$name.$tag.p99]=$(field p99_us "$out")
-    R[$name.$tag.rate]=$(field rps "$out")$(field hps "$out")
+    ticks=$((c1 - c0))
+    cpu_s=$(awk -v t="$ticks" -v hz="$CLK_TCK" 'BEGIN { printf "%.4f", t / hz }')
+    wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+    ok=$(field ok "$out")
+    k="$name.$tag"
+    R[$k.cpu_us_per.r$round]=$(awk -v s="$cpu_s" -v n="${ok:-0}" \
+        'BEGIN { if (n > 0) printf "%.2f", s * 1e6 / n; else print "nan" }')
+    R[$k.util.r$round]=$(awk -v s="$cpu_s" -v w="$wall_s" 'BEGIN { printf "%.1f", 100 * s / w }')
+    R[$k.ok.r$round]=$ok
+    R[$k.errors.r$round]=$(field errors "$out")
+    R[$k.p50.r$round]=$(field p50_us "$out")
+    R[$k.p99.r$round]=$(field p99_us "$out")
+    R[$k.rate.r$round]=$(field rps "$out")$(field hps "$out")
+    echo "round $round $name $tag proxy_cpu_ticks=$ticks wall_s=$(awk -v w="$wall_s" 'BEGIN { printf "%.3f", w }') cpu_us_per_op=${R[$k.cpu_us_per.r$round]} proxy_cpu_use=${R[$k.util.r$round]}% $(grep '^RESULT ' "$out")" >>"$RAW"
+}
+
+# median FMT VALUE...: median of the numeric VALUEs (mean of the two middle ones for an even
+# count), printed with the awk printf format FMT; "nan" when there is no numeric value.
+median() {
+    local fmt=$1
+    shift
+    printf '%s\n' "$@" | awk -v fmt="$fmt" '
+        $1 ~ /^-?[0-9]+([.][0-9]+)?$/ { v[n++] = $1 + 0 }
+        END {
+            if (n == 0) { print "nan"; exit }
+            for (i = 1; i < n; i++) {
+                x = v[i]
+                for (j = i - 1; j >= 0 && v[j] > x; j--) v[j + 1] = v[j]
+                v[j + 1] = x
+            }
+            m = (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2
+            printf fmt "\n", m
+        }'
 }
 
 # idle_test NAME PID PORT: RSS before and while holding IDLE_CONNS idle connections.
@@ -386,29 +428,50 @@ if [[ $WARMUP != 0 ]]; then
     done
 fi
 
-# The proxies are measured alternately, test by test, so that background noise hits both alike.
-for p in "${PROXIES[@]}"; do
-    log "$p: keep-alive, $KA_CONNS connections, ${DURATION}s"
-    measure "$p" "${PID_OF[$p]}" "${PORT_OF[$p]}" ka keepalive ec --conns "$KA_CONNS" --duration "$DURATION"
-done
-for kind in ec rsa; do
-    for p in "${PROXIES[@]}"; do
-        log "$p: full handshakes, $kind client certificate, $HS_CONCURRENCY workers, ${DURATION}s"
-        measure "$p" "${PID_OF[$p]}" "${PORT_OF[$p]}" "hs_$kind" handshake "$kind" \
-            --concurrency "$HS_CONCURRENCY" --duration "$DURATION"
+# The proxies are measured alternately, test by test, in ROUNDS rounds; the order of the two
+# proxies flips from one round to the next (odd rounds: certgate first, even rounds: nginx
+# first), so that neither always goes first and a burst of background noise is unlikely to hit
+# one proxy in every round. The table shows medians over the rounds.
+for ((round = 1; round <= ROUNDS; round++)); do
+    if ((round % 2 == 1)); then
+        ORDER=(certgate nginx)
+    else
+        ORDER=(nginx certgate)
+    fi
+    for p in "${ORDER[@]}"; do
+        log "round $round/$ROUNDS: $p: keep-alive, $KA_CONNS connections, ${DURATION}s"
+        measure "$p" "${PID_OF[$p]}" "${PORT_OF[$p]}" ka "$round" keepalive ec \
+            --conns "$KA_CONNS" --duration "$DURATION"
+    done
+    for kind in ec rsa; do
+        for p in "${ORDER[@]}"; do
+            log "round $round/$ROUNDS: $p: full handshakes, $kind client certificate, $HS_CONCURRENCY workers, ${DURATION}s"
+            measure "$p" "${PID_OF[$p]}" "${PORT_OF[$p]}" "hs_$kind" "$round" handshake "$kind" \
+                --concurrency "$HS_CONCURRENCY" --duration "$DURATION"
+        done
     done
 done
 
 # ---------------------------------------------------------------------------------------------
 # Report
 
-# per-unit CPU in µs: cpu seconds / count
+# Medians over the rounds of the per-round values (CPU µs per request/handshake, rate, p50, p99,
+# CPU use); errors are summed over the rounds.
+declare -A MEDIAN_FMT=([cpu_us_per]=%.1f [rate]=%.1f [p50]=%.0f [p99]=%.0f [util]=%.0f%%)
 for p in "${PROXIES[@]}"; do
     for tag in ka hs_ec hs_rsa; do
-        R[$p.$tag.cpu_us_per]=$(awk -v s="${R[$p.$tag.cpu_s]}" -v n="${R[$p.$tag.ok]:-0}" \
-            'BEGIN { if (n > 0) printf "%.1f", s * 1e6 / n; else print "nan" }')
-        R[$p.$tag.util]=$(awk -v s="${R[$p.$tag.cpu_s]}" -v w="${R[$p.$tag.wall_s]}" \
-            'BEGIN { printf "%.0f%%", 100 * s / w }')
+        for m in "${!MEDIAN_FMT[@]}"; do
+            vals=()
+            for ((round = 1; round <= ROUNDS; round++)); do
+                vals+=("${R[$p.$tag.$m.r$round]:-}")
+            done
+            R[$p.$tag.$m]=$(median "${MEDIAN_FMT[$m]}" "${vals[@]}")
+        done
+        errs=0
+        for ((round = 1; round <= ROUNDS; round++)); do
+            errs=$((errs + ${R[$p.$tag.errors.r$round]:-0}))
+        done
+        R[$p.$tag.errors]=$errs
     done
     R[$p.errors]=$((${R[$p.ka.errors]:-0} + ${R[$p.hs_ec.errors]:-0} + ${R[$p.hs_rsa.errors]:-0} + ${R[$p.idle.errors]:-0}))
 done
@@ -438,10 +501,20 @@ row() {
     esac
     printf '%-40s %12s %12s %8s   %-14s %s\n' "$label" "$a" "$b" "$ratio" "$tgt" "$verdict"
 }
+# by_round LABEL KEY: the certgate / nginx ratio of KEY in each round (same-round values).
+by_round() {
+    local label=$1 key=$2 round ratios=""
+    for ((round = 1; round <= ROUNDS; round++)); do
+        ratios+=" $(awk -v a="${R[certgate.$key.r$round]:-}" -v b="${R[nginx.$key.r$round]:-}" \
+            'BEGIN { if (b + 0 > 0 && a != "" && a != "nan") printf "%.2f", a / b; else print "-" }')"
+    done
+    printf '%-40s%s\n' "$label by round:" "$ratios"
+}
 
 echo
 echo "certgate vs $NGINX_VERSION — proxy on CPU $PROXY_CPU, load generator + upstream on CPU $LOAD_CPU"
-echo "duration ${DURATION}s per measurement; keep-alive: $KA_CONNS connections; handshakes: $HS_CONCURRENCY workers, TLS 1.3, X25519, no resumption; idle: $IDLE_CONNS connections"
+echo "duration ${DURATION}s per measurement, $ROUNDS interleaved round(s): keep-alive and handshake values are medians over the rounds"
+echo "keep-alive: $KA_CONNS connections; handshakes: $HS_CONCURRENCY workers, TLS 1.3, X25519, no resumption; idle: $IDLE_CONNS connections"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)$( [[ $SMOKE == 1 ]] && echo '   (SMOKE run: numbers are not meaningful)')"
 echo
 printf '%-40s %12s %12s %8s   %-14s %s\n' "metric" "certgate" "nginx" "ratio" "target" ""
@@ -463,6 +536,13 @@ row "RSS kB before idle test" idle.before_kb - -
 row "RSS kB holding idle connections" idle.during_kb - -
 row "bytes per idle connection" idle.bytes_per_conn le 1.0
 row "errors (all tests)" errors zero -
+echo
+by_round "keep-alive CPU ratio" ka.cpu_us_per
+by_round "keep-alive p99 ratio" ka.p99
+by_round "handshake CPU ratio (EC)" hs_ec.cpu_us_per
+by_round "handshake p99 ratio (EC)" hs_ec.p99
+by_round "handshake CPU ratio (RSA)" hs_rsa.cpu_us_per
+by_round "handshake p99 ratio (RSA)" hs_rsa.p99
 echo
 echo "raw results:"
 sed 's/^/  /' "$RAW"

@@ -16,7 +16,7 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 /// Response bodies: the upstream's, streamed, or certgate's own short ones.
-pub type Body = Either<Incoming, Full<Bytes>>;
+pub type Body = Either<crate::upstream::PooledBody, Full<Bytes>>;
 
 /// Why a request did not get the upstream's answer.
 #[derive(Debug, thiserror::Error)]

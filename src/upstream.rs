@@ -1,59 +1,79 @@
-//! Pooled HTTP/1.1 clients (hyper-util) for TCP and Unix-socket upstreams. One pool per
-//! distinct upstream URL; bodies stream both ways.
+//! Upstream connections: HTTP/1.1 over TCP or a Unix socket, kept alive in a small pool per
+//! distinct upstream. Bodies stream both ways.
+//!
+//! The pool is a stack of idle `SendRequest` handles (hyper's own HTTP/1 client connection;
+//! each connection runs in its own task). The most recently used connection is reused first;
+//! a connection goes back on the stack when its response body has been read to the end.
+//! A request that a reused connection could not even start (the upstream closed it while it
+//! was idle) is retried once per idle connection and then on a fresh one; a request that was
+//! written is never retried.
 
 use crate::settings::UpstreamUrl;
-use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::future::Future;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+use tracing::debug;
 
-/// Connects every request to one Unix socket, whatever the URI says.
+/// An idle upstream connection older than this is closed rather than reused.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle connections kept per upstream; more are closed when they become idle.
+const MAX_IDLE: usize = 1024;
+/// Time to establish a TCP connection to the upstream.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One upstream and its connection pool. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct UnixConnector {
-    path: Arc<PathBuf>,
+pub struct Upstream {
+    pool: Arc<Pool>,
 }
 
-impl tower_service::Service<http::Uri> for UnixConnector {
-    type Response = TokioIo<tokio::net::UnixStream>;
-    type Error = std::io::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+#[derive(Debug)]
+enum Target {
+    /// `HOST:PORT`
+    Tcp(String),
+    Unix(PathBuf),
+}
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
+struct Pool {
+    target: Target,
+    /// The Host header for requests that arrive without one (HTTP/1.0 clients).
+    host: HeaderValue,
+    idle: Mutex<VecDeque<Idle>>,
+    builder: hyper::client::conn::http1::Builder,
+}
 
-    fn call(&mut self, _uri: http::Uri) -> Self::Future {
-        let path = self.path.clone();
-        Box::pin(async move { Ok(TokioIo::new(tokio::net::UnixStream::connect(&*path).await?)) })
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("target", &self.target)
+            .finish()
     }
 }
 
-/// One upstream and its connection pool.
-#[derive(Clone, Debug)]
-pub enum Upstream {
-    Http {
-        client: Client<HttpConnector, Incoming>,
-        /// `http://HOST:PORT`, prepended to the request's path and query.
-        base: Arc<str>,
-    },
-    Unix {
-        client: Client<UnixConnector, Incoming>,
-    },
+struct Idle {
+    tx: SendRequest<Incoming>,
+    since: Instant,
 }
 
 /// Why the upstream gave no response.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    #[error("cannot connect to upstream: {0}")]
-    Connect(#[source] hyper_util::client::legacy::Error),
+    #[error("cannot connect to upstream {target}: {source}")]
+    Connect {
+        target: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("upstream reset or failed: {0}")]
-    Reset(#[source] hyper_util::client::legacy::Error),
+    Reset(#[source] hyper::Error),
     #[error("upstream did not answer within the upstream timeout")]
     Timeout,
     #[error("cannot build the upstream request URI: {0}")]
@@ -64,7 +84,7 @@ impl UpstreamError {
     /// `certgate_upstream_errors_total{kind}`
     pub fn kind(&self) -> &'static str {
         match self {
-            UpstreamError::Connect(_) => "connect",
+            UpstreamError::Connect { .. } => "connect",
             UpstreamError::Timeout => "timeout",
             UpstreamError::Reset(_) | UpstreamError::Uri(_) => "reset",
         }
@@ -73,26 +93,24 @@ impl UpstreamError {
 
 impl Upstream {
     pub fn new(url: &UpstreamUrl) -> Upstream {
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .retry_canceled_requests(true);
-        match url {
-            UpstreamUrl::Http { authority } => {
-                let mut conn = HttpConnector::new();
-                conn.set_nodelay(true);
-                conn.set_connect_timeout(Some(Duration::from_secs(5)));
-                Upstream::Http {
-                    client: builder.build(conn),
-                    base: format!("http://{authority}").into(),
-                }
-            }
-            UpstreamUrl::Unix(path) => Upstream::Unix {
-                client: builder.build(UnixConnector {
-                    path: Arc::new(path.clone()),
-                }),
-            },
+        let (target, host) = match url {
+            UpstreamUrl::Http { authority } => (
+                Target::Tcp(authority.to_string()),
+                HeaderValue::from_str(&authority.to_string())
+                    .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
+            ),
+            UpstreamUrl::Unix(path) => (
+                Target::Unix(path.clone()),
+                HeaderValue::from_static("localhost"),
+            ),
+        };
+        Upstream {
+            pool: Arc::new(Pool {
+                target,
+                host,
+                idle: Mutex::new(VecDeque::new()),
+                builder: hyper::client::conn::http1::Builder::new(),
+            }),
         }
     }
 
@@ -100,37 +118,194 @@ impl Upstream {
     /// to `timeout`.
     pub async fn send(
         &self,
-        mut req: http::Request<Incoming>,
+        mut req: Request<Incoming>,
         path: &str,
         query: Option<&str>,
         timeout: Duration,
-    ) -> Result<http::Response<Incoming>, UpstreamError> {
-        let base: &str = match self {
-            Upstream::Http { base, .. } => base,
-            Upstream::Unix { .. } => "http://localhost",
-        };
-        let mut s =
-            String::with_capacity(base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
-        s.push_str(base);
-        s.push_str(path);
-        if let Some(q) = query {
-            s.push('?');
-            s.push_str(q);
-        }
-        let uri: http::Uri = s.parse()?;
-        *req.uri_mut() = uri;
-        *req.version_mut() = http::Version::HTTP_11;
-        let fut = async {
-            match self {
-                Upstream::Http { client, .. } => client.request(req).await,
-                Upstream::Unix { client } => client.request(req).await,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        let uri: http::Uri = match query {
+            None => path.parse()?,
+            Some(q) => {
+                let mut s = String::with_capacity(path.len() + 1 + q.len());
+                s.push_str(path);
+                s.push('?');
+                s.push_str(q);
+                s.parse()?
             }
         };
-        match tokio::time::timeout(timeout, fut).await {
+        *req.uri_mut() = uri;
+        *req.version_mut() = http::Version::HTTP_11;
+        if !req.headers().contains_key(http::header::HOST) {
+            req.headers_mut()
+                .insert(http::header::HOST, self.pool.host.clone());
+        }
+        match tokio::time::timeout(timeout, self.pool.clone().send(req)).await {
             Err(_) => Err(UpstreamError::Timeout),
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) if e.is_connect() => Err(UpstreamError::Connect(e)),
-            Ok(Err(e)) => Err(UpstreamError::Reset(e)),
+            Ok(r) => r,
+        }
+    }
+}
+
+impl Pool {
+    async fn send(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        loop {
+            let (mut tx, reused) = match self.checkout() {
+                Some(tx) => (tx, true),
+                None => (self.connect().await?, false),
+            };
+            if let Err(e) = tx.ready().await {
+                if reused {
+                    continue; // closed while idle: take another
+                }
+                return Err(UpstreamError::Reset(e));
+            }
+            match tx.try_send_request(req).await {
+                Ok(resp) => {
+                    return Ok(resp.map(|body| PooledBody {
+                        inner: body,
+                        home: Some((tx, self)),
+                    }))
+                }
+                Err(mut e) => match e.take_message() {
+                    // Never written: safe to send again, on another connection.
+                    Some(back) if reused => {
+                        debug!(error = %e.error(), "idle upstream connection was closed; retrying on another");
+                        req = back;
+                    }
+                    _ => return Err(UpstreamError::Reset(e.into_error())),
+                },
+            }
+        }
+    }
+
+    fn checkout(&self) -> Option<SendRequest<Incoming>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(i) = idle.pop_back() {
+            if !i.tx.is_closed() && i.since.elapsed() < IDLE_TIMEOUT {
+                return Some(i.tx);
+            }
+        }
+        None
+    }
+
+    fn checkin(&self, tx: SendRequest<Incoming>) {
+        if tx.is_closed() {
+            return;
+        }
+        let now = Instant::now();
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // The oldest are at the front: close those idle for too long.
+        while idle
+            .front()
+            .is_some_and(|i| now.duration_since(i.since) >= IDLE_TIMEOUT || i.tx.is_closed())
+        {
+            idle.pop_front();
+        }
+        if idle.len() < MAX_IDLE {
+            idle.push_back(Idle { tx, since: now });
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Incoming>, UpstreamError> {
+        let connect_error = |source: std::io::Error| UpstreamError::Connect {
+            target: match &self.target {
+                Target::Tcp(a) => a.clone(),
+                Target::Unix(p) => format!("unix:{}", p.display()),
+            },
+            source,
+        };
+        match &self.target {
+            Target::Tcp(authority) => {
+                let tcp = tokio::time::timeout(
+                    CONNECT_TIMEOUT,
+                    tokio::net::TcpStream::connect(authority.as_str()),
+                )
+                .await
+                .map_err(|_| {
+                    connect_error(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "connect timed out",
+                    ))
+                })?
+                .map_err(connect_error)?;
+                let _ = tcp.set_nodelay(true);
+                self.handshake(tcp).await
+            }
+            Target::Unix(path) => {
+                let unix = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(connect_error)?;
+                self.handshake(unix).await
+            }
+        }
+    }
+
+    async fn handshake<S>(&self, stream: S) -> Result<SendRequest<Incoming>, UpstreamError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (tx, conn) = self
+            .builder
+            .handshake::<_, Incoming>(TokioIo::new(stream))
+            .await
+            .map_err(UpstreamError::Reset)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        Ok(tx)
+    }
+}
+
+/// An upstream response body; its connection goes back to the pool when it has been read
+/// to the end (and is closed if the body is dropped before that).
+pub struct PooledBody {
+    inner: Incoming,
+    home: Option<(SendRequest<Incoming>, Arc<Pool>)>,
+}
+
+impl PooledBody {
+    fn release(&mut self) {
+        if let Some((tx, pool)) = self.home.take() {
+            pool.checkin(tx);
+        }
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if frame.is_none() {
+            this.release();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        // A body with nothing left (HEAD, 204, 304, or read to its end) frees its connection.
+        if self.inner.is_end_stream() {
+            self.release();
         }
     }
 }
