@@ -463,9 +463,11 @@ pub fn strip_inbound(headers: &mut HeaderMap, cfg: &HeaderConfig) -> usize {
 pub fn apply(
     headers: &mut HeaderMap,
     identity: Option<&IdentityHeaders>,
-    client_ip: IpAddr,
+    client_ip: &HeaderValue,
     request_id: &HeaderValue,
 ) {
+    // One growth of the map, not one per inserted header.
+    headers.reserve(identity.map_or(0, |i| i.0.len()) + 3);
     if let Some(identity) = identity {
         for (name, value) in &identity.0 {
             headers.insert(name.clone(), value.clone());
@@ -482,14 +484,20 @@ pub fn apply(
             xff.extend_from_slice(b", ");
         }
     }
-    let ip = client_ip.to_string();
-    xff.extend_from_slice(ip.as_bytes());
-    let xff = HeaderValue::from_bytes(&xff)
-        .or_else(|_| HeaderValue::from_str(&ip))
-        .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+    let xff = if xff.is_empty() {
+        client_ip.clone()
+    } else {
+        xff.extend_from_slice(client_ip.as_bytes());
+        HeaderValue::from_bytes(&xff).unwrap_or_else(|_| client_ip.clone())
+    };
     headers.insert(X_FORWARDED_FOR, xff);
 
     headers.insert(X_REQUEST_ID, request_id.clone());
+}
+
+/// The client address as a header value (`X-Forwarded-For`), built once per connection.
+pub fn client_ip_value(ip: IpAddr) -> HeaderValue {
+    HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// Remove hop-by-hop headers from a response (the fixed list and every header its
@@ -859,14 +867,19 @@ mod tests {
             ("x-forwarded-for", "10.0.0.1, 10.0.0.2"),
             ("X-Forwarded-For", "10.0.0.3"),
         ]);
-        apply(&mut h, None, ip, &rid);
+        apply(&mut h, None, &client_ip_value(ip), &rid);
         let xff: Vec<&HeaderValue> = h.get_all(X_FORWARDED_FOR).iter().collect();
         assert_eq!(xff, vec!["10.0.0.1, 10.0.0.2, 10.0.0.3, 192.0.2.7"]);
         assert_eq!(h[X_FORWARDED_PROTO], "https");
         assert_eq!(h[X_REQUEST_ID], "req-1");
 
         let mut h = map(&[("x-forwarded-proto", "http"), ("x-request-id", "old")]);
-        apply(&mut h, None, "2001:db8::1".parse().unwrap(), &rid);
+        apply(
+            &mut h,
+            None,
+            &client_ip_value("2001:db8::1".parse().unwrap()),
+            &rid,
+        );
         assert_eq!(h[X_FORWARDED_FOR], "2001:db8::1");
         assert_eq!(h.get_all(X_FORWARDED_PROTO).iter().count(), 1);
         assert_eq!(h[X_FORWARDED_PROTO], "https");
@@ -882,7 +895,7 @@ mod tests {
         apply(
             &mut h,
             Some(&ids),
-            "127.0.0.1".parse().unwrap(),
+            &client_ip_value("127.0.0.1".parse().unwrap()),
             &HeaderValue::from_static("r"),
         );
         let subj: Vec<&HeaderValue> = h.get_all("x-client-cert-subject").iter().collect();

@@ -71,8 +71,18 @@ fn request_id(shared: &Shared, req: &Request<Incoming>) -> HeaderValue {
         }
     }
     let n = shared.request_seq.fetch_add(1, Ordering::Relaxed);
-    let id = format!("{}{:012x}", shared.id_prefix, n);
-    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    // prefix (8 hex digits) + 12 hex digits of the sequence, built without a String.
+    let mut buf = [0u8; 40];
+    let prefix = shared.id_prefix.as_bytes();
+    let p = prefix.len().min(buf.len() - 16);
+    buf[..p].copy_from_slice(&prefix[..p]);
+    let mut len = p;
+    let digits = if n >> 48 == 0 { 12 } else { 16 };
+    for i in (0..digits).rev() {
+        buf[len] = b"0123456789abcdef"[((n >> (4 * i)) & 0xf) as usize];
+        len += 1;
+    }
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 fn header_bytes(req: &Request<Incoming>) -> usize {
@@ -276,7 +286,7 @@ async fn forward(
             req.headers_mut().insert(http::header::HOST, h);
         }
     }
-    headers::apply(req.headers_mut(), identity_headers, conn.peer.ip(), rid);
+    headers::apply(req.headers_mut(), identity_headers, &conn.peer_ip, rid);
     let upstream = &shared.upstreams[s.route_upstream[route]];
     let client_version = req.version();
     let query = req.uri().query().map(str::to_owned);

@@ -100,6 +100,8 @@ pub struct ConnAuth {
 /// Per-connection context that requests read.
 pub struct Conn {
     pub peer: SocketAddr,
+    /// `peer`'s address as a header value (`X-Forwarded-For`).
+    pub peer_ip: http::HeaderValue,
     /// `None` when no certificate was presented (optional mode).
     pub identity: Option<Arc<PeerIdentity>>,
     /// Identity headers built once; `Err` fails requests closed.
@@ -314,6 +316,7 @@ async fn accept(
         .map(|id| IdentityHeaders::build(id, &shared.settings.headers));
     let conn = Arc::new(Conn {
         peer,
+        peer_ip: crate::headers::client_ip_value(peer.ip()),
         identity,
         headers,
         auth: Mutex::new(Arc::new(ConnAuth {

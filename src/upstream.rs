@@ -154,7 +154,8 @@ impl Pool {
         loop {
             let (mut tx, reused) = match self.checkout() {
                 Some(tx) => (tx, true),
-                None => (self.connect().await?, false),
+                // Boxed: the rare connect path must not size every request's future.
+                None => (Box::pin(self.connect()).await?, false),
             };
             if let Err(e) = tx.ready().await {
                 if reused {

@@ -117,3 +117,216 @@ async fn upstream_error_status_is_passed_through() {
     assert_eq!(resp.status, 418);
     assert_eq!(resp.body_str(), "teapot");
 }
+
+// ---------------------------------------------------------------------------------------
+// The upstream connection pool
+// ---------------------------------------------------------------------------------------
+
+/// How the scripted upstream treats a connection after each answer.
+#[derive(Clone, Copy)]
+enum AfterAnswer {
+    /// Keep the connection open for the next request.
+    KeepAlive,
+    /// Close the connection if no request follows within this long (an upstream with a
+    /// short keep-alive timeout, like many app servers).
+    CloseWhenIdleFor(Duration),
+    /// Answer with `Connection: close` and close.
+    Close,
+}
+
+/// A plain-TCP HTTP/1.1 upstream written out by hand, so the test controls exactly when
+/// connections close. Records each request line and counts accepted connections.
+struct ScriptedUpstream {
+    url: String,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ScriptedUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ScriptedUpstream {
+    async fn start(after: AfterAnswer) -> ScriptedUpstream {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, l) = (connections.clone(), lines.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    continue;
+                };
+                c.fetch_add(1, Ordering::SeqCst);
+                let l = l.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    loop {
+                        // Read one request head (the tests send no bodies).
+                        let head_end = loop {
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i + 4;
+                            }
+                            let mut chunk = [0u8; 4096];
+                            let read = match after {
+                                AfterAnswer::CloseWhenIdleFor(d) if buf.is_empty() => {
+                                    match tokio::time::timeout(d, sock.read(&mut chunk)).await {
+                                        Ok(r) => r,
+                                        Err(_) => return, // idle too long: close
+                                    }
+                                }
+                                _ => sock.read(&mut chunk).await,
+                            };
+                            match read {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                        buf.drain(..head_end);
+                        let line = head.lines().next().unwrap_or("").to_string();
+                        l.lock().unwrap().push(line.clone());
+                        let (status, body) = if line.starts_with("HEAD ") {
+                            ("200 OK", "")
+                        } else if line.contains("/empty") {
+                            ("204 No Content", "")
+                        } else {
+                            ("200 OK", "scripted-ok")
+                        };
+                        let close = matches!(after, AfterAnswer::Close);
+                        let mut resp = format!("HTTP/1.1 {status}\r\n");
+                        if !status.starts_with("204") {
+                            resp.push_str(&format!("Content-Length: {}\r\n", 11));
+                        }
+                        if close {
+                            resp.push_str("Connection: close\r\n");
+                        }
+                        resp.push_str("\r\n");
+                        resp.push_str(body);
+                        if sock.write_all(resp.as_bytes()).await.is_err() || close {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        ScriptedUpstream {
+            url,
+            connections,
+            lines,
+            task,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn upstream_connections_are_reused_across_requests_and_client_connections() {
+    let pki = Pki::new();
+    let upstream = ScriptedUpstream::start(AfterAnswer::KeepAlive).await;
+    let cg = proxy(&pki, &upstream.url, &[]).await;
+    let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+
+    for round in 0..2 {
+        // A new client connection each round; the upstream connection stays the same.
+        let mut conn = client.connect().await.unwrap();
+        let r = conn.get(&format!("/webhooks/get{round}")).await.unwrap();
+        assert_eq!((r.status, r.body_str().as_str()), (200, "scripted-ok"));
+        // Answers without a body (HEAD, 204) also give the connection back.
+        let r = conn
+            .request("HEAD", &format!("/webhooks/head{round}"), &[], b"")
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+        let r = conn.get(&format!("/webhooks/empty{round}")).await.unwrap();
+        assert_eq!(r.status, 204);
+    }
+
+    assert_eq!(
+        upstream.lines(),
+        [
+            "GET /webhooks/get0 HTTP/1.1",
+            "HEAD /webhooks/head0 HTTP/1.1",
+            "GET /webhooks/empty0 HTTP/1.1",
+            "GET /webhooks/get1 HTTP/1.1",
+            "HEAD /webhooks/head1 HTTP/1.1",
+            "GET /webhooks/empty1 HTTP/1.1",
+        ]
+    );
+    assert_eq!(upstream.connections(), 1, "upstream connection not reused");
+}
+
+#[tokio::test]
+async fn an_upstream_that_closes_idle_connections_costs_no_request() {
+    let pki = Pki::new();
+    let upstream =
+        ScriptedUpstream::start(AfterAnswer::CloseWhenIdleFor(Duration::from_millis(50))).await;
+    let cg = proxy(&pki, &upstream.url, &[]).await;
+    let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+
+    for i in 0..4 {
+        let r = client.get(&format!("/webhooks/{i}")).await.unwrap();
+        assert_eq!(
+            (r.status, r.body_str().as_str()),
+            (200, "scripted-ok"),
+            "request {i}"
+        );
+        // Longer than the upstream keeps an idle connection.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // Each request reached the upstream exactly once, each on a new connection.
+    assert_eq!(
+        upstream.lines(),
+        [
+            "GET /webhooks/0 HTTP/1.1",
+            "GET /webhooks/1 HTTP/1.1",
+            "GET /webhooks/2 HTTP/1.1",
+            "GET /webhooks/3 HTTP/1.1",
+        ]
+    );
+    assert_eq!(upstream.connections(), 4);
+}
+
+#[tokio::test]
+async fn an_upstream_connection_close_answer_is_not_reused() {
+    let pki = Pki::new();
+    let upstream = ScriptedUpstream::start(AfterAnswer::Close).await;
+    let cg = proxy(&pki, &upstream.url, &[]).await;
+    let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
+    let mut conn = cg
+        .client(&pki)
+        .cert(&leaf)
+        .alpn(Alpn::Http1)
+        .connect()
+        .await
+        .unwrap();
+
+    for i in 0..3 {
+        let r = conn.get(&format!("/webhooks/{i}")).await.unwrap();
+        assert_eq!(
+            (r.status, r.body_str().as_str()),
+            (200, "scripted-ok"),
+            "request {i}"
+        );
+        // The upstream's Connection: close is hop-by-hop: the client's connection stays.
+        assert_eq!(r.header("connection"), None);
+    }
+    assert_eq!(upstream.lines().len(), 3);
+    assert_eq!(upstream.connections(), 3);
+}
