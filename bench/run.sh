@@ -27,7 +27,7 @@ if [[ $SMOKE == 1 ]]; then
     WARMUP=0
 else
     DURATION=${DURATION:-10}
-    ROUNDS=${ROUNDS:-3}
+    ROUNDS=${ROUNDS:-5}
     IDLE_CONNS=${IDLE_CONNS:-1000}
     IDLE_HOLD=${IDLE_HOLD:-5}
     WARMUP=${WARMUP:-2}
@@ -458,6 +458,7 @@ done
 # Medians over the rounds of the per-round values (CPU µs per request/handshake, rate, p50, p99,
 # CPU use); errors are summed over the rounds.
 declare -A MEDIAN_FMT=([cpu_us_per]=%.1f [rate]=%.1f [p50]=%.0f [p99]=%.0f [util]=%.0f%%)
+declare -A RATIO # RATIO[tag.metric]=median of the per-round certgate / nginx ratios
 for p in "${PROXIES[@]}"; do
     for tag in ka hs_ec hs_rsa; do
         for m in "${!MEDIAN_FMT[@]}"; do
@@ -475,13 +476,30 @@ for p in "${PROXIES[@]}"; do
     done
     R[$p.errors]=$((${R[$p.ka.errors]:-0} + ${R[$p.hs_ec.errors]:-0} + ${R[$p.hs_rsa.errors]:-0} + ${R[$p.idle.errors]:-0}))
 done
+# The ratio of a round-based metric is the median of its per-round ratios: both proxies run
+# back to back in each round, so a round's ratio compares them under the same machine noise
+# (a paired comparison), which the ratio of two medians taken from different rounds does not.
+for tag in ka hs_ec hs_rsa; do
+    for m in "${!MEDIAN_FMT[@]}"; do
+        ratios=()
+        for ((round = 1; round <= ROUNDS; round++)); do
+            ratios+=("$(awk -v a="${R[certgate.$tag.$m.r$round]:-}" -v b="${R[nginx.$tag.$m.r$round]:-}" \
+                'BEGIN { if (b + 0 > 0 && a != "" && a != "nan") printf "%.4f", a / b; else print "-" }')")
+        done
+        RATIO[$tag.$m]=$(median %.2f "${ratios[@]}")
+    done
+done
 
 MISSED=0
 # row LABEL KEY TARGET_OP TARGET : TARGET_OP is "le" (ratio <= target), "zero" or "-"
 row() {
     local label=$1 key=$2 op=$3 target=$4
     local a=${R[certgate.$key]} b=${R[nginx.$key]} ratio verdict="" tgt=""
-    ratio=$(awk -v a="${a%\%}" -v b="${b%\%}" 'BEGIN { if (b + 0 > 0 && a != "nan") printf "%.2f", a / b; else print "-" }')
+    if [[ -n ${RATIO[$key]:-} && ${RATIO[$key]} != nan ]]; then
+        ratio=${RATIO[$key]}
+    else
+        ratio=$(awk -v a="${a%\%}" -v b="${b%\%}" 'BEGIN { if (b + 0 > 0 && a != "nan") printf "%.2f", a / b; else print "-" }')
+    fi
     case $op in
     le)
         tgt="<= $target"
@@ -513,7 +531,8 @@ by_round() {
 
 echo
 echo "certgate vs $NGINX_VERSION — proxy on CPU $PROXY_CPU, load generator + upstream on CPU $LOAD_CPU"
-echo "duration ${DURATION}s per measurement, $ROUNDS interleaved round(s): keep-alive and handshake values are medians over the rounds"
+echo "duration ${DURATION}s per measurement, $ROUNDS interleaved round(s): keep-alive and handshake values are medians over the rounds,"
+echo "their ratios the median of the per-round ratios (both proxies measured back to back in each round)"
 echo "keep-alive: $KA_CONNS connections; handshakes: $HS_CONCURRENCY workers, TLS 1.3, X25519, no resumption; idle: $IDLE_CONNS connections"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)$( [[ $SMOKE == 1 ]] && echo '   (SMOKE run: numbers are not meaningful)')"
 echo
