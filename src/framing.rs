@@ -215,8 +215,6 @@ pub struct ConflictFlag {
     /// a keep-alive connection is idle.
     head_since_ms: AtomicU64,
     base: std::time::Instant,
-    /// Signalled when a head starts, so the connection's timer need not poll for it.
-    head_started: tokio::sync::Notify,
 }
 
 impl Default for ConflictFlag {
@@ -225,7 +223,6 @@ impl Default for ConflictFlag {
             conflict: AtomicU64::new(u64::MAX),
             head_since_ms: AtomicU64::new(0),
             base: std::time::Instant::now(),
-            head_started: tokio::sync::Notify::new(),
         }
     }
 }
@@ -234,12 +231,6 @@ impl ConflictFlag {
     /// True when request number `index` (0-based, in arrival order) had both headers.
     pub fn is_conflict(&self, index: u64) -> bool {
         self.conflict.load(Ordering::Acquire) == index
-    }
-
-    /// Resolves after a request head has started arriving (a stored permit if it already
-    /// did since the last call).
-    pub async fn head_started(&self) {
-        self.head_started.notified().await
     }
 
     /// How long the head now being received has been arriving, if one is.
@@ -330,7 +321,6 @@ impl<IO: AsyncRead + Unpin> AsyncRead for GuardedIo<IO> {
                 (true, false) => {
                     let now = this.flag.base.elapsed().as_millis() as u64;
                     this.flag.head_since_ms.store(now + 1, Ordering::Release);
-                    this.flag.head_started.notify_one();
                 }
                 (false, true) => this.flag.head_since_ms.store(0, Ordering::Release),
                 _ => {}

@@ -15,6 +15,17 @@ pub const CLIENT_CERT_CHAIN: &str = "client-cert-chain";
 pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
 pub const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 pub const X_REQUEST_ID: &str = "x-request-id";
+
+/// The same names as `HeaderName`s: map operations with these neither parse nor hash a
+/// string per request.
+pub mod name {
+    use http::HeaderName;
+    pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static(super::X_FORWARDED_FOR);
+    pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static(super::X_FORWARDED_PROTO);
+    pub const X_REQUEST_ID: HeaderName = HeaderName::from_static(super::X_REQUEST_ID);
+    pub const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    pub const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+}
 /// RFC 9110 §7.6.1 plus the classic ones.
 pub const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -473,11 +484,11 @@ pub fn apply(
             headers.insert(name.clone(), value.clone());
         }
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+    headers.insert(name::X_FORWARDED_PROTO, HeaderValue::from_static("https"));
 
     // Several inbound X-Forwarded-For lines become one list, then the client address.
     let mut xff: Vec<u8> = Vec::new();
-    for v in headers.get_all(X_FORWARDED_FOR) {
+    for v in headers.get_all(&name::X_FORWARDED_FOR) {
         let v = v.as_bytes().trim_ascii();
         if !v.is_empty() {
             xff.extend_from_slice(v);
@@ -490,9 +501,9 @@ pub fn apply(
         xff.extend_from_slice(client_ip.as_bytes());
         HeaderValue::from_bytes(&xff).unwrap_or_else(|_| client_ip.clone())
     };
-    headers.insert(X_FORWARDED_FOR, xff);
+    headers.insert(name::X_FORWARDED_FOR, xff);
 
-    headers.insert(X_REQUEST_ID, request_id.clone());
+    headers.insert(name::X_REQUEST_ID, request_id.clone());
 }
 
 /// The client address as a header value (`X-Forwarded-For`), built once per connection.
@@ -503,6 +514,25 @@ pub fn client_ip_value(ip: IpAddr) -> HeaderValue {
 /// Remove hop-by-hop headers from a response (the fixed list and every header its
 /// `Connection` header names).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    use http::header::{
+        CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
+        UPGRADE,
+    };
+    // Most answers carry none: one pass over the names, compared as HeaderNames.
+    let is_hop = |n: &HeaderName| {
+        *n == CONNECTION
+            || *n == TRANSFER_ENCODING
+            || *n == name::KEEP_ALIVE
+            || *n == TE
+            || *n == TRAILER
+            || *n == UPGRADE
+            || *n == PROXY_AUTHENTICATE
+            || *n == PROXY_AUTHORIZATION
+            || *n == name::PROXY_CONNECTION
+    };
+    if !headers.keys().any(is_hop) {
+        return;
+    }
     let mut named: Vec<HeaderName> = Vec::new();
     for v in headers.get_all(http::header::CONNECTION) {
         if let Ok(v) = v.to_str() {

@@ -408,9 +408,15 @@ impl Policy {
     /// `path` is already normalized (see `normalize_path`).
     pub fn decide(&self, path: &str, peer: Option<Peer<'_>>) -> Decision {
         // --route: the longest matching prefix picks the route.
-        let Some(route) = self.match_route(path) else {
-            return Decision::NoRoute;
-        };
+        match self.match_route(path) {
+            None => Decision::NoRoute,
+            Some(route) => self.decide_route(route, peer),
+        }
+    }
+
+    /// The decision for a request on `route` (from `match_route`): it depends on the route
+    /// and the peer only, so a connection can keep it for its requests to that route.
+    pub fn decide_route(&self, route: usize, peer: Option<Peer<'_>>) -> Decision {
         let r = &self.routes[route];
         // --allow NAME=public: open to everyone, certificate or not, whatever its bundle.
         if let Some(rule) = r.rules.iter().position(|x| matches!(x, Rule::Public)) {

@@ -65,7 +65,7 @@ impl ProxyError {
 }
 
 fn request_id(shared: &Shared, req: &Request<Incoming>) -> HeaderValue {
-    if let Some(v) = req.headers().get(headers::X_REQUEST_ID) {
+    if let Some(v) = req.headers().get(&headers::name::X_REQUEST_ID) {
         if headers::sane_request_id(v) {
             return v.clone();
         }
@@ -237,7 +237,12 @@ async fn forward(
         identity,
         bundles: &auth.bundles,
     });
-    let decision = policy.decide(&path, peer);
+    // The route from the path; the decision for that route is taken once per connection
+    // (per trust generation) and remembered.
+    let decision = match policy.match_route(&path) {
+        None => Decision::NoRoute,
+        Some(route) => auth.decision(route, || policy.decide_route(route, peer)),
+    };
     let route = match decision {
         Decision::NoRoute => return Err(ProxyError::NoRoute),
         Decision::Unauthenticated { route } => {
@@ -316,7 +321,7 @@ fn error_response(e: &ProxyError, rid: &HeaderValue) -> Response<Body> {
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    h.insert(headers::X_REQUEST_ID, rid.clone());
+    h.insert(headers::name::X_REQUEST_ID, rid.clone());
     // After a framing problem or an oversized head the connection's byte stream cannot be
     // trusted any more: close it.
     if status == StatusCode::BAD_REQUEST || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {

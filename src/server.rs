@@ -95,6 +95,38 @@ pub struct ConnAuth {
     pub bundles: Vec<String>,
     /// Set when a re-check after a trust change refused the chain.
     pub refused: Option<VerifyFailure>,
+    /// Policy decisions already taken for this connection in this generation, by route
+    /// (a decision depends only on the route and the peer, both fixed here).
+    decisions: Mutex<Vec<Option<crate::policy::Decision>>>,
+}
+
+impl ConnAuth {
+    fn new(generation: u64, bundles: Vec<String>, refused: Option<VerifyFailure>) -> ConnAuth {
+        ConnAuth {
+            generation,
+            bundles,
+            refused,
+            decisions: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The decision for `route`, taken by `decide` the first time and remembered.
+    pub fn decision(
+        &self,
+        route: usize,
+        decide: impl FnOnce() -> crate::policy::Decision,
+    ) -> crate::policy::Decision {
+        let mut cache = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Some(d)) = cache.get(route) {
+            return d.clone();
+        }
+        let d = decide();
+        if cache.len() <= route {
+            cache.resize(route + 1, None);
+        }
+        cache[route] = Some(d.clone());
+        d
+    }
 }
 
 /// Per-connection context that requests read.
@@ -127,15 +159,12 @@ impl Conn {
             if guard.refused.is_none() && unix_now() > id.not_after_unix {
                 warn!(peer = %self.peer, subject = %id.subject_rfc4514,
                     "client certificate expired while its connection was open; its requests now get 403");
-                *guard = Arc::new(ConnAuth {
-                    generation: guard.generation,
-                    bundles: Vec::new(),
-                    refused: Some(VerifyFailure::Expired {
-                        not_after: rustls::pki_types::UnixTime::since_unix_epoch(
-                            Duration::from_secs(id.not_after_unix.max(0) as u64),
-                        ),
-                    }),
-                });
+                let expired = VerifyFailure::Expired {
+                    not_after: rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(
+                        id.not_after_unix.max(0) as u64,
+                    )),
+                };
+                *guard = Arc::new(ConnAuth::new(guard.generation, Vec::new(), Some(expired)));
             }
         }
         if guard.generation == current {
@@ -143,29 +172,17 @@ impl Conn {
         }
         let live = shared.live.load();
         let next = match &self.identity {
-            None => ConnAuth {
-                generation: live.generation,
-                bundles: Vec::new(),
-                refused: None,
-            },
+            None => ConnAuth::new(live.generation, Vec::new(), None),
             Some(id) => match live.trust.verify(
                 &id.leaf_der,
                 &id.chain_der,
                 rustls::pki_types::UnixTime::now(),
             ) {
-                Ok(bundles) => ConnAuth {
-                    generation: live.generation,
-                    bundles,
-                    refused: None,
-                },
+                Ok(bundles) => ConnAuth::new(live.generation, bundles, None),
                 Err(f) => {
                     warn!(peer = %self.peer, subject = %id.subject_rfc4514, reason = %f,
                         "open connection's client certificate is refused by the reloaded trust; its requests now get 403");
-                    ConnAuth {
-                        generation: live.generation,
-                        bundles: Vec::new(),
-                        refused: Some(f),
-                    }
+                    ConnAuth::new(live.generation, Vec::new(), Some(f))
                 }
             },
         };
@@ -319,11 +336,7 @@ async fn accept(
         peer_ip: crate::headers::client_ip_value(peer.ip()),
         identity,
         headers,
-        auth: Mutex::new(Arc::new(ConnAuth {
-            generation: live.generation,
-            bundles,
-            refused: None,
-        })),
+        auth: Mutex::new(Arc::new(ConnAuth::new(live.generation, bundles, None))),
         in_flight: AtomicUsize::new(0),
         requests_seen: AtomicU64::new(0),
         framing: Arc::default(),
@@ -377,6 +390,9 @@ fn h1_buffer(max_header_bytes: usize) -> usize {
 /// first bytes arrive: nginx does the same on keep-alive connections. Busy connections
 /// (a request at least this often) never park.
 const PARK_AFTER: Duration = Duration::from_millis(100);
+
+/// How often an active connection's timer looks at it (see `Conn::due`).
+const TICK: Duration = Duration::from_millis(100);
 
 /// A client connection's byte stream: TLS, read through the HTTP/1 framing guard.
 type Stream = crate::framing::GuardedIo<tokio_rustls::server::TlsStream<TcpStream>>;
@@ -519,11 +535,13 @@ impl Conn {
             return if pending >= header_timeout {
                 Due::HeaderTimeout
             } else {
-                Due::Wait(header_timeout - pending)
+                Due::Wait((header_timeout - pending).min(TICK))
             };
         }
+        // Looked at every TICK at most, so a head that starts meanwhile (the connection's
+        // next request) is held to --header-timeout within TICK, without a wake-up per request.
         if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return Due::Wait(idle.min(PARK_AFTER.max(Duration::from_secs(1))));
+            return Due::Wait(idle.min(TICK));
         }
         let idle_for = self.idle_for();
         if idle_for >= idle {
@@ -533,7 +551,7 @@ impl Conn {
             return Due::Park;
         }
         let next = if park { idle.min(PARK_AFTER) } else { idle };
-        Due::Wait(next - idle_for.min(next))
+        Due::Wait((next - idle_for.min(next)).min(TICK))
     }
 }
 
@@ -596,8 +614,6 @@ async fn active_h1(
                 std::pin::Pin::new(&mut http).graceful_shutdown();
                 draining = true;
             }
-            // A head started: recompute the deadline with --header-timeout in it.
-            _ = conn.framing.head_started() => {}
             _ = tokio::time::sleep(wait) => {}
         }
     }
@@ -640,7 +656,6 @@ where
                 http.as_mut().shutdown_gracefully();
                 draining = true;
             }
-            _ = conn.framing.head_started() => {}
             _ = tokio::time::sleep(wait) => {}
         }
     }

@@ -302,3 +302,41 @@ async fn sigterm_closes_parked_connections_at_once_and_exits_zero() {
     );
     assert_eq!(upstream.paths(), ["/webhooks/once"]);
 }
+
+#[tokio::test]
+async fn one_connection_gets_each_routes_own_decision_every_time() {
+    // certgate remembers a connection's decision per route; a connection that alternates
+    // between a route that allows it and one that does not must get both answers each time.
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let cg = start(
+        &pki,
+        &upstream,
+        &["--route", "admin=/admin", "--allow", "admin=cn:admin"],
+    )
+    .await;
+    let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
+    let mut conn = cg
+        .client(&pki)
+        .cert(&leaf)
+        .alpn(Alpn::Http1)
+        .connect()
+        .await
+        .unwrap();
+
+    for i in 0..3 {
+        assert_eq!(
+            conn.get(&format!("/webhooks/{i}")).await.unwrap().status,
+            200
+        );
+        assert_eq!(conn.get(&format!("/admin/{i}")).await.unwrap().status, 403);
+        assert_eq!(
+            conn.get(&format!("/nowhere/{i}")).await.unwrap().status,
+            404
+        );
+    }
+    assert_eq!(
+        upstream.paths(),
+        ["/webhooks/0", "/webhooks/1", "/webhooks/2"]
+    );
+}
