@@ -1,6 +1,7 @@
 //! Accept loop: connection limit, handshake deadline, the connection's verified identity
-//! (computed once per TLS connection), hyper-util's auto (h1 + h2) server, idle timeout,
-//! and graceful drain.
+//! (computed once per TLS connection), hyper's HTTP/1 or HTTP/2 server (by ALPN), header and
+//! idle timeouts, graceful drain, and parking: an idle HTTP/1 connection drops its HTTP state
+//! and holds only its TLS stream until the client sends again.
 
 use crate::headers::IdentityHeaders;
 use crate::identity::PeerIdentity;

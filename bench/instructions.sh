@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# User-space instructions per keep-alive request, certgate vs nginx, counted by valgrind's
+# callgrind. Unlike CPU time, an instruction count does not move with the machine's load, so
+# this is the figure to compare two builds of certgate with (and a noise-free cross-check of
+# bench/run.sh's keep-alive ratio, for the user-space half of the cost: kernel time is not
+# counted).
+#
+#   bench/instructions.sh                  # 20,000 requests over 8 connections per proxy
+#   REQUESTS=50000 bench/instructions.sh
+#   NO_BUILD=1 CERTGATE=/path/to/other/certgate bench/instructions.sh   # another build
+#
+# Needs valgrind (installed from Debian if missing) and nginx (as for bench/run.sh). Both
+# proxies run under callgrind with instrumentation switched on only around the measured load.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REQUESTS=${REQUESTS:-20000}
+CONNS=${CONNS:-8}
+[[ $REQUESTS =~ ^[0-9]+$ ]] && ((REQUESTS >= 100 && REQUESTS <= 10000000)) ||
+    { echo "instructions.sh: REQUESTS must be in 100..10000000" >&2; exit 2; }
+[[ $CONNS =~ ^[0-9]+$ ]] && ((CONNS >= 1 && CONNS <= 256)) ||
+    { echo "instructions.sh: CONNS must be in 1..256" >&2; exit 2; }
+
+die() { echo "instructions.sh: $*" >&2; exit 2; }
+log() { echo "== $*" >&2; }
+
+SUDO=
+((EUID == 0)) || SUDO=sudo
+install_pkg() { # COMMAND PACKAGE
+    command -v "$1" >/dev/null && return 0
+    log "$1 not found: installing $2 from Debian packages"
+    $SUDO apt-get update -qq >&2 && $SUDO apt-get install -y "$2" >&2 || die "cannot install $2"
+}
+install_pkg valgrind valgrind
+NGINX=$(command -v nginx || true)
+[[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
+if [[ -z $NGINX ]]; then
+    install_pkg nginx nginx-light
+    NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+fi
+
+if [[ ${NO_BUILD:-0} != 1 ]]; then
+    log "building certgate and the benchmark examples (release)"
+    (cd "$ROOT" && cargo build --release --bin certgate --examples) >&2 || die "cargo build failed"
+fi
+BIN="$ROOT/target/release"
+CERTGATE=${CERTGATE:-$BIN/certgate}
+LOADGEN="$BIN/examples/bench_loadgen"
+UPSTREAM="$BIN/examples/bench_upstream"
+for b in "$CERTGATE" "$LOADGEN" "$UPSTREAM"; do
+    [[ -x $b ]] || die "$b is missing (run without NO_BUILD=1)"
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/certgate-instr.XXXXXX")
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [[ ${KEEP_TMP:-0} == 1 ]] && echo "kept $TMP" >&2 || rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+    local p i
+    for i in $(seq 1 200); do
+        p=$((20000 + RANDOM % 12000))
+        if ! port_in_use "$p" && [[ " ${USED:-} " != *" $p "* ]]; then
+            USED="${USED:-} $p"
+            echo "$p"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+wait_port() { # PORT PID NAME
+    local i
+    for i in $(seq 1 600); do
+        port_in_use "$1" && return 0
+        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (log: $TMP/$3.log)"
+        sleep 0.1
+    done
+    die "$3 did not listen on port $1 within 60 s"
+}
+
+PKI="$TMP/pki"
+"$LOADGEN" pki --dir "$PKI" >/dev/null
+UP_PORT=$(free_port)
+"$UPSTREAM" --listen "127.0.0.1:$UP_PORT" >"$TMP/upstream.log" 2>&1 &
+PIDS+=($!)
+wait_port "$UP_PORT" "$!" upstream
+
+# measure NAME PORT CMD...: start CMD under callgrind, run the load; sets PER_REQUEST[NAME]
+declare -A PER_REQUEST
+measure() {
+    local name=$1 port=$2 pid out n ir
+    shift 2
+    valgrind --tool=callgrind --instr-atstart=no \
+        --callgrind-out-file="$TMP/$name.callgrind.%p" "$@" >"$TMP/$name.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_port "$port" "$pid" "$name"
+    local common=(--connect "127.0.0.1:$port" --ca "$PKI/ca.pem" --cert "$PKI/client-ec.pem"
+        --key "$PKI/client-ec.key")
+    "$LOADGEN" keepalive "${common[@]}" --conns "$CONNS" --requests 1000 --duration 600 >/dev/null ||
+        die "$name: warm-up failed (log: $TMP/$name.log)"
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    out=$("$LOADGEN" keepalive "${common[@]}" --conns "$CONNS" --requests "$REQUESTS" --duration 600) ||
+        die "$name: load failed: $out"
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    kill -TERM "$pid"
+    wait "$pid" 2>/dev/null || true
+    n=$(grep '^RESULT ' <<<"$out" | tr ' ' '\n' | sed -n 's/^ok=//p')
+    ir=$(cat "$TMP/$name".callgrind.* | awk '/^(summary|totals):/ { s += $2 } END { print s + 0 }')
+    ((n > 0 && ir > 0)) || die "$name: no measurement (requests=$n instructions=$ir)"
+    PER_REQUEST[$name]=$((ir / n))
+}
+
+CG_PORT=$(free_port)
+log "certgate under callgrind: $REQUESTS keep-alive requests over $CONNS connections"
+RUST_LOG=warn measure certgate "$CG_PORT" "$CERTGATE" run \
+    --listen "127.0.0.1:$CG_PORT" --admin-listen off \
+    --server-cert "$PKI/server.pem" --server-key "$PKI/server.key" --trust "$PKI/ca.pem" \
+    --upstream "http://127.0.0.1:$UP_PORT" --route b=/ \
+    --allow 'b=subject:CN=bench-client,O=Bench Inc,C=US'
+
+NG_PORT=$(free_port)
+mkdir -p "$TMP/nginx"
+sed -e "s|@TMP@|$TMP/nginx|g" -e "s|@PKI@|$PKI|g" \
+    -e "s|@UPSTREAM_PORT@|$UP_PORT|g" -e "s|@NGINX_PORT@|$NG_PORT|g" \
+    "$ROOT/bench/nginx.conf.tmpl" >"$TMP/nginx/nginx.conf"
+log "nginx under callgrind: $REQUESTS keep-alive requests over $CONNS connections"
+measure nginx "$NG_PORT" "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/nginx-error.log" \
+    -c "$TMP/nginx/nginx.conf"
+
+a=${PER_REQUEST[certgate]}
+b=${PER_REQUEST[nginx]}
+echo
+echo "user-space instructions per keep-alive request (callgrind; kernel not counted)"
+echo "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $REQUESTS requests over $CONNS connections per proxy"
+printf '%-12s %12s\n' certgate "$a" nginx "$b"
+awk -v a="$a" -v b="$b" 'BEGIN { printf "%-12s %12.2f\n", "ratio", a / b }'
