@@ -485,8 +485,28 @@ pub fn normalize_path(path: &str) -> Result<String, PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
+    // Most paths are already normal: one copy, no decoding or segment list.
+    if is_normal(path) {
+        return Ok(path.to_owned());
+    }
     let decoded = decode_unreserved(path.as_bytes())?;
     remove_dot_segments(&decoded)
+}
+
+/// True when `normalize_path` would return `path` unchanged: no percent-encoding, no byte it
+/// refuses, no empty segment but a trailing one, no dot segment.
+fn is_normal(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b.iter()
+        .any(|&c| matches!(c, b'%' | b'\\' | b';') || c < 0x20 || c == 0x7f)
+    {
+        return false;
+    }
+    let segments = b[1..].split(|&c| c == b'/');
+    let count = b.iter().filter(|&&c| c == b'/').count();
+    segments
+        .enumerate()
+        .all(|(i, seg)| !(seg.is_empty() && i + 1 != count || seg == b"." || seg == b".."))
 }
 
 const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -950,6 +970,59 @@ pub fn dn_difference(have: &Dn, want: &Dn) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_fast_path_agrees_with_full_normalisation() {
+        let full = |p: &str| -> Result<String, PathError> {
+            let decoded = decode_unreserved(p.as_bytes())?;
+            remove_dot_segments(&decoded)
+        };
+        for p in [
+            "/",
+            "/a",
+            "/a/",
+            "/a/b",
+            "/a/b/",
+            "//",
+            "//a",
+            "/a//b",
+            "/a/b//",
+            "/.",
+            "/..",
+            "/a/.",
+            "/a/..",
+            "/a/./b",
+            "/a/../b",
+            "/a/.b",
+            "/a/..b",
+            "/a/b.",
+            "/.well-known/x",
+            "/a;b",
+            "/%61",
+            "/a%2Fb",
+            "/a\\b",
+            "/caf\u{e9}/x",
+            "/a/b/c/d/e",
+            "/a\u{7f}",
+            "/~user/x-y_z",
+            "/a/b?",
+            "/a//",
+            "///",
+        ] {
+            if is_normal(p) {
+                assert_eq!(
+                    full(p).as_deref(),
+                    Ok(p),
+                    "{p:?} taken as normal but is not"
+                );
+            }
+            assert_eq!(normalize_path(p), full(p), "{p:?}");
+        }
+        assert!(is_normal("/webhooks/docusign/envelope"));
+        assert!(is_normal("/"));
+        assert!(!is_normal("/a//b"));
+        assert!(!is_normal("/a/./b"));
+    }
     use super::*;
     use crate::dn::{AttrValue, Attribute, Rdn};
     use rustls_pki_types::CertificateDer;
