@@ -62,28 +62,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((20000 + RANDOM % 12000))
-        if ! port_in_use "$p" && [[ " ${USED:-} " != *" $p "* ]]; then
-            USED="${USED:-} $p"
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-wait_port() { # PORT PID NAME
-    local i
-    for i in $(seq 1 600); do
-        port_in_use "$1" && return 0
-        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (log: $TMP/$3.log)"
-        sleep 0.1
-    done
-    die "$3 did not listen on port $1 within 60 s"
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 PKI="$TMP/pki"
 "$LOADGEN" pki --dir "$PKI" >/dev/null
@@ -101,7 +81,7 @@ measure() {
         --callgrind-out-file="$TMP/$name.callgrind.%p" "$@" >"$TMP/$name.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
-    wait_port "$port" "$pid" "$name"
+    wait_port "$port" "$pid" "$name" 60 # valgrind starts slowly
     local common=(--connect "127.0.0.1:$port" --ca "$PKI/ca.pem" --cert "$PKI/client-ec.pem"
         --key "$PKI/client-ec.key")
     "$LOADGEN" keepalive "${common[@]}" --conns "$CONNS" --requests 1000 --duration 600 >/dev/null ||

@@ -132,28 +132,8 @@ expect_exe() {
     [[ $exe == "$(readlink -f "$2")" ]] || die "$3: pid $1 runs '${exe:-?}', expected $2"
 }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((20000 + RANDOM % 12000))
-        if ! port_in_use "$p" && [[ " ${USED_PORTS:-} " != *" $p "* ]]; then
-            USED_PORTS="${USED_PORTS:-} $p"
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-wait_port() { # PORT PID NAME
-    local i
-    for i in $(seq 1 200); do
-        port_in_use "$1" && return 0
-        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (log: $TMP/$3.log)"
-        sleep 0.1
-    done
-    die "$3 did not listen on port $1 within 20 s"
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # ---------------------------------------------------------------------------------------------
 # /proc readings
