@@ -85,6 +85,17 @@ fn request_id(shared: &Shared, req: &Request<Incoming>) -> HeaderValue {
     HeaderValue::from_bytes(&buf[..len]).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
+/// An HTTP/1 message after which the connection closes: HTTP/1.0 (keep-alive there is the
+/// exception; treated as closing) or a `close` token in `Connection`.
+fn ends_connection(version: http::Version, headers: &http::HeaderMap) -> bool {
+    version == http::Version::HTTP_10
+        || headers.get_all(http::header::CONNECTION).iter().any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+        })
+}
+
 fn header_bytes(req: &Request<Incoming>) -> usize {
     req.uri().path_and_query().map_or(1, |p| p.as_str().len())
         + req
@@ -125,6 +136,9 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
     let _in_flight = InFlight::new(conn);
     let rid = request_id(shared, &req);
     let index = conn.requests_seen.fetch_add(1, Ordering::Relaxed);
+    if ends_connection(req.version(), req.headers()) {
+        conn.closing.store(true, Ordering::Relaxed);
+    }
     let method = req.method().clone();
     let mut outcome = Outcome {
         route: None,
@@ -150,6 +164,9 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
         }
     };
     let status = resp.status().as_u16();
+    if ends_connection(resp.version(), resp.headers()) {
+        conn.closing.store(true, Ordering::Relaxed);
+    }
     let elapsed = start.elapsed();
     shared
         .metrics
@@ -333,6 +350,28 @@ fn error_response(e: &ProxyError, rid: &HeaderValue) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_exchanges_end_the_connection() {
+        let with = |v: &'static str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::CONNECTION, HeaderValue::from_static(v));
+            h
+        };
+        let none = http::HeaderMap::new();
+        assert!(!ends_connection(http::Version::HTTP_11, &none));
+        assert!(ends_connection(http::Version::HTTP_10, &none));
+        assert!(ends_connection(http::Version::HTTP_11, &with("close")));
+        assert!(ends_connection(
+            http::Version::HTTP_11,
+            &with("Upgrade, CLOSE")
+        ));
+        assert!(!ends_connection(
+            http::Version::HTTP_11,
+            &with("keep-alive")
+        ));
+        assert!(!ends_connection(http::Version::HTTP_11, &with("closed")));
+    }
 
     #[test]
     fn status_mapping() {

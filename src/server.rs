@@ -143,6 +143,9 @@ pub struct Conn {
     pub(crate) in_flight: AtomicUsize,
     /// Requests received so far (HTTP/1 arrival order), for the smuggling guard.
     pub(crate) requests_seen: AtomicU64,
+    /// Set when an exchange on this HTTP/1 connection ends it (a `Connection: close` request
+    /// or answer, an HTTP/1.0 client): hyper then closes it, and it must not park.
+    pub(crate) closing: AtomicBool,
     pub(crate) framing: Arc<crate::framing::ConflictFlag>,
     /// Milliseconds since `started` of the last request activity.
     last_active_ms: AtomicU64,
@@ -340,6 +343,7 @@ async fn accept(
         auth: Mutex::new(Arc::new(ConnAuth::new(live.generation, bundles, None))),
         in_flight: AtomicUsize::new(0),
         requests_seen: AtomicU64::new(0),
+        closing: AtomicBool::new(false),
         framing: Arc::default(),
         last_active_ms: AtomicU64::new(0),
         started: Instant::now(),
@@ -580,6 +584,7 @@ async fn active_h1(
                 draining = true;
                 continue;
             }
+            Due::Park if conn.closing.load(Ordering::Relaxed) => TICK,
             Due::Park => {
                 std::pin::Pin::new(&mut http).graceful_shutdown();
                 parking = true;
@@ -603,7 +608,9 @@ async fn active_h1(
                 if !parts.read_buf.is_empty() {
                     io.unread(parts.read_buf);
                 }
-                if parking && ok && !draining {
+                // Parked only when hyper ended because certgate asked it to: an exchange that
+                // ends the connection (e.g. a body delimited by the close) must end it.
+                if parking && ok && !draining && !conn.closing.load(Ordering::Relaxed) {
                     return Some(io);
                 }
                 if ok {

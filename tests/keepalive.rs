@@ -340,3 +340,74 @@ async fn one_connection_gets_each_routes_own_decision_every_time() {
         ["/webhooks/0", "/webhooks/1", "/webhooks/2"]
     );
 }
+
+/// An upstream that answers every request with a chunked body sent in two halves 300 ms apart
+/// (longer than certgate waits before parking an idle connection).
+async fn slow_chunked_upstream() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while find(&buf, b"\r\n\r\n").is_none() {
+                    let mut chunk = [0u8; 4096];
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = sock
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+                    )
+                    .await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let _ = sock.write_all(b"5\r\nworld\r\n0\r\n\r\n").await;
+            });
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn a_body_delimited_by_the_close_ends_its_connection_even_when_it_outlasts_the_park_delay() {
+    // An HTTP/1.0 client gets a body of unknown length delimited by the connection's close.
+    // The answer takes longer than the park delay: certgate must still close the connection
+    // when the body is complete, or the client waits for the end forever.
+    let (url, upstream) = slow_chunked_upstream().await;
+    let pki = Pki::new();
+    let cg = Certgate::start(
+        &pki,
+        &url,
+        &["--route", "hooks=/webhooks", "--allow", "hooks=any"],
+    )
+    .await;
+    let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
+    let mut raw = Raw::open(&cg, &pki, &leaf).await;
+
+    raw.send(b"GET /webhooks/slow HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await;
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match raw.tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(
+        closed.is_ok(),
+        "connection still open 5 s after the answer; got {text:?}"
+    );
+    assert!(text.starts_with("HTTP/1.0 200"), "{text:?}");
+    assert!(text.ends_with("helloworld"), "{text:?}");
+    upstream.abort();
+}
