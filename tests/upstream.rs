@@ -132,6 +132,8 @@ enum AfterAnswer {
     CloseWhenIdleFor(Duration),
     /// Answer with `Connection: close` and close.
     Close,
+    /// Read the request, then close without answering (an app that crashed on it).
+    DropWithoutAnswer,
 }
 
 /// A plain-TCP HTTP/1.1 upstream written out by hand, so the test controls exactly when
@@ -192,6 +194,9 @@ impl ScriptedUpstream {
                         buf.drain(..head_end);
                         let line = head.lines().next().unwrap_or("").to_string();
                         l.lock().unwrap().push(line.clone());
+                        if matches!(after, AfterAnswer::DropWithoutAnswer) {
+                            return;
+                        }
                         let (status, body) = if line.starts_with("HEAD ") {
                             ("200 OK", "")
                         } else if line.contains("/empty") {
@@ -329,4 +334,31 @@ async fn an_upstream_connection_close_answer_is_not_reused() {
     }
     assert_eq!(upstream.lines().len(), 3);
     assert_eq!(upstream.connections(), 3);
+}
+
+#[tokio::test]
+async fn an_upstream_that_drops_a_request_gives_502_and_the_request_is_not_sent_again() {
+    // The request was written, so certgate cannot know whether the app acted on it: it must
+    // answer 502 and never replay it (a webhook must not be delivered twice by the proxy).
+    let pki = Pki::new();
+    let upstream = ScriptedUpstream::start(AfterAnswer::DropWithoutAnswer).await;
+    let cg = proxy(&pki, &upstream.url, &[]).await;
+    let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+
+    let r = client
+        .request("POST", "/webhooks/once", &[], b"{\"event\":\"x\"}")
+        .await
+        .unwrap();
+
+    assert_eq!(r.status, 502);
+    assert!(
+        r.body_str().starts_with("502 Bad Gateway"),
+        "{}",
+        r.body_str()
+    );
+    let line = cg.wait_for_log("upstream reset or failed").await;
+    assert!(line.contains("status=502"), "{line}");
+    assert_eq!(upstream.lines(), ["POST /webhooks/once HTTP/1.1"]);
+    assert_eq!(upstream.connections(), 1);
 }
