@@ -15,17 +15,10 @@ use support::*;
 /// Long enough for an idle connection to park (certgate parks after 100 ms).
 const PARK: Duration = Duration::from_millis(400);
 
-async fn start(pki: &Pki, upstream: &Upstream, extra: &[&str]) -> Certgate {
-    let mut args = vec![
-        "--upstream",
-        upstream.url.as_str(),
-        "--route",
-        "hooks=/webhooks",
-        "--allow",
-        "hooks=any",
-    ];
+async fn start(pki: &Pki, upstream_url: &str, extra: &[&str]) -> Certgate {
+    let mut args = vec!["--route", "hooks=/webhooks", "--allow", "hooks=any"];
     args.extend_from_slice(extra);
-    Certgate::start(pki, &upstream.url, &args[2..]).await
+    Certgate::start(pki, upstream_url, &args).await
 }
 
 /// One TLS connection driven byte by byte.
@@ -42,6 +35,13 @@ impl Raw {
             tls,
             pending: Vec::new(),
         }
+    }
+
+    /// `GET path` with a Host header; returns the answer's status and body.
+    async fn get(&mut self, path: &str) -> (u16, String) {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+            .await;
+        self.response().await
     }
 
     async fn send(&mut self, bytes: &[u8]) {
@@ -107,7 +107,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 async fn a_keep_alive_connection_is_served_again_after_idle_pauses() {
     let pki = Pki::new();
     let upstream = Upstream::start().await;
-    let cg = start(&pki, &upstream, &[]).await;
+    let cg = start(&pki, &upstream.url, &[]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
     let mut conn = cg
         .client(&pki)
@@ -149,13 +149,14 @@ async fn a_keep_alive_connection_is_served_again_after_idle_pauses() {
 async fn a_request_head_split_by_a_pause_is_assembled_not_timed_out_or_lost() {
     let pki = Pki::new();
     let upstream = Upstream::start().await;
-    let cg = start(&pki, &upstream, &["--header-timeout", "5s"]).await;
+    let cg = start(&pki, &upstream.url, &["--header-timeout", "5s"]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
     let mut raw = Raw::open(&cg, &pki, &leaf).await;
 
-    raw.send(b"GET /webhooks/first HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await;
-    assert_eq!(raw.response().await, (200, "upstream-ok".into()));
+    assert_eq!(
+        raw.get("/webhooks/first").await,
+        (200, "upstream-ok".into())
+    );
     tokio::time::sleep(PARK).await;
     // The connection is parked: the next head arrives in pieces with pauses between.
     raw.send(b"GET /webhooks/sec").await;
@@ -178,13 +179,11 @@ async fn a_request_head_split_by_a_pause_is_assembled_not_timed_out_or_lost() {
 async fn pipelined_and_large_requests_after_a_pause_arrive_whole_and_in_order() {
     let pki = Pki::new();
     let upstream = Upstream::start().await;
-    let cg = start(&pki, &upstream, &[]).await;
+    let cg = start(&pki, &upstream.url, &[]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
     let mut raw = Raw::open(&cg, &pki, &leaf).await;
 
-    raw.send(b"GET /webhooks/warm HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await;
-    assert_eq!(raw.response().await.0, 200);
+    assert_eq!(raw.get("/webhooks/warm").await.0, 200);
     tokio::time::sleep(PARK).await;
 
     // Three requests in one write, larger than the buffer a parked connection reads with:
@@ -227,13 +226,11 @@ async fn pipelined_and_large_requests_after_a_pause_arrive_whole_and_in_order() 
 async fn a_smuggling_attempt_after_a_pause_is_still_refused() {
     let pki = Pki::new();
     let upstream = Upstream::start().await;
-    let cg = start(&pki, &upstream, &[]).await;
+    let cg = start(&pki, &upstream.url, &[]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
     let mut raw = Raw::open(&cg, &pki, &leaf).await;
 
-    raw.send(b"GET /webhooks/ok HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await;
-    assert_eq!(raw.response().await.0, 200);
+    assert_eq!(raw.get("/webhooks/ok").await.0, 200);
     tokio::time::sleep(PARK).await;
     raw.send(
         b"POST /webhooks/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
@@ -251,13 +248,11 @@ async fn a_smuggling_attempt_after_a_pause_is_still_refused() {
 async fn a_parked_connection_still_ends_at_the_idle_timeout() {
     let pki = Pki::new();
     let upstream = Upstream::start().await;
-    let cg = start(&pki, &upstream, &["--idle-timeout", "1s"]).await;
+    let cg = start(&pki, &upstream.url, &["--idle-timeout", "1s"]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
     let mut raw = Raw::open(&cg, &pki, &leaf).await;
 
-    raw.send(b"GET /webhooks/once HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await;
-    assert_eq!(raw.response().await.0, 200);
+    assert_eq!(raw.get("/webhooks/once").await.0, 200);
     let start = Instant::now();
     assert!(
         raw.closed_within(Duration::from_secs(5)).await,
@@ -275,12 +270,10 @@ async fn a_parked_connection_still_ends_at_the_idle_timeout() {
 async fn sigterm_closes_parked_connections_at_once_and_exits_zero() {
     let pki = Pki::new();
     let upstream = Upstream::start().await;
-    let mut cg = start(&pki, &upstream, &["--shutdown-grace", "20s"]).await;
+    let mut cg = start(&pki, &upstream.url, &["--shutdown-grace", "20s"]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
     let mut raw = Raw::open(&cg, &pki, &leaf).await;
-    raw.send(b"GET /webhooks/once HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await;
-    assert_eq!(raw.response().await.0, 200);
+    assert_eq!(raw.get("/webhooks/once").await.0, 200);
     tokio::time::sleep(PARK).await;
 
     let start = Instant::now();
@@ -311,7 +304,7 @@ async fn one_connection_gets_each_routes_own_decision_every_time() {
     let upstream = Upstream::start().await;
     let cg = start(
         &pki,
-        &upstream,
+        &upstream.url,
         &["--route", "admin=/admin", "--allow", "admin=cn:admin"],
     )
     .await;
@@ -380,12 +373,7 @@ async fn a_body_delimited_by_the_close_ends_its_connection_even_when_it_outlasts
     // when the body is complete, or the client waits for the end forever.
     let (url, upstream) = slow_chunked_upstream().await;
     let pki = Pki::new();
-    let cg = Certgate::start(
-        &pki,
-        &url,
-        &["--route", "hooks=/webhooks", "--allow", "hooks=any"],
-    )
-    .await;
+    let cg = start(&pki, &url, &[]).await;
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
     let mut raw = Raw::open(&cg, &pki, &leaf).await;
 
