@@ -385,6 +385,20 @@ fn check_count(n: usize, what: &str) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Modes
 
+/// Run `n` workers made by `worker` concurrently and merge their statistics.
+async fn run_workers<F, Fut>(n: usize, mut worker: F) -> anyhow::Result<Stats>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Stats> + Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|_| tokio::spawn(worker())).collect();
+    let mut st = Stats::default();
+    for h in handles {
+        st.merge(h.await?);
+    }
+    Ok(st)
+}
+
 async fn keepalive_worker(ctx: Arc<Ctx>, deadline: Instant, quota: Option<u64>) -> Stats {
     let mut st = Stats {
         lat_us: Vec::with_capacity(1 << 16),
@@ -439,13 +453,7 @@ async fn keepalive(
     let quota = requests.map(|r| r.div_ceil(conns as u64));
     let start = Instant::now();
     let deadline = start + dur;
-    let handles: Vec<_> = (0..conns)
-        .map(|_| tokio::spawn(keepalive_worker(ctx.clone(), deadline, quota)))
-        .collect();
-    let mut st = Stats::default();
-    for h in handles {
-        st.merge(h.await?);
-    }
+    let mut st = run_workers(conns, || keepalive_worker(ctx.clone(), deadline, quota)).await?;
     let elapsed = start.elapsed().as_secs_f64();
     let (p50, p99, max) = st.percentiles();
     println!(
@@ -499,13 +507,7 @@ async fn handshake(c: Common, concurrency: usize, duration: f64) -> anyhow::Resu
     let ctx = Arc::new(Ctx::new(&c)?);
     let start = Instant::now();
     let deadline = start + dur;
-    let handles: Vec<_> = (0..concurrency)
-        .map(|_| tokio::spawn(handshake_worker(ctx.clone(), deadline)))
-        .collect();
-    let mut st = Stats::default();
-    for h in handles {
-        st.merge(h.await?);
-    }
+    let mut st = run_workers(concurrency, || handshake_worker(ctx.clone(), deadline)).await?;
     let elapsed = start.elapsed().as_secs_f64();
     let (p50, p99, max) = st.percentiles();
     println!(
