@@ -95,8 +95,8 @@ impl Upstream {
     pub fn new(url: &UpstreamUrl) -> Upstream {
         let (target, host) = match url {
             UpstreamUrl::Http { authority } => (
-                Target::Tcp(authority.to_string()),
-                HeaderValue::from_str(&authority.to_string())
+                Target::Tcp(authority.clone()),
+                HeaderValue::from_str(authority)
                     .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
             ),
             UpstreamUrl::Unix(path) => (
