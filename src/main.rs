@@ -2,7 +2,7 @@
 //! Thin binary: parse the CLI, init tracing, call the library, map errors to exit codes
 //! (usage and configuration errors 2, runtime failures 1).
 
-use certgate::cli::{Cli, Command, LogFormat};
+use certgate::config::cli::{Cli, Command, LogFormat};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
         Command::Run(mut args) => {
             args.fill_from_env();
             init_tracing(args.log_format == LogFormat::Json);
-            let settings = match certgate::settings::Settings::from_run(&args) {
+            let settings = match certgate::config::settings::Settings::from_run(&args) {
                 Ok(s) => s,
                 Err(e) => return usage_error(e),
             };
@@ -72,14 +72,14 @@ fn main() -> ExitCode {
             }
         }
         Command::Inspect(args) => {
-            match certgate::inspect::run(&args, &mut std::io::stdout().lock()) {
+            match certgate::tools::inspect::run(&args, &mut std::io::stdout().lock()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => usage_error(e),
             }
         }
         Command::Check(mut args) => {
             args.policy.fill_from_env();
-            match certgate::check::run(&args, &mut std::io::stdout().lock()) {
+            match certgate::tools::check::run(&args, &mut std::io::stdout().lock()) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => usage_error(e),
@@ -106,7 +106,7 @@ fn main() -> ExitCode {
                     tracing::info!("echo listening addr={a}");
                 }
                 tokio::select! {
-                    _ = certgate::demo::serve_echo(listener, true) => {}
+                    _ = certgate::tools::demo::serve_echo(listener, true) => {}
                     _ = certgate::shutdown_signal() => {}
                 }
                 ExitCode::SUCCESS
@@ -118,7 +118,7 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(code) => return code,
             };
-            match rt.block_on(certgate::demo::run(&args)) {
+            match rt.block_on(certgate::tools::demo::run(&args)) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {

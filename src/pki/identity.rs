@@ -1,7 +1,7 @@
 //! The verified peer's identity, computed once per TLS connection from the leaf
 //! certificate (parsed with x509-cert). PURE: no I/O.
 
-use crate::dn::Dn;
+use crate::pki::dn::Dn;
 use der::Decode;
 use rustls_pki_types::CertificateDer;
 use x509_cert::ext::pkix::name::GeneralName;
@@ -138,7 +138,7 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dn::oids;
+    use crate::pki::dn::oids;
     use rcgen::{CertificateParams, DnType, KeyPair, SanType};
 
     fn utc(y: i32, mo: u8, d: u8, h: u8, mi: u8, s: u8) -> time::OffsetDateTime {

@@ -5,7 +5,7 @@
 //! task-local slot so the accept loop learns, without verifying twice, which bundles the
 //! chain verified against or why it was refused.
 
-use crate::trust::{TrustStore, VerifyFailure};
+use crate::pki::trust::{TrustStore, VerifyFailure};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -44,7 +44,7 @@ pub enum TlsError {
 #[derive(Debug, Default)]
 pub struct HandshakeNote {
     /// Bundles the client chain verified against, and the verified path's intermediates.
-    pub verified: Option<crate::trust::Verified>,
+    pub verified: Option<crate::pki::trust::Verified>,
     /// Why the chain was refused, and the presented leaf.
     pub failure: Option<(VerifyFailure, CertificateDer<'static>)>,
 }

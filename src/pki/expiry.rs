@@ -1,13 +1,9 @@
-//! Certificate expiry: the `certgate_cert_expiry_timestamp_seconds` gauges and the
-//! `--expiry-warning` log lines (at start, after each reload, and once a day).
+//! Expiry dates of the live material (server certificate, anchors, intermediates, CRL next
+//! updates) and which of them fall within a window (pure; reporting is `ops::expiry`).
 
-use crate::identity::PeerIdentity;
-use crate::metrics::ExpiryLabels;
-use crate::reload::Live;
-use crate::server::Shared;
-use std::sync::Arc;
+use crate::pki::identity::PeerIdentity;
+use crate::pki::material::Live;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tracing::warn;
 
 /// One dated item: what kind, whose, until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,48 +61,10 @@ pub fn expiring(items: &[Dated], now_unix: i64, window: Duration) -> Vec<&Dated>
     items.iter().filter(|d| d.expires_unix <= limit).collect()
 }
 
-fn now_unix() -> i64 {
+pub fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Set the gauges for `live` (replacing the old set) and warn about what expires soon.
-pub fn record(shared: &Shared, live: &Live) {
-    let items = dated(live);
-    shared.metrics.cert_expiry.clear();
-    for d in &items {
-        shared
-            .metrics
-            .cert_expiry
-            .get_or_create(&ExpiryLabels {
-                kind: d.kind,
-                subject: d.subject.clone(),
-            })
-            .set(d.expires_unix as f64);
-    }
-    let now = now_unix();
-    for d in expiring(&items, now, shared.settings.expiry_warning) {
-        let left_days = (d.expires_unix - now) / 86_400;
-        warn!(
-            kind = d.kind,
-            subject = %d.subject,
-            expires = %crate::trust::rfc3339(rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(d.expires_unix.max(0) as u64))),
-            days_left = left_days,
-            "expires within --expiry-warning: plan the rotation"
-        );
-    }
-}
-
-/// Re-check once a day.
-pub async fn daily(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(86_400));
-    tick.tick().await; // the first tick is immediate; start-up already recorded
-    loop {
-        tick.tick().await;
-        let live = shared.live.load();
-        record(&shared, &live);
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Header policy: strip hop-by-hop and inbound identity headers, then set the verified
 //! ones. Header names and the hop-by-hop list live here and nowhere else. PURE.
 
-use crate::identity::PeerIdentity;
+use crate::pki::identity::PeerIdentity;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -562,7 +562,7 @@ pub fn sane_request_id(v: &HeaderValue) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dn::Dn;
+    use crate::pki::dn::Dn;
     use rustls_pki_types::CertificateDer;
 
     fn strs(v: &[&str]) -> Vec<String> {

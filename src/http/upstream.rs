@@ -8,7 +8,6 @@
 //! was idle) is retried once per idle connection and then on a fresh one; a request that was
 //! written is never retried.
 
-use crate::settings::UpstreamUrl;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -21,6 +20,24 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 use tracing::debug;
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UpstreamUrl {
+    /// `http://HOST:PORT`; `authority` is `HOST:PORT`.
+    Http { authority: String },
+    /// `unix:/path/to.sock`
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for UpstreamUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamUrl::Http { authority } => write!(f, "http://{authority}"),
+            UpstreamUrl::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
 
 /// An idle upstream connection older than this is closed rather than reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);

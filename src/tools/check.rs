@@ -5,12 +5,12 @@
 //! `TrustStore::load`/`verify` for the chain, `normalize_path` and `Policy::decide` for the
 //! route. What is added here only explains: which chain step failed, which rule came nearest.
 
-use crate::cli::CheckArgs;
-use crate::identity::{IdentityError, PeerIdentity};
+use crate::config::cli::CheckArgs;
+use crate::config::settings::{PolicySettings, SettingsError};
+use crate::pki::identity::{IdentityError, PeerIdentity};
+use crate::pki::tls::ClientAuth;
+use crate::pki::trust::{read_certs, rfc3339, TrustError, TrustStore, VerifyFailure};
 use crate::policy::{nearest_miss, normalize_path, Decision, Forbidden, Peer, Route, Rule};
-use crate::settings::{PolicySettings, SettingsError};
-use crate::tls::ClientAuth;
-use crate::trust::{read_certs, rfc3339, TrustError, TrustStore, VerifyFailure};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use std::io::Write;
 use std::time::Duration;
@@ -328,7 +328,7 @@ fn explain_failure(
     let hint =
         matches!(f, VerifyFailure::UnknownIssuer).then(|| store.issuer_hint(&identity.issuer));
     let base =
-        crate::handshake_log::classify(None, Some((f, Some(identity))), hint.as_ref()).reason;
+        crate::ops::handshake_log::classify(None, Some((f, Some(identity))), hint.as_ref()).reason;
     let presented: Vec<PeerIdentity> = identity
         .chain_der
         .iter()
@@ -369,7 +369,7 @@ fn explain_failure(
         VerifyFailure::Revoked => revoked_detail(identity, &presented, &configured, store),
         VerifyFailure::BadUsage => {
             let now = i64::try_from(at.as_secs()).unwrap_or(i64::MAX);
-            match crate::inspect::describe(&identity.leaf_der, now) {
+            match crate::tools::inspect::describe(&identity.leaf_der, now) {
                 Ok(r) if r.is_ca => Some(
                     "the leaf is a CA certificate (basicConstraints CA:TRUE), which cannot be a client certificate"
                         .into(),
@@ -668,7 +668,7 @@ mod tests {
     }
 
     fn id(subject: &str, issuer: &str) -> PeerIdentity {
-        let dn = |s: &str| crate::dn::Dn::parse(s).unwrap();
+        let dn = |s: &str| crate::pki::dn::Dn::parse(s).unwrap();
         PeerIdentity {
             subject: dn(subject),
             issuer: dn(issuer),

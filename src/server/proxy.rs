@@ -2,11 +2,12 @@
 //! authorise (pure policy) → strip then set headers → forward. `ProxyError::status` is the
 //! one mapping from failure to HTTP status.
 
-use crate::headers;
-use crate::metrics::{DecisionLabel, UpstreamErrorLabels};
+use super::peer::Conn;
+use super::state::Shared;
+use crate::http::headers;
+use crate::http::upstream::UpstreamError;
+use crate::ops::metrics::{DecisionLabel, UpstreamErrorLabels};
 use crate::policy::{Decision, Forbidden, PathError, Peer};
-use crate::server::{Conn, Shared};
-use crate::upstream::UpstreamError;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
@@ -16,7 +17,7 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 /// Response bodies: the upstream's, streamed, or certgate's own short ones.
-pub type Body = Either<crate::upstream::PooledBody, Full<Bytes>>;
+pub type Body = Either<crate::http::upstream::PooledBody, Full<Bytes>>;
 
 /// Why a request did not get the upstream's answer.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,11 @@
 //! Rejected handshakes: classify (by rustls error variants and the verifier's note, never
 //! by parsing messages), count, and log one line an operator can act on.
 
-use crate::identity::PeerIdentity;
-use crate::server::Shared;
-use crate::tls::HandshakeNote;
-use crate::trust::{IssuerHint, VerifyFailure};
+use crate::ops::metrics::Metrics;
+use crate::pki::identity::PeerIdentity;
+use crate::pki::material::LiveConfig;
+use crate::pki::tls::HandshakeNote;
+use crate::pki::trust::{IssuerHint, VerifyFailure};
 use rustls::{AlertDescription, CertificateError};
 use std::net::SocketAddr;
 use tracing::info;
@@ -95,7 +96,13 @@ pub fn classify(
 }
 
 /// Count and log one rejected handshake.
-pub fn rejected(shared: &Shared, peer: SocketAddr, err: &std::io::Error, note: HandshakeNote) {
+pub fn rejected(
+    metrics: &Metrics,
+    live: &LiveConfig,
+    peer: SocketAddr,
+    err: &std::io::Error,
+    note: HandshakeNote,
+) {
     let rustls_err = err
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
@@ -105,7 +112,7 @@ pub fn rejected(shared: &Shared, peer: SocketAddr, err: &std::io::Error, note: H
         .and_then(|(_, der)| PeerIdentity::from_chain(der, &[]).ok());
     let hint = match (&note.failure, &leaf) {
         (Some((VerifyFailure::UnknownIssuer, _)), Some(l)) => {
-            Some(shared.live.load().trust.issuer_hint(&l.issuer))
+            Some(live.load().trust.issuer_hint(&l.issuer))
         }
         _ => None,
     };
@@ -114,7 +121,7 @@ pub fn rejected(shared: &Shared, peer: SocketAddr, err: &std::io::Error, note: H
         note.failure.as_ref().map(|(f, _)| (f, leaf.as_ref())),
         hint.as_ref(),
     );
-    shared.metrics.handshake(r.label);
+    metrics.handshake(r.label);
     match &leaf {
         Some(l) => info!(
             peer = %peer,

@@ -1,13 +1,15 @@
 //! Validated, plain settings built from the CLI: parse, don't validate later. Every error
 //! names the flag (or file) and the problem; `main` turns it into exit code 2.
 
-use crate::cli::{
+use crate::config::cli::{
     ClientAuthArg, CrlExpiredArg, ForwardCertArg, LogFormat, MinTlsArg, PolicyArgs, RunArgs,
 };
-use crate::headers::{ForwardCert, HeaderConfig, HeaderError};
+use crate::http::headers::{ForwardCert, HeaderConfig, HeaderError};
+pub use crate::http::upstream::UpstreamUrl;
+use crate::pki::material::Sources;
+use crate::pki::tls::{ClientAuth, MinTls, TlsOptions};
+use crate::pki::trust::{TrustSources, DEFAULT_BUNDLE};
 use crate::policy::{Policy, PolicyError};
-use crate::tls::{ClientAuth, MinTls, TlsOptions};
-use crate::trust::{TrustSources, DEFAULT_BUNDLE};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,24 +35,6 @@ fn flag_err(flag: &'static str, value: &str, problem: impl Into<String>) -> Sett
         flag,
         value: value.to_string(),
         problem: problem.into(),
-    }
-}
-
-/// Where a request goes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum UpstreamUrl {
-    /// `http://HOST:PORT`; `authority` is `HOST:PORT`.
-    Http { authority: String },
-    /// `unix:/path/to.sock`
-    Unix(PathBuf),
-}
-
-impl std::fmt::Display for UpstreamUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UpstreamUrl::Http { authority } => write!(f, "http://{authority}"),
-            UpstreamUrl::Unix(p) => write!(f, "unix:{}", p.display()),
-        }
     }
 }
 
@@ -220,6 +204,23 @@ fn parse_addr(flag: &'static str, v: &str) -> Result<SocketAddr, SettingsError> 
 }
 
 impl Settings {
+    /// The live material's inputs (`pki::material`).
+    pub fn material_sources(&self) -> Sources<'_> {
+        Sources {
+            server_cert: &self.server_cert,
+            server_key: &self.server_key,
+            trust: &self.policy.trust,
+            tls: self.tls,
+        }
+    }
+
+    /// Every file or directory input that a reload reads (watched by `pki::watch`).
+    pub fn watched_paths(&self) -> Vec<&std::path::Path> {
+        let mut paths = vec![self.server_cert.as_path(), self.server_key.as_path()];
+        paths.extend(self.policy.trust.paths());
+        paths
+    }
+
     pub fn from_run(a: &RunArgs) -> Result<Settings, SettingsError> {
         let listen = parse_addr("--listen", &a.listen)?;
         let admin_listen = if a.admin_listen.eq_ignore_ascii_case("off") {

@@ -1,8 +1,8 @@
 //! Routes, rules and the allow/deny decision. PURE: plain data in, a `Decision` out;
 //! no sockets, no clocks. The proxy calls `Policy::decide` once per request.
 
-use crate::dn::{oids, Dn};
-use crate::identity::PeerIdentity;
+use crate::pki::dn::{oids, Dn};
+use crate::pki::identity::PeerIdentity;
 
 /// One `--allow NAME=RULE` rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +109,7 @@ pub enum RuleError {
     #[error("rule {kind}: needs a value after the colon")]
     EmptyValue { kind: &'static str },
     #[error("bad distinguished name: {0}")]
-    Dn(#[from] crate::dn::DnError),
+    Dn(#[from] crate::pki::dn::DnError),
     #[error("fingerprint must be 64 hex digits (SHA-256), colons allowed")]
     BadFingerprint,
     #[error("bad DNS name pattern {0:?}")]
@@ -621,7 +621,7 @@ impl std::fmt::Display for Rule {
             Rule::SanDns(v) => write!(f, "san-dns:{v}"),
             Rule::SanUri(v) => write!(f, "san-uri:{v}"),
             Rule::SanEmail(v) => write!(f, "san-email:{v}"),
-            Rule::Fingerprint(fp) => write!(f, "fingerprint:{}", crate::identity::hex(fp)),
+            Rule::Fingerprint(fp) => write!(f, "fingerprint:{}", crate::pki::identity::hex(fp)),
         }
     }
 }
@@ -674,7 +674,7 @@ impl Rule {
             Rule::Attr(kind, want) => {
                 let oid = kind.oid();
                 let have: Vec<&str> = id.subject.text_values(&oid).collect();
-                let ty = crate::dn::type_name(&oid);
+                let ty = crate::pki::dn::type_name(&oid);
                 if have.is_empty() {
                     return miss(0, format!("the certificate subject has no {ty} attribute"));
                 }
@@ -728,7 +728,7 @@ impl Rule {
                 format!(
                     "fingerprint: certificate has {}, rule pins {}",
                     id.fingerprint_hex,
-                    crate::identity::hex(fp)
+                    crate::pki::identity::hex(fp)
                 ),
             ),
         }
@@ -818,26 +818,30 @@ fn best_similarity<S: AsRef<str>>(want: &str, have: &[S]) -> u16 {
         .unwrap_or(0)
 }
 
-fn attr_string(a: &crate::dn::Attribute) -> String {
-    format!("{}={}", crate::dn::type_name(&a.oid), attr_value(&a.value))
+fn attr_string(a: &crate::pki::dn::Attribute) -> String {
+    format!(
+        "{}={}",
+        crate::pki::dn::type_name(&a.oid),
+        attr_value(&a.value)
+    )
 }
 
-fn attr_value(v: &crate::dn::AttrValue) -> String {
+fn attr_value(v: &crate::pki::dn::AttrValue) -> String {
     match v {
-        crate::dn::AttrValue::Text(t) => format!("{t:?}"),
-        crate::dn::AttrValue::Der(d) => format!("#{}", crate::identity::hex(d)),
+        crate::pki::dn::AttrValue::Text(t) => format!("{t:?}"),
+        crate::pki::dn::AttrValue::Der(d) => format!("#{}", crate::pki::identity::hex(d)),
     }
 }
 
-fn rdn_string(r: &crate::dn::Rdn) -> String {
+fn rdn_string(r: &crate::pki::dn::Rdn) -> String {
     r.0.iter().map(attr_string).collect::<Vec<_>>().join("+")
 }
 
 /// How much of `want` the certificate's `have` shares: common (type, value) pairs over the
 /// larger attribute count, with partial credit for a same-type attribute with a near value.
 fn dn_closeness(have: &Dn, want: &Dn) -> u16 {
-    let h: Vec<&crate::dn::Attribute> = have.rdns().iter().flat_map(|r| r.0.iter()).collect();
-    let w: Vec<&crate::dn::Attribute> = want.rdns().iter().flat_map(|r| r.0.iter()).collect();
+    let h: Vec<&crate::pki::dn::Attribute> = have.rdns().iter().flat_map(|r| r.0.iter()).collect();
+    let w: Vec<&crate::pki::dn::Attribute> = want.rdns().iter().flat_map(|r| r.0.iter()).collect();
     let total = h.len().max(w.len());
     if total == 0 {
         return 0;
@@ -874,8 +878,8 @@ fn dn_closeness(have: &Dn, want: &Dn) -> u16 {
 /// the RDNs in RFC 4514 order (most specific first), e.g.
 /// `O: certificate has "Acme Ltd", rule wants "Acme Inc"`. Call only when they differ.
 pub fn dn_difference(have: &Dn, want: &Dn) -> String {
-    let h: Vec<&crate::dn::Rdn> = have.rdns().iter().rev().collect();
-    let w: Vec<&crate::dn::Rdn> = want.rdns().iter().rev().collect();
+    let h: Vec<&crate::pki::dn::Rdn> = have.rdns().iter().rev().collect();
+    let w: Vec<&crate::pki::dn::Rdn> = want.rdns().iter().rev().collect();
     if h.len() == w.len() {
         let Some(i) = (0..h.len()).find(|&i| h[i] != w[i]) else {
             return "is identical".into();
@@ -887,12 +891,12 @@ pub fn dn_difference(have: &Dn, want: &Dn) -> String {
         if let ([ha], [wa]) = (hr.0.as_slice(), wr.0.as_slice()) {
             if ha.oid == wa.oid {
                 let note = match (&ha.value, &wa.value) {
-                    (crate::dn::AttrValue::Text(a), crate::dn::AttrValue::Text(b))
+                    (crate::pki::dn::AttrValue::Text(a), crate::pki::dn::AttrValue::Text(b))
                         if a.eq_ignore_ascii_case(b) =>
                     {
                         " (values compare exactly, case included)"
                     }
-                    (crate::dn::AttrValue::Text(a), crate::dn::AttrValue::Text(b))
+                    (crate::pki::dn::AttrValue::Text(a), crate::pki::dn::AttrValue::Text(b))
                         if a.trim() == b.trim() =>
                     {
                         " (leading or trailing spaces differ)"
@@ -901,7 +905,7 @@ pub fn dn_difference(have: &Dn, want: &Dn) -> String {
                 };
                 return format!(
                     "{}: certificate has {}, rule wants {}{note}",
-                    crate::dn::type_name(&ha.oid),
+                    crate::pki::dn::type_name(&ha.oid),
                     attr_value(&ha.value),
                     attr_value(&wa.value)
                 );
@@ -923,11 +927,11 @@ pub fn dn_difference(have: &Dn, want: &Dn) -> String {
         );
     }
     // Different numbers of RDNs: name what one side has and the other lacks.
-    let flat = |rdns: &[&crate::dn::Rdn]| -> Vec<crate::dn::Attribute> {
+    let flat = |rdns: &[&crate::pki::dn::Rdn]| -> Vec<crate::pki::dn::Attribute> {
         rdns.iter().flat_map(|r| r.0.iter().cloned()).collect()
     };
     let (hf, wf) = (flat(&h), flat(&w));
-    let only = |a: &[crate::dn::Attribute], b: &[crate::dn::Attribute]| -> Vec<String> {
+    let only = |a: &[crate::pki::dn::Attribute], b: &[crate::pki::dn::Attribute]| -> Vec<String> {
         let mut used = vec![false; b.len()];
         a.iter()
             .filter(
@@ -1024,7 +1028,7 @@ mod tests {
         assert!(!is_normal("/a/./b"));
     }
     use super::*;
-    use crate::dn::{AttrValue, Attribute, Rdn};
+    use crate::pki::dn::{AttrValue, Attribute, Rdn};
     use rustls_pki_types::CertificateDer;
 
     fn dn(rdns: &[(const_oid::ObjectIdentifier, &str)]) -> Dn {

@@ -6,8 +6,8 @@
 //! `start_proxy` (parses a real `certgate run` argument vector) → `print_guide` → wait for
 //! Ctrl-C, or `self_test`.
 
-use crate::cli::{Cli, Command, DemoArgs};
-use crate::settings::Settings;
+use crate::config::cli::{Cli, Command, DemoArgs};
+use crate::config::settings::Settings;
 use bytes::Bytes;
 use clap::Parser;
 use http_body_util::{BodyExt, Empty, Full};
@@ -764,7 +764,7 @@ async fn fetch_in_process(
     roots
         .add(CertificateDer::from(pki.ca_der.clone()))
         .map_err(|e| format!("demo CA: {e}"))?;
-    let builder = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+    let builder = rustls::ClientConfig::builder_with_provider(crate::pki::tls::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS client: {e}"))?
         .with_root_certificates(roots);

@@ -514,15 +514,15 @@ pub enum IssuerHint {
 
 impl TrustStore {
     /// Look `issuer` up among anchors and intermediates (failure path only: parses them).
-    pub fn issuer_hint(&self, issuer: &crate::dn::Dn) -> IssuerHint {
+    pub fn issuer_hint(&self, issuer: &crate::pki::dn::Dn) -> IssuerHint {
         use der::Decode;
         let subject_of = |der: &CertificateDer<'_>| {
             x509_cert::Certificate::from_der(der.as_ref())
                 .ok()
                 .map(|c| {
                     (
-                        crate::dn::Dn::from_name(&c.tbs_certificate.subject),
-                        crate::dn::Dn::from_name(&c.tbs_certificate.issuer),
+                        crate::pki::dn::Dn::from_name(&c.tbs_certificate.subject),
+                        crate::pki::dn::Dn::from_name(&c.tbs_certificate.issuer),
                     )
                 })
         };
@@ -718,7 +718,7 @@ fn read_crls(
 /// What certgate needs to know of a CRL besides what webpki keeps.
 #[derive(Debug)]
 struct CrlInfo {
-    issuer: crate::dn::Dn,
+    issuer: crate::pki::dn::Dn,
     this_update: i64,
     next_update: i64,
 }
@@ -728,7 +728,7 @@ fn crl_info(der: &[u8]) -> Result<CrlInfo, String> {
     use der::Decode;
     let crl = x509_cert::crl::CertificateList::from_der(der)
         .map_err(|e| format!("not a valid CRL: {e}"))?;
-    let issuer = crate::dn::Dn::from_name(&crl.tbs_cert_list.issuer);
+    let issuer = crate::pki::dn::Dn::from_name(&crl.tbs_cert_list.issuer);
     let next = crl
         .tbs_cert_list
         .next_update
@@ -759,8 +759,8 @@ fn crl_signed_by(crl_der: &[u8], ca: &CertificateDer<'_>) -> bool {
     ) else {
         return false;
     };
-    if crate::dn::Dn::from_name(&crl.tbs_cert_list.issuer)
-        != crate::dn::Dn::from_name(&cert.tbs_certificate.subject)
+    if crate::pki::dn::Dn::from_name(&crl.tbs_cert_list.issuer)
+        != crate::pki::dn::Dn::from_name(&cert.tbs_certificate.subject)
     {
         return false;
     }

@@ -1,6 +1,6 @@
 //! Plain-HTTP admin server: `/healthz`, `/readyz`, `/metrics`.
 
-use crate::server::Shared;
+use super::state::Shared;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;

@@ -7,8 +7,8 @@
 //! back and matched against the certificate before it is shown, so a pasted rule allows it.
 //! PKCS#12 is not read (it needs a password and a KDF): the error says how to convert it.
 
-use crate::cli::InspectArgs;
-use crate::identity::{IdentityError, PeerIdentity};
+use crate::config::cli::InspectArgs;
+use crate::pki::identity::{IdentityError, PeerIdentity};
 use crate::policy::Rule;
 use const_oid::ObjectIdentifier;
 use der::Decode;
@@ -264,7 +264,7 @@ pub fn describe(der: &CertificateDer<'_>, now: i64) -> Result<CertReport, Identi
                         .ok(),
                     _ => None,
                 };
-                san_ip.push(ip.unwrap_or_else(|| format!("#{}", crate::identity::hex(b))));
+                san_ip.push(ip.unwrap_or_else(|| format!("#{}", crate::pki::identity::hex(b))));
             }
         }
     }
@@ -336,7 +336,7 @@ pub fn describe(der: &CertificateDer<'_>, now: i64) -> Result<CertReport, Identi
     if not_yet_valid {
         warnings.push(format!(
             "not valid before {}",
-            crate::identity::rfc3339(&tbs.validity.not_before)
+            crate::pki::identity::rfc3339(&tbs.validity.not_before)
         ));
     }
     if !is_ca && identity.subject == identity.issuer {
@@ -348,7 +348,7 @@ pub fn describe(der: &CertificateDer<'_>, now: i64) -> Result<CertReport, Identi
     Ok(CertReport {
         subject_slash: identity.subject.to_slash(),
         issuer_slash: identity.issuer.to_slash(),
-        not_before_rfc3339: crate::identity::rfc3339(&tbs.validity.not_before),
+        not_before_rfc3339: crate::pki::identity::rfc3339(&tbs.validity.not_before),
         days_left: seconds_left.div_euclid(86_400),
         expired,
         not_yet_valid,

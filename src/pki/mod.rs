@@ -1,0 +1,11 @@
+//! Certificates and trust: Distinguished Names, the peer identity, trust anchors and CRLs,
+//! the one rustls builder, live material with its reload, and expiry dates. The only layer
+//! that imports x509-cert, webpki and notify.
+
+pub mod dn;
+pub mod expiry;
+pub mod identity;
+pub mod material;
+pub mod tls;
+pub mod trust;
+pub mod watch;

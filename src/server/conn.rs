@@ -1,0 +1,319 @@
+//! One connection's lifecycle: hyper's HTTP/1 or HTTP/2 server (by ALPN), header and idle
+//! deadlines, graceful drain, and parking: an idle HTTP/1 connection drops its HTTP state and
+//! holds only its TLS stream until the client sends again.
+
+use super::peer::Conn;
+use super::proxy::Body;
+use super::state::{until_shutdown, Shared};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::debug;
+
+/// An HTTP/1 connection idle this long gives its HTTP state (hyper's read and write
+/// buffers, about 24 KiB) back and keeps only the TLS stream until the next request's
+/// first bytes arrive: nginx does the same on keep-alive connections. Busy connections
+/// (a request at least this often) never park.
+const PARK_AFTER: Duration = Duration::from_millis(100);
+
+/// How often an active connection's timer looks at it (see `Conn::due`).
+const TICK: Duration = Duration::from_millis(100);
+
+/// A client connection's byte stream: TLS, read through the HTTP/1 framing guard.
+pub(crate) type Stream =
+    crate::http::framing::GuardedIo<tokio_rustls::server::TlsStream<TcpStream>>;
+
+type BoxedResponse =
+    std::pin::Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+/// The per-connection service. Its future is boxed (Unpin) so that the HTTP/1 connection
+/// can be polled without shutting the stream down, and parked.
+fn service(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+) -> impl Fn(Request<Incoming>) -> BoxedResponse + Clone + Send + 'static {
+    let shared = shared.clone();
+    let conn = conn.clone();
+    move |req| {
+        let shared = shared.clone();
+        let conn = conn.clone();
+        Box::pin(async move { Ok(crate::server::proxy::handle(&shared, &conn, req).await) })
+    }
+}
+
+pub(crate) async fn serve_http(shared: Arc<Shared>, conn: Arc<Conn>, io: Box<Stream>) {
+    if io.get_ref().get_ref().1.alpn_protocol() == Some(b"h2") {
+        // HTTP/2 multiplexes streams and keeps its own small state; it is served whole.
+        let svc = hyper::service::service_fn(service(&shared, &conn));
+        let http = shared.http.h2.serve_connection(TokioIo::new(io), svc);
+        Box::pin(drive_h2(&shared, &conn, http)).await;
+    } else {
+        serve_h1(&shared, &conn, io).await;
+    }
+}
+
+/// HTTP/1: alternate between parked (TLS stream only, waiting for bytes) and active
+/// (a hyper connection serving requests) until the connection ends.
+async fn serve_h1(shared: &Arc<Shared>, conn: &Arc<Conn>, mut io: Box<Stream>) {
+    let mut shutdown_rx = shared.shutdown_rx();
+    loop {
+        match park(shared, conn, &mut io, &mut shutdown_rx).await {
+            Wake::Data => {}
+            Wake::Closed => return,
+            Wake::IdleTimeout | Wake::Shutdown => {
+                close_quietly(&mut io).await;
+                return;
+            }
+        }
+        // Boxed: the active state (hyper's connection) is held only while active.
+        match Box::pin(active_h1(shared, conn, io, &mut shutdown_rx)).await {
+            Some(back) => io = back,
+            None => return,
+        }
+    }
+}
+
+enum Wake {
+    /// The first bytes of a request arrived (given back to the stream for hyper to read).
+    Data,
+    /// The client closed the connection or it failed.
+    Closed,
+    IdleTimeout,
+    Shutdown,
+}
+
+/// Wait, holding no HTTP state, for the next bytes from the client.
+async fn park(
+    shared: &Shared,
+    conn: &Conn,
+    io: &mut Box<Stream>,
+    shutdown_rx: &mut watch::Receiver<bool>,
+) -> Wake {
+    if *shutdown_rx.borrow() {
+        return Wake::Shutdown;
+    }
+    io.shrink();
+    let idle_left = shared
+        .settings
+        .timeouts
+        .idle
+        .saturating_sub(conn.idle_for());
+    let read = std::future::poll_fn(|cx| {
+        // On the poll's stack, not in the connection's future: a parked connection keeps
+        // no buffer of its own.
+        let mut buf = [0u8; 2048];
+        let mut rb = ReadBuf::new(&mut buf);
+        match std::pin::Pin::new(&mut *io).poll_read(cx, &mut rb) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(bytes::Bytes::copy_from_slice(rb.filled()))),
+        }
+    });
+    let got = tokio::select! {
+        r = read => r,
+        _ = tokio::time::sleep(idle_left) => {
+            debug!(peer = %conn.peer, "idle timeout: closing keep-alive connection");
+            return Wake::IdleTimeout;
+        }
+        _ = until_shutdown(shutdown_rx) => return Wake::Shutdown,
+    };
+    match got {
+        Ok(data) if data.is_empty() => Wake::Closed,
+        Ok(data) => {
+            io.unread(data);
+            // Activity: the parking clock restarts, so hyper gets the bytes.
+            conn.touch();
+            Wake::Data
+        }
+        Err(e) => {
+            debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+            Wake::Closed
+        }
+    }
+}
+
+/// Send close_notify and FIN, as hyper does when it ends a connection itself.
+async fn close_quietly(io: &mut Stream) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
+}
+
+/// What the connection's timer found.
+enum Due {
+    /// Nothing yet: look again after this long.
+    Wait(Duration),
+    HeaderTimeout,
+    IdleTimeout,
+    Park,
+}
+
+impl Conn {
+    fn idle_for(&self) -> Duration {
+        Duration::from_millis(
+            (self.started.elapsed().as_millis() as u64)
+                .saturating_sub(self.last_active_ms.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// The next deadline of an active connection: the head being received
+    /// (--header-timeout), otherwise idleness (--idle-timeout, and parking when `park`).
+    fn due(&self, idle: Duration, header_timeout: Duration, park: bool) -> Due {
+        if let Some(pending) = self.framing.head_pending_for() {
+            return if pending >= header_timeout {
+                Due::HeaderTimeout
+            } else {
+                Due::Wait((header_timeout - pending).min(TICK))
+            };
+        }
+        // Looked at every TICK at most, so a head that starts meanwhile (the connection's
+        // next request) is held to --header-timeout within TICK, without a wake-up per request.
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Due::Wait(idle.min(TICK));
+        }
+        let idle_for = self.idle_for();
+        if idle_for >= idle {
+            return Due::IdleTimeout;
+        }
+        if park && idle_for >= PARK_AFTER {
+            return Due::Park;
+        }
+        let next = if park { idle.min(PARK_AFTER) } else { idle };
+        Due::Wait((next - idle_for.min(next)).min(TICK))
+    }
+}
+
+/// Serve requests with hyper until the connection ends (`None`) or parks (`Some(io)`).
+async fn active_h1(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+    io: Box<Stream>,
+    shutdown_rx: &mut watch::Receiver<bool>,
+) -> Option<Box<Stream>> {
+    let s = &shared.settings;
+    let svc = hyper::service::service_fn(service(shared, conn));
+    let mut http = shared.http.h1.serve_connection(TokioIo::new(io), svc);
+    let mut parking = false;
+    let mut draining = false;
+    loop {
+        let wait = match conn.due(s.timeouts.idle, s.timeouts.header, !draining && !parking) {
+            Due::HeaderTimeout => {
+                debug!(peer = %conn.peer, "header timeout: request head not received within --header-timeout; closing");
+                return None;
+            }
+            Due::IdleTimeout if !draining => {
+                debug!(peer = %conn.peer, "idle timeout: closing keep-alive connection");
+                std::pin::Pin::new(&mut http).graceful_shutdown();
+                draining = true;
+                continue;
+            }
+            Due::Park if conn.closing.load(Ordering::Relaxed) => TICK,
+            Due::Park => {
+                std::pin::Pin::new(&mut http).graceful_shutdown();
+                parking = true;
+                continue;
+            }
+            Due::IdleTimeout => Duration::from_secs(1),
+            Due::Wait(d) => d,
+        };
+        let wait = wait.max(Duration::from_millis(10));
+        tokio::select! {
+            r = std::future::poll_fn(|cx| http.poll_without_shutdown(cx)) => {
+                let ok = match r {
+                    Ok(()) => true,
+                    Err(e) => {
+                        debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+                        false
+                    }
+                };
+                let parts = http.into_parts();
+                let mut io = parts.io.into_inner();
+                if !parts.read_buf.is_empty() {
+                    io.unread(parts.read_buf);
+                }
+                // Parked only when hyper ended because certgate asked it to: an exchange that
+                // ends the connection (e.g. a body delimited by the close) must end it.
+                if parking && ok && !draining && !conn.closing.load(Ordering::Relaxed) {
+                    return Some(io);
+                }
+                if ok {
+                    close_quietly(&mut io).await;
+                }
+                return None;
+            }
+            _ = until_shutdown(shutdown_rx), if !draining => {
+                std::pin::Pin::new(&mut http).graceful_shutdown();
+                draining = true;
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// HTTP/2: serve until the connection ends; idle timeout, header deadline and draining as
+/// for HTTP/1 (no parking).
+async fn drive_h2<F>(shared: &Shared, conn: &Conn, http: F)
+where
+    F: Future<Output = hyper::Result<()>> + GracefulShutdown,
+{
+    let s = &shared.settings;
+    let mut shutdown_rx = shared.shutdown_rx();
+    tokio::pin!(http);
+    let mut draining = false;
+    loop {
+        let wait = match conn.due(s.timeouts.idle, s.timeouts.header, false) {
+            Due::HeaderTimeout => {
+                debug!(peer = %conn.peer, "header timeout: request head not received within --header-timeout; closing");
+                return;
+            }
+            Due::IdleTimeout if !draining => {
+                debug!(peer = %conn.peer, "idle timeout: closing keep-alive connection");
+                http.as_mut().shutdown_gracefully();
+                draining = true;
+                continue;
+            }
+            Due::IdleTimeout | Due::Park => Duration::from_secs(1),
+            Due::Wait(d) => d,
+        };
+        let wait = wait.max(Duration::from_millis(10));
+        tokio::select! {
+            r = http.as_mut() => {
+                if let Err(e) = r {
+                    debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = until_shutdown(&mut shutdown_rx), if !draining => {
+                http.as_mut().shutdown_gracefully();
+                draining = true;
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// hyper's HTTP/2 connection's graceful shutdown, behind a name `drive_h2` can bound on.
+trait GracefulShutdown {
+    fn shutdown_gracefully(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S, E, B> GracefulShutdown for hyper::server::conn::http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn shutdown_gracefully(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}

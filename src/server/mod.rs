@@ -1,0 +1,11 @@
+//! The serving layer: process-wide state, the accept loop, one connection's lifecycle, the
+//! per-request pipeline, the admin server and the reload loop. Uses every lower layer.
+
+pub mod admin;
+pub mod conn;
+pub mod listener;
+pub mod peer;
+pub mod proxy;
+pub mod reloader;
+pub mod run;
+pub mod state;

@@ -1,0 +1,135 @@
+//! What a connection knows about its peer: the verified identity (computed once per TLS
+//! connection), its authorisation per trust generation (re-checked after a trust change),
+//! the remembered policy decisions, and the activity counters the lifecycle reads.
+
+use super::state::Shared;
+use crate::http::headers::IdentityHeaders;
+use crate::pki::identity::PeerIdentity;
+use crate::pki::trust::VerifyFailure;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracing::warn;
+
+/// The authenticated side of a connection for one trust generation.
+#[derive(Debug)]
+pub struct ConnAuth {
+    pub generation: u64,
+    /// Bundles the chain verifies against in this generation (empty: refused now).
+    pub bundles: Vec<String>,
+    /// Set when a re-check after a trust change refused the chain.
+    pub refused: Option<VerifyFailure>,
+    /// Policy decisions already taken for this connection in this generation, by route
+    /// (a decision depends only on the route and the peer, both fixed here).
+    decisions: Mutex<Vec<Option<crate::policy::Decision>>>,
+}
+
+impl ConnAuth {
+    pub(crate) fn new(
+        generation: u64,
+        bundles: Vec<String>,
+        refused: Option<VerifyFailure>,
+    ) -> ConnAuth {
+        ConnAuth {
+            generation,
+            bundles,
+            refused,
+            decisions: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The decision for `route`, taken by `decide` the first time and remembered.
+    pub fn decision(
+        &self,
+        route: usize,
+        decide: impl FnOnce() -> crate::policy::Decision,
+    ) -> crate::policy::Decision {
+        let mut cache = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Some(d)) = cache.get(route) {
+            return d.clone();
+        }
+        let d = decide();
+        if cache.len() <= route {
+            cache.resize(route + 1, None);
+        }
+        cache[route] = Some(d.clone());
+        d
+    }
+}
+
+/// Per-connection context that requests read.
+pub struct Conn {
+    pub peer: SocketAddr,
+    /// `peer`'s address as a header value (`X-Forwarded-For`).
+    pub peer_ip: http::HeaderValue,
+    /// `None` when no certificate was presented (optional mode).
+    pub identity: Option<Arc<PeerIdentity>>,
+    /// Identity headers built once; `Err` fails requests closed.
+    pub headers: Option<Result<IdentityHeaders, crate::http::headers::HeaderError>>,
+    pub(crate) auth: Mutex<Arc<ConnAuth>>,
+    pub(crate) in_flight: AtomicUsize,
+    /// Requests received so far (HTTP/1 arrival order), for the smuggling guard.
+    pub(crate) requests_seen: AtomicU64,
+    /// Set when an exchange on this HTTP/1 connection ends it (a `Connection: close` request
+    /// or answer, an HTTP/1.0 client): hyper then closes it, and it must not park.
+    pub(crate) closing: AtomicBool,
+    pub(crate) framing: Arc<crate::http::framing::ConflictFlag>,
+    /// Milliseconds since `started` of the last request activity.
+    pub(crate) last_active_ms: AtomicU64,
+    pub(crate) started: Instant,
+}
+
+impl Conn {
+    /// The connection's authorisation in the current trust generation: re-verifies the
+    /// stored chain once per connection per change (revocation reaches open connections).
+    pub fn auth(&self, shared: &Shared) -> Arc<ConnAuth> {
+        let current = shared.live.generation();
+        let mut guard = self.auth.lock().unwrap_or_else(|p| p.into_inner());
+        // A certificate that expires while its connection stays open stops counting then.
+        if let Some(id) = &self.identity {
+            if guard.refused.is_none() && unix_now() > id.not_after_unix {
+                warn!(peer = %self.peer, subject = %id.subject_rfc4514,
+                    "client certificate expired while its connection was open; its requests now get 403");
+                let expired = VerifyFailure::Expired {
+                    not_after: rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(
+                        id.not_after_unix.max(0) as u64,
+                    )),
+                };
+                *guard = Arc::new(ConnAuth::new(guard.generation, Vec::new(), Some(expired)));
+            }
+        }
+        if guard.generation == current {
+            return guard.clone();
+        }
+        let live = shared.live.load();
+        let next = match &self.identity {
+            None => ConnAuth::new(live.generation, Vec::new(), None),
+            Some(id) => match live.trust.verify(
+                &id.leaf_der,
+                &id.chain_der,
+                rustls::pki_types::UnixTime::now(),
+            ) {
+                Ok(bundles) => ConnAuth::new(live.generation, bundles, None),
+                Err(f) => {
+                    warn!(peer = %self.peer, subject = %id.subject_rfc4514, reason = %f,
+                        "open connection's client certificate is refused by the reloaded trust; its requests now get 403");
+                    ConnAuth::new(live.generation, Vec::new(), Some(f))
+                }
+            },
+        };
+        *guard = Arc::new(next);
+        guard.clone()
+    }
+
+    pub(crate) fn touch(&self) {
+        self.last_active_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,5 @@
+//! The sub-commands besides `run`: `inspect`, `check`, `demo` and `echo`.
+
+pub mod check;
+pub mod demo;
+pub mod inspect;
