@@ -106,7 +106,7 @@ fn main() -> ExitCode {
                     tracing::info!("echo listening addr={a}");
                 }
                 tokio::select! {
-                    _ = certgate::tools::demo::serve_echo(listener, true) => {}
+                    _ = certgate::tools::echo::serve_echo(listener, true) => {}
                     _ = certgate::shutdown_signal() => {}
                 }
                 ExitCode::SUCCESS

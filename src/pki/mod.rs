@@ -2,9 +2,12 @@
 //! the one rustls builder, live material with its reload, and expiry dates. The only layer
 //! that imports x509-cert, webpki and notify.
 
+pub mod crl;
+pub mod describe;
 pub mod dn;
 pub mod expiry;
 pub mod identity;
+pub mod load;
 pub mod material;
 pub mod tls;
 pub mod trust;

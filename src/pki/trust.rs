@@ -2,14 +2,13 @@
 //! directories, the server's own certificate and key, and the one chain-verification
 //! function that the handshake, the per-connection re-check and `certgate check` share.
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{
-    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, TrustAnchor, UnixTime,
-};
-use rustls::sign::CertifiedKey;
+use super::crl::{crl_info, crl_signed_by, read_crls, CrlInfo};
+use super::load::digest_of;
+pub use super::load::TrustError;
+pub use super::load::{load_server_key, read_certs};
+use rustls::pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use rustls::DistinguishedName;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, RevocationCheckDepth,
     RevocationOptionsBuilder, UnknownStatusPolicy,
@@ -41,27 +40,6 @@ impl TrustSources {
             .chain(self.crls.iter())
             .map(PathBuf::as_path)
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrustError {
-    #[error("{flag} {path}: cannot read: {source}")]
-    Read {
-        flag: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{flag} {path}: {problem}")]
-    Invalid {
-        flag: &'static str,
-        path: PathBuf,
-        problem: String,
-    },
-    #[error("--server-key {key} does not match the certificate in --server-cert {cert}")]
-    KeyMismatch { cert: PathBuf, key: PathBuf },
-    #[error("trust bundle {0:?} has no trust anchor")]
-    EmptyBundle(String),
 }
 
 /// One named set of trust anchors.
@@ -195,18 +173,6 @@ pub struct TrustStore {
     crl_next_updates: Vec<(i64, String)>,
     trust_digest: [u8; 32],
     crl_digest: [u8; 32],
-}
-
-/// SHA-256 over length-prefixed parts.
-fn digest_of<'a>(parts: impl Iterator<Item = &'a [u8]>) -> [u8; 32] {
-    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    for p in parts {
-        ctx.update(&(p.len() as u64).to_be_bytes());
-        ctx.update(p);
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
 }
 
 impl TrustStore {
@@ -544,241 +510,4 @@ impl TrustStore {
         }
         IssuerHint::Unknown
     }
-}
-
-/// The server's own chain and key, checked to match, with a digest of both files.
-pub fn load_server_key(
-    cert: &Path,
-    key: &Path,
-) -> Result<(Arc<CertifiedKey>, [u8; 32]), TrustError> {
-    let chain: Vec<CertificateDer<'static>> = read_certs("--server-cert", cert)?
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect();
-    let bytes = std::fs::read(key).map_err(|source| TrustError::Read {
-        flag: "--server-key",
-        path: key.to_owned(),
-        source,
-    })?;
-    let der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| TrustError::Invalid {
-        flag: "--server-key",
-        path: key.to_owned(),
-        problem: format!("no PEM private key (PKCS#8, SEC1 or PKCS#1) found: {e}"),
-    })?;
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
-    let signing = provider
-        .key_provider
-        .load_private_key(der)
-        .map_err(|e| TrustError::Invalid {
-            flag: "--server-key",
-            path: key.to_owned(),
-            problem: format!("unsupported private key: {e}"),
-        })?;
-    let digest = digest_of(
-        chain
-            .iter()
-            .map(|c| c.as_ref())
-            .chain(std::iter::once(&bytes[..])),
-    );
-    let ck = CertifiedKey::new(chain, signing);
-    ck.keys_match().map_err(|_| TrustError::KeyMismatch {
-        cert: cert.to_owned(),
-        key: key.to_owned(),
-    })?;
-    Ok((Arc::new(ck), digest))
-}
-
-/// The files a path stands for: the file itself, or a directory's `*.pem`/`*.crt`
-/// (or `exts`) entries in name order. Hidden entries (Kubernetes' `..data`) are skipped;
-/// symlinks to files are followed.
-fn files_of(flag: &'static str, path: &Path, exts: &[&str]) -> Result<Vec<PathBuf>, TrustError> {
-    let meta = std::fs::metadata(path).map_err(|source| TrustError::Read {
-        flag,
-        path: path.to_owned(),
-        source,
-    })?;
-    if !meta.is_dir() {
-        return Ok(vec![path.to_owned()]);
-    }
-    let rd = std::fs::read_dir(path).map_err(|source| TrustError::Read {
-        flag,
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut files = Vec::new();
-    for entry in rd.flatten() {
-        let p = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
-        }
-        let ext_ok = p
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| exts.iter().any(|x| x.eq_ignore_ascii_case(e)));
-        if ext_ok && std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
-            files.push(p);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, TrustError> {
-    std::fs::read(path).map_err(|source| TrustError::Read {
-        flag,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn looks_like_pem(bytes: &[u8]) -> bool {
-    bytes.windows(11).any(|w| w == b"-----BEGIN ")
-}
-
-/// Certificates from a PEM (several allowed) or DER file, or a directory of them.
-pub fn read_certs(
-    flag: &'static str,
-    path: &Path,
-) -> Result<Vec<(PathBuf, CertificateDer<'static>)>, TrustError> {
-    let mut out = Vec::new();
-    for file in files_of(flag, path, &["pem", "crt", "cer"])? {
-        let bytes = read_file(flag, &file)?;
-        let invalid = |problem: String| TrustError::Invalid {
-            flag,
-            path: file.clone(),
-            problem,
-        };
-        let before = out.len();
-        if looks_like_pem(&bytes) {
-            for c in CertificateDer::pem_slice_iter(&bytes) {
-                let c = c.map_err(|e| invalid(format!("bad PEM: {e}")))?;
-                x509_check(&c).map_err(&invalid)?;
-                out.push((file.clone(), c));
-            }
-        } else if !bytes.is_empty() {
-            let c = CertificateDer::from(bytes);
-            x509_check(&c).map_err(&invalid)?;
-            out.push((file.clone(), c));
-        }
-        if out.len() == before {
-            return Err(invalid("holds no certificate".into()));
-        }
-    }
-    if out.is_empty() {
-        return Err(TrustError::Invalid {
-            flag,
-            path: path.to_owned(),
-            problem: "directory holds no *.pem or *.crt certificate file".into(),
-        });
-    }
-    Ok(out)
-}
-
-fn x509_check(c: &CertificateDer<'_>) -> Result<(), String> {
-    use der::Decode;
-    x509_cert::Certificate::from_der(c.as_ref())
-        .map(|_| ())
-        .map_err(|e| format!("not a valid X.509 certificate: {e}"))
-}
-
-/// CRLs from a PEM (several allowed) or DER file, or a directory of them.
-fn read_crls(
-    path: &Path,
-) -> Result<Vec<(PathBuf, CertificateRevocationListDer<'static>)>, TrustError> {
-    let flag = "--crl";
-    let mut out = Vec::new();
-    for file in files_of(flag, path, &["pem", "crl", "der"])? {
-        let bytes = read_file(flag, &file)?;
-        let before = out.len();
-        if looks_like_pem(&bytes) {
-            for c in CertificateRevocationListDer::pem_slice_iter(&bytes) {
-                let c = c.map_err(|e| TrustError::Invalid {
-                    flag,
-                    path: file.clone(),
-                    problem: format!("bad PEM: {e}"),
-                })?;
-                out.push((file.clone(), c));
-            }
-        } else if !bytes.is_empty() {
-            out.push((file.clone(), CertificateRevocationListDer::from(bytes)));
-        }
-        if out.len() == before {
-            return Err(TrustError::Invalid {
-                flag,
-                path: file.clone(),
-                problem: "holds no CRL".into(),
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// What certgate needs to know of a CRL besides what webpki keeps.
-#[derive(Debug)]
-struct CrlInfo {
-    issuer: crate::pki::dn::Dn,
-    this_update: i64,
-    next_update: i64,
-}
-
-/// Issuer and dates of a CRL, parsed with x509-cert.
-fn crl_info(der: &[u8]) -> Result<CrlInfo, String> {
-    use der::Decode;
-    let crl = x509_cert::crl::CertificateList::from_der(der)
-        .map_err(|e| format!("not a valid CRL: {e}"))?;
-    let issuer = crate::pki::dn::Dn::from_name(&crl.tbs_cert_list.issuer);
-    let next = crl
-        .tbs_cert_list
-        .next_update
-        .ok_or_else(|| format!("CRL of {} has no nextUpdate field", issuer.to_rfc4514()))?;
-    Ok(CrlInfo {
-        this_update: crl.tbs_cert_list.this_update.to_unix_duration().as_secs() as i64,
-        next_update: next.to_unix_duration().as_secs() as i64,
-        issuer,
-    })
-}
-
-/// The DER contents (no SEQUENCE header) of an AlgorithmIdentifier, as pki-types compares them.
-fn alg_id_contents(a: &x509_cert::spki::AlgorithmIdentifierOwned) -> Option<Vec<u8>> {
-    use der::Encode;
-    let mut out = a.oid.to_der().ok()?;
-    if let Some(p) = &a.parameters {
-        out.extend(p.to_der().ok()?);
-    }
-    Some(out)
-}
-
-/// True when `ca`'s subject is the CRL's issuer and its key verifies the CRL's signature.
-fn crl_signed_by(crl_der: &[u8], ca: &CertificateDer<'_>) -> bool {
-    use der::{Decode, Encode};
-    let (Ok(crl), Ok(cert)) = (
-        x509_cert::crl::CertificateList::from_der(crl_der),
-        x509_cert::Certificate::from_der(ca.as_ref()),
-    ) else {
-        return false;
-    };
-    if crate::pki::dn::Dn::from_name(&crl.tbs_cert_list.issuer)
-        != crate::pki::dn::Dn::from_name(&cert.tbs_certificate.subject)
-    {
-        return false;
-    }
-    let spki = &cert.tbs_certificate.subject_public_key_info;
-    let (Some(sig_alg), Some(key_alg), Ok(tbs), Some(sig)) = (
-        alg_id_contents(&crl.signature_algorithm),
-        alg_id_contents(&spki.algorithm),
-        crl.tbs_cert_list.to_der(),
-        crl.signature.as_bytes(),
-    ) else {
-        return false;
-    };
-    let Some(key) = spki.subject_public_key.as_bytes() else {
-        return false;
-    };
-    webpki::ALL_VERIFICATION_ALGS.iter().any(|alg| {
-        alg.signature_alg_id().as_ref() == sig_alg.as_slice()
-            && alg.public_key_alg_id().as_ref() == key_alg.as_slice()
-            && alg.verify_signature(key, &tbs, sig).is_ok()
-    })
 }

@@ -6,19 +6,15 @@
 //! `start_proxy` (parses a real `certgate run` argument vector) → `print_guide` → wait for
 //! Ctrl-C, or `self_test`.
 
+use super::demo_pki::{write_pki, ClientCert, Pki};
+use super::echo::serve_echo;
 use crate::config::cli::{Cli, Command, DemoArgs};
 use crate::config::settings::Settings;
 use bytes::Bytes;
 use clap::Parser;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, Ia5String, IsCa, KeyPair, KeyUsagePurpose, SanType,
-};
-use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +43,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum DemoError {
     #[error("{0}")]
     Setup(String),
+    #[error(transparent)]
+    Pki(#[from] super::demo_pki::PkiError),
 }
 
 fn setup(what: impl std::fmt::Display, e: impl std::fmt::Display) -> DemoError {
@@ -180,153 +178,6 @@ impl StopSignals {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// PKI
-// ---------------------------------------------------------------------------------------
-
-/// What the in-process client needs when curl is missing (the files hold the same).
-struct Pki {
-    ca_der: Vec<u8>,
-    allowed: ClientCert,
-    denied: ClientCert,
-}
-
-struct ClientCert {
-    cert_der: Vec<u8>,
-    key_der: Vec<u8>,
-}
-
-/// One RDN per attribute, given in RFC 4514 order (most specific first, as printed).
-fn dn(rfc4514_order: &[(DnType, &str)]) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    // The DER order is the reverse of the RFC 4514 string.
-    for (ty, v) in rfc4514_order.iter().rev() {
-        dn.push(ty.clone(), *v);
-    }
-    dn
-}
-
-fn validity(p: &mut CertificateParams, days: i64) {
-    let now = time::OffsetDateTime::now_utc();
-    p.not_before = now - time::Duration::days(1);
-    p.not_after = now + time::Duration::days(days);
-}
-
-fn write_file(dir: &Path, name: &str, contents: &str, private: bool) -> Result<(), DemoError> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let path = dir.join(name);
-    let err = |e: std::io::Error| setup(format!("cannot write {}", path.display()), e);
-    let mode = if private { 0o600 } else { 0o644 };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&path)
-        .map_err(err)?;
-    // `mode` only applies to new files; a re-used --dir may hold older ones.
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(err)?;
-    f.write_all(contents.as_bytes()).map_err(err)
-}
-
-/// Sign `params` with the CA; write `<name>.pem` and `<name>.key` (PKCS#8).
-fn issue(
-    dir: &Path,
-    name: &str,
-    params: CertificateParams,
-    ca: &Certificate,
-    ca_key: &KeyPair,
-) -> Result<ClientCert, DemoError> {
-    let key =
-        KeyPair::generate().map_err(|e| setup(format!("cannot generate the {name} key"), e))?;
-    let cert = params
-        .signed_by(&key, ca, ca_key)
-        .map_err(|e| setup(format!("cannot sign the {name} certificate"), e))?;
-    write_file(dir, &format!("{name}.pem"), &cert.pem(), false)?;
-    write_file(dir, &format!("{name}.key"), &key.serialize_pem(), true)?;
-    Ok(ClientCert {
-        cert_der: cert.der().to_vec(),
-        key_der: key.serialize_der(),
-    })
-}
-
-fn client_params(subject: &[(DnType, &str)]) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name = dn(subject);
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    p.use_authority_key_identifier_extension = true;
-    validity(&mut p, 365);
-    p
-}
-
-/// The demo CA, a server certificate for localhost/127.0.0.1, and two clients of that CA.
-fn write_pki(dir: &Path) -> Result<Pki, DemoError> {
-    let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name = dn(&[
-        (DnType::CommonName, "certgate demo CA"),
-        (DnType::OrganizationName, "certgate demo"),
-    ]);
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    validity(&mut ca_params, 2 * 365);
-    let ca_key = KeyPair::generate().map_err(|e| setup("cannot generate the CA key", e))?;
-    let ca = ca_params
-        .self_signed(&ca_key)
-        .map_err(|e| setup("cannot sign the CA certificate", e))?;
-    write_file(dir, "ca.pem", &ca.pem(), false)?;
-
-    let mut server = CertificateParams::default();
-    server.distinguished_name = dn(&[(DnType::CommonName, "localhost")]);
-    server.subject_alt_names = vec![
-        SanType::DnsName(Ia5String::try_from("localhost").map_err(|e| setup("server SAN", e))?),
-        SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-    ];
-    server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    server.use_authority_key_identifier_extension = true;
-    validity(&mut server, 365);
-    issue(dir, "server", server, &ca, &ca_key)?;
-
-    let allowed = issue(
-        dir,
-        "allowed",
-        client_params(&[
-            (DnType::CommonName, "demo.docusign.net"),
-            (DnType::OrganizationName, "DocuSign, Inc."),
-            (DnType::CountryName, "US"),
-        ]),
-        &ca,
-        &ca_key,
-    )?;
-    let denied = issue(
-        dir,
-        "denied",
-        client_params(&[
-            (DnType::CommonName, "intruder.example"),
-            (DnType::OrganizationName, "Someone Else"),
-            (DnType::CountryName, "US"),
-        ]),
-        &ca,
-        &ca_key,
-    )?;
-    Ok(Pki {
-        ca_der: ca.der().to_vec(),
-        allowed,
-        denied,
-    })
-}
-
-// ---------------------------------------------------------------------------------------
-// Echo upstream
-// ---------------------------------------------------------------------------------------
-
 /// An HTTP/1.1 server on 127.0.0.1 that answers every request with what certgate told it.
 async fn start_echo() -> Result<(SocketAddr, JoinHandle<()>), DemoError> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -336,54 +187,6 @@ async fn start_echo() -> Result<(SocketAddr, JoinHandle<()>), DemoError> {
         .local_addr()
         .map_err(|e| setup("echo upstream address", e))?;
     Ok((addr, tokio::spawn(serve_echo(listener, false))))
-}
-
-/// Serve the echo upstream on `listener` forever. `all_headers`: echo every header (the
-/// `certgate echo` debugging upstream), else only identity and forwarding headers.
-pub async fn serve_echo(listener: TcpListener, all_headers: bool) {
-    loop {
-        let tcp = match listener.accept().await {
-            Ok((tcp, _)) => tcp,
-            Err(e) => {
-                tracing::warn!(error = %e, "echo upstream: accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| async move {
-                if all_headers {
-                    tracing::info!(method = %req.method(), uri = %req.uri(), "echo: request received");
-                }
-                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(echo_body(
-                    &req,
-                    all_headers,
-                )))))
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), svc)
-                .await;
-        });
-    }
-}
-
-/// `hello from the upstream: GET /path` and the identity and forwarding headers it received.
-fn echo_body<B>(req: &hyper::Request<B>, all_headers: bool) -> String {
-    let mut out = format!("hello from the upstream: {} {}\n", req.method(), req.uri());
-    for (name, value) in req.headers() {
-        let n = name.as_str();
-        if all_headers
-            || n.starts_with("x-client-cert-")
-            || n.starts_with("x-forwarded-")
-            || n == "x-request-id"
-        {
-            out.push_str(&format!(
-                "{n}: {}\n",
-                String::from_utf8_lossy(value.as_bytes())
-            ));
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -830,23 +633,6 @@ mod tests {
         );
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
-    }
-
-    #[test]
-    fn echo_shows_identity_and_forwarding_headers_only() {
-        let req = hyper::Request::get("/webhooks/docusign")
-            .header("x-client-cert-subject", ALLOWED_SUBJECT)
-            .header("x-forwarded-proto", "https")
-            .header("x-request-id", "abc")
-            .header("user-agent", "curl")
-            .body(())
-            .unwrap();
-        let body = echo_body(&req, false);
-        assert!(body.starts_with("hello from the upstream: GET /webhooks/docusign\n"));
-        assert!(body.contains(&format!("x-client-cert-subject: {ALLOWED_SUBJECT}\n")));
-        assert!(body.contains("x-forwarded-proto: https\n"));
-        assert!(body.contains("x-request-id: abc\n"));
-        assert!(!body.contains("user-agent"));
     }
 
     #[test]

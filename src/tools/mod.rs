@@ -2,4 +2,6 @@
 
 pub mod check;
 pub mod demo;
+pub mod demo_pki;
+pub mod echo;
 pub mod inspect;

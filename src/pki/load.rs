@@ -1,0 +1,182 @@
+//! Reading trust material and the server's key from disk: files or directories, PEM or DER,
+//! each file checked to parse, every error naming the flag and the file.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("{flag} {path}: cannot read: {source}")]
+    Read {
+        flag: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{flag} {path}: {problem}")]
+    Invalid {
+        flag: &'static str,
+        path: PathBuf,
+        problem: String,
+    },
+    #[error("--server-key {key} does not match the certificate in --server-cert {cert}")]
+    KeyMismatch { cert: PathBuf, key: PathBuf },
+    #[error("trust bundle {0:?} has no trust anchor")]
+    EmptyBundle(String),
+}
+
+/// SHA-256 over length-prefixed parts.
+pub(crate) fn digest_of<'a>(parts: impl Iterator<Item = &'a [u8]>) -> [u8; 32] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for p in parts {
+        ctx.update(&(p.len() as u64).to_be_bytes());
+        ctx.update(p);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// The server's own chain and key, checked to match, with a digest of both files.
+pub fn load_server_key(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Arc<CertifiedKey>, [u8; 32]), TrustError> {
+    let chain: Vec<CertificateDer<'static>> = read_certs("--server-cert", cert)?
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
+    let bytes = std::fs::read(key).map_err(|source| TrustError::Read {
+        flag: "--server-key",
+        path: key.to_owned(),
+        source,
+    })?;
+    let der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| TrustError::Invalid {
+        flag: "--server-key",
+        path: key.to_owned(),
+        problem: format!("no PEM private key (PKCS#8, SEC1 or PKCS#1) found: {e}"),
+    })?;
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let signing = provider
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| TrustError::Invalid {
+            flag: "--server-key",
+            path: key.to_owned(),
+            problem: format!("unsupported private key: {e}"),
+        })?;
+    let digest = digest_of(
+        chain
+            .iter()
+            .map(|c| c.as_ref())
+            .chain(std::iter::once(&bytes[..])),
+    );
+    let ck = CertifiedKey::new(chain, signing);
+    ck.keys_match().map_err(|_| TrustError::KeyMismatch {
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+    })?;
+    Ok((Arc::new(ck), digest))
+}
+
+/// The files a path stands for: the file itself, or a directory's `*.pem`/`*.crt`
+/// (or `exts`) entries in name order. Hidden entries (Kubernetes' `..data`) are skipped;
+/// symlinks to files are followed.
+pub(crate) fn files_of(
+    flag: &'static str,
+    path: &Path,
+    exts: &[&str],
+) -> Result<Vec<PathBuf>, TrustError> {
+    let meta = std::fs::metadata(path).map_err(|source| TrustError::Read {
+        flag,
+        path: path.to_owned(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let rd = std::fs::read_dir(path).map_err(|source| TrustError::Read {
+        flag,
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for entry in rd.flatten() {
+        let p = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let ext_ok = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| exts.iter().any(|x| x.eq_ignore_ascii_case(e)));
+        if ext_ok && std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+pub(crate) fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, TrustError> {
+    std::fs::read(path).map_err(|source| TrustError::Read {
+        flag,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+pub(crate) fn looks_like_pem(bytes: &[u8]) -> bool {
+    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// Certificates from a PEM (several allowed) or DER file, or a directory of them.
+pub fn read_certs(
+    flag: &'static str,
+    path: &Path,
+) -> Result<Vec<(PathBuf, CertificateDer<'static>)>, TrustError> {
+    let mut out = Vec::new();
+    for file in files_of(flag, path, &["pem", "crt", "cer"])? {
+        let bytes = read_file(flag, &file)?;
+        let invalid = |problem: String| TrustError::Invalid {
+            flag,
+            path: file.clone(),
+            problem,
+        };
+        let before = out.len();
+        if looks_like_pem(&bytes) {
+            for c in CertificateDer::pem_slice_iter(&bytes) {
+                let c = c.map_err(|e| invalid(format!("bad PEM: {e}")))?;
+                x509_check(&c).map_err(&invalid)?;
+                out.push((file.clone(), c));
+            }
+        } else if !bytes.is_empty() {
+            let c = CertificateDer::from(bytes);
+            x509_check(&c).map_err(&invalid)?;
+            out.push((file.clone(), c));
+        }
+        if out.len() == before {
+            return Err(invalid("holds no certificate".into()));
+        }
+    }
+    if out.is_empty() {
+        return Err(TrustError::Invalid {
+            flag,
+            path: path.to_owned(),
+            problem: "directory holds no *.pem or *.crt certificate file".into(),
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn x509_check(c: &CertificateDer<'_>) -> Result<(), String> {
+    use der::Decode;
+    x509_cert::Certificate::from_der(c.as_ref())
+        .map(|_| ())
+        .map_err(|e| format!("not a valid X.509 certificate: {e}"))
+}
