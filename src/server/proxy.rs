@@ -4,7 +4,7 @@
 
 use super::peer::Conn;
 use super::state::Shared;
-use crate::http::headers;
+use crate::http::headers::{self, IdentityHeaders};
 use crate::http::upstream::UpstreamError;
 use crate::ops::metrics::{DecisionLabel, UpstreamErrorLabels};
 use crate::policy::{Decision, Forbidden, PathError, Peer};
@@ -207,6 +207,9 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
     resp
 }
 
+/// The request pipeline, one step per line: framing checks, path, route and authorisation,
+/// (payload check), identity headers (strip, then set), forward. Each step calls down into
+/// a lower layer; none calls back up.
 async fn forward(
     shared: &Shared,
     conn: &Conn,
@@ -215,6 +218,21 @@ async fn forward(
     rid: &HeaderValue,
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ProxyError> {
+    check_request(shared, conn, &req, index)?;
+    // RFC 3986 normalisation: the path that is authorised is the path that is forwarded.
+    let path = crate::policy::normalize_path(req.uri().path())?;
+    let (route, identity_headers) = authorise(shared, conn, &path, outcome)?;
+    set_headers(shared, conn, &mut req, identity_headers, rid);
+    send(shared, req, route, &path, outcome).await
+}
+
+/// Framing and head checks that need no route: smuggling, header size, CONNECT, Host.
+fn check_request(
+    shared: &Shared,
+    conn: &Conn,
+    req: &Request<Incoming>,
+    index: u64,
+) -> Result<(), ProxyError> {
     let s = &shared.settings;
     // Request smuggling: both Content-Length and Transfer-Encoding (see framing.rs).
     if req.version() == http::Version::HTTP_11 && conn.framing.is_conflict(index) {
@@ -223,7 +241,7 @@ async fn forward(
         ));
     }
     // --max-header-bytes (hyper's own buffer limit is the backstop for h1)
-    let size = header_bytes(&req);
+    let size = header_bytes(req);
     if size > s.max_header_bytes {
         return Err(ProxyError::HeadersTooLarge {
             size,
@@ -247,9 +265,18 @@ async fn forward(
             ));
         }
     }
-    // RFC 3986 normalisation: the path that is authorised is the path that is forwarded.
-    let path = crate::policy::normalize_path(req.uri().path())?;
-    let policy = &s.policy.policy;
+    Ok(())
+}
+
+/// Route and authorise (pure `Policy::decide_route`, remembered per connection and trust
+/// generation): the route index and the identity headers to set, if the route vouches.
+fn authorise<'c>(
+    shared: &Shared,
+    conn: &'c Conn,
+    path: &str,
+    outcome: &mut Outcome,
+) -> Result<(usize, Option<&'c IdentityHeaders>), ProxyError> {
+    let policy = &shared.settings.policy.policy;
     let auth = conn.auth(shared);
     let peer = conn.identity.as_deref().map(|identity| Peer {
         identity,
@@ -257,7 +284,7 @@ async fn forward(
     });
     // The route from the path; the decision for that route is taken once per connection
     // (per trust generation) and remembered.
-    let decision = match policy.match_route(&path) {
+    let decision = match policy.match_route(path) {
         None => Decision::NoRoute,
         Some(route) => auth.decision(route, || policy.decide_route(route, peer)),
     };
@@ -295,9 +322,20 @@ async fn forward(
         Some(Err(e)) if vouched => return Err(ProxyError::Forbidden(e.to_string())),
         _ => None,
     };
-    // Strip, then set.
+    Ok((route, identity_headers))
+}
+
+/// Strip, then set: every inbound header in certgate's namespace goes, then the verified
+/// identity and the forwarding headers are set.
+fn set_headers(
+    shared: &Shared,
+    conn: &Conn,
+    req: &mut Request<Incoming>,
+    identity_headers: Option<&IdentityHeaders>,
+    rid: &HeaderValue,
+) {
     let host = req.uri().authority().map(|a| a.as_str().to_string());
-    let removed = headers::strip_inbound(req.headers_mut(), &s.headers);
+    let removed = headers::strip_inbound(req.headers_mut(), &shared.settings.headers);
     if removed > 0 {
         debug!(
             request_id = rid.to_str().unwrap_or("-"),
@@ -310,11 +348,22 @@ async fn forward(
         }
     }
     headers::apply(req.headers_mut(), identity_headers, &conn.peer_ip, rid);
+}
+
+/// Forward to the route's upstream and prepare its answer for the client's connection.
+async fn send(
+    shared: &Shared,
+    req: Request<Incoming>,
+    route: usize,
+    path: &str,
+    outcome: &mut Outcome,
+) -> Result<Response<Body>, ProxyError> {
+    let s = &shared.settings;
     let upstream = &shared.upstreams[s.route_upstream[route]];
     let client_version = req.version();
     let query = req.uri().query().map(str::to_owned);
     let mut resp = upstream
-        .send(req, &path, query.as_deref(), s.timeouts.upstream)
+        .send(req, path, query.as_deref(), s.timeouts.upstream)
         .await?;
     outcome.upstream_status = Some(resp.status().as_u16());
     // The client's connection has its own version and keep-alive: an HTTP/1.0 upstream
