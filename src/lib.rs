@@ -1,21 +1,30 @@
 #![forbid(unsafe_code)]
 //! certgate: a mutual-TLS sidecar.
 //!
-//! ```text
-//!  client ──TLS──▶ server.rs ── accept, handshake deadline (tls.rs: rustls + trust.rs verifier)
-//!                      │        identity.rs: PeerIdentity, once per connection
-//!                      │        HTTP/1: idle connections park (TLS state only) between requests
-//!                      ▼
-//!                  proxy.rs ── policy::normalize_path ─▶ policy::Policy::decide (PURE,
-//!                      │        remembered per connection, route and trust generation)
-//!                      │        headers.rs: strip inbound identity headers, set verified ones
-//!                      ▼
-//!                  upstream.rs ── kept-alive HTTP/1.1 (own small pool over hyper's client
-//!                                 connection) to http://loopback or unix:/socket
+//! One request's path (folders are layers; each uses only the layers below it):
 //!
-//!  side paths: reload.rs (ArcSwap of live material), admin.rs + metrics.rs,
-//!              handshake_log.rs (why a handshake was refused)
+//! ```text
+//!  client ──TLS──▶ server/listener.rs ── accept, --max-connections, handshake deadline
+//!                      │   pki/tls.rs (the one rustls builder) + pki/trust.rs (the verifier)
+//!                      │   pki/identity.rs: PeerIdentity, computed once per TLS connection
+//!                      ▼
+//!                  server/conn.rs ── HTTP/1 (parks when idle) or HTTP/2 by ALPN; deadlines
+//!                      │   server/peer.rs: what the connection knows of its peer
+//!                      ▼
+//!                  server/proxy.rs ── forward(): check_request → policy::normalize_path →
+//!                      │   authorise (policy::Policy::decide_route, PURE, remembered per
+//!                      │   connection, route and trust generation) → set_headers
+//!                      │   (http/headers.rs: strip, then set) → send
+//!                      ▼
+//!                  http/upstream.rs ── kept-alive HTTP/1.1 to http://loopback or unix:/socket
+//!
+//!  one reload: pki/watch.rs (notify, SIGHUP) → server/reloader.rs → pki/material.rs
+//!              (rebuild off to the side, swap one ArcSwap pointer, keep the last good)
+//!  side paths: server/admin.rs + ops/metrics.rs, ops/handshake_log.rs, ops/expiry.rs
+//!  layers:     pki < policy < http < config < ops < server < tools
 //! ```
+//!
+//! See docs/architecture.md for the rules that keep it so.
 pub mod config;
 pub mod http;
 pub mod ops;
