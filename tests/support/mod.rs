@@ -841,10 +841,11 @@ fn admin_listening_addr(line: &str) -> Option<SocketAddr> {
 
 fn addr_field(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("addr=")? + "addr=".len()..];
+    // Text (`addr=IP:PORT`, possibly quoted) and JSON (`"message":"listening addr=IP:PORT"}`).
     let token: String = rest
+        .trim_start_matches('"')
         .chars()
-        .take_while(|c| !c.is_whitespace())
-        .filter(|c| *c != '"')
+        .take_while(|c| !c.is_whitespace() && *c != '"')
         .collect();
     token.parse().ok()
 }
