@@ -19,6 +19,11 @@
    /etc/certgate paths mapped onto a throwaway PKI: `certgate run` must start, report ready
    and exit 0 on SIGTERM; `certgate check` must allow each subject rule's certificate on its
    route and deny a foreign subject and a certificate from another bundle's CA.
+5. deploy/monitoring (a kustomization of Prometheus Operator objects only): the PrometheusRule
+   carries exactly the plain rule file beside it, `promtool check rules` and `promtool test
+   rules` pass, the PodMonitor selects the Deployment's pods and a named port, the Grafana
+   dashboard is well-formed, and every metric that a rule or panel names is one that certgate's
+   /metrics (scraped in step 4) exports.
 
 Quiet on success. On failure: one line per problem on stderr, exit 1.
 """
@@ -184,6 +189,91 @@ CERTIFICATE_SCHEMA = {
 }
 
 
+# Structural subsets of the Prometheus Operator's monitoring.coreos.com/v1 PrometheusRule and
+# PodMonitor (deploy/monitoring): the fields we use are typed, unknown fields are errors.
+MONITORING_METADATA = CERTIFICATE_SCHEMA["properties"]["metadata"]
+PROM_DURATION = r"^(([0-9]+)(y|w|d|h|m|s|ms))+$"
+PROMETHEUS_RULE_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": MONITORING_METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["groups"],
+            "additionalProperties": False,
+            "properties": {"groups": {"type": "array", "minItems": 1, "items": {
+                "type": "object",
+                "required": ["name", "rules"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "interval": {"type": "string", "pattern": PROM_DURATION},
+                    "rules": {"type": "array", "minItems": 1, "items": {
+                        "type": "object",
+                        "required": ["expr"],
+                        "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                        "additionalProperties": False,
+                        "properties": {
+                            "alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                            "record": {"type": "string"},
+                            "expr": {"type": "string", "minLength": 1},
+                            "for": {"type": "string", "pattern": PROM_DURATION},
+                            "keep_firing_for": {"type": "string", "pattern": PROM_DURATION},
+                            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                            "annotations": {"type": "object",
+                                            "additionalProperties": {"type": "string"}},
+                        },
+                    }},
+                },
+            }}},
+        },
+    },
+}
+POD_MONITOR_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PodMonitor"},
+        "metadata": MONITORING_METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["selector", "podMetricsEndpoints"],
+            "additionalProperties": False,
+            "properties": {
+                "selector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"matchLabels": {"type": "object",
+                                                   "additionalProperties": {"type": "string"}}},
+                },
+                "namespaceSelector": {"type": "object"},
+                "jobLabel": {"type": "string"},
+                "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": {
+                    "type": "object",
+                    "required": ["port"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "port": {"type": "string", "minLength": 1},
+                        "path": {"type": "string", "pattern": "^/"},
+                        "scheme": {"enum": ["http", "https"]},
+                        "interval": {"type": "string", "pattern": PROM_DURATION},
+                        "scrapeTimeout": {"type": "string", "pattern": PROM_DURATION},
+                        "honorLabels": {"type": "boolean"},
+                    },
+                }},
+            },
+        },
+    },
+}
+MONITORING_SCHEMAS = {"PrometheusRule": PROMETHEUS_RULE_SCHEMA, "PodMonitor": POD_MONITOR_SCHEMA}
+
+
 def validate_object(obj, where: str) -> None:
     if not isinstance(obj, dict) or "apiVersion" not in obj or "kind" not in obj:
         fail(where, "not a Kubernetes object (no apiVersion/kind)")
@@ -193,6 +283,15 @@ def validate_object(obj, where: str) -> None:
         for e in jsonschema.Draft202012Validator(CERTIFICATE_SCHEMA).iter_errors(obj):
             path = "/".join(str(p) for p in e.absolute_path)
             fail(where, f"cert-manager schema: at /{path}: {e.message}")
+        return
+    if obj["apiVersion"].startswith("monitoring.coreos.com/"):
+        schema = MONITORING_SCHEMAS.get(obj["kind"])
+        if schema is None:
+            fail(where, f"no schema for {obj['kind']}: extend .ci/validate-deploy.py")
+            return
+        for e in jsonschema.Draft202012Validator(schema).iter_errors(obj):
+            path = "/".join(str(p) for p in e.absolute_path)
+            fail(where, f"Prometheus Operator schema: at /{path}: {e.message}")
         return
     for version in K8S_VERSIONS:
         try:
@@ -723,6 +822,8 @@ def run_certgate(label: str, objs: list[dict], binary: Path) -> None:
             try:
                 with urllib.request.urlopen(f"http://{admin_addr}{path}", timeout=5) as r:
                     got = r.status
+                    if path == "/metrics":
+                        SCRAPES.append(r.read().decode())
             except urllib.error.HTTPError as e:
                 got = e.code
             except OSError as e:
@@ -792,6 +893,137 @@ def run_certgate(label: str, objs: list[dict], binary: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------------------------
+# deploy/monitoring: Prometheus Operator objects, the plain rule file they carry, its promtool
+# unit tests, and the Grafana dashboard; every metric they name must be one certgate exports.
+
+SCRAPES: list[str] = []  # /metrics bodies from run_certgate
+MONITORING_KINDS = {"PrometheusRule", "PodMonitor"}
+METRIC_NAME = re.compile(r"\b((?:certgate|process)_[a-zA-Z0-9_]+)\b")
+TYPE_SUFFIXES = {"counter": ["_total", "_created"], "gauge": [""], "unknown": [""],
+                 "histogram": ["_bucket", "_sum", "_count", "_created"],
+                 "summary": ["", "_sum", "_count", "_created"], "info": ["_info"],
+                 "stateset": [""], "gaugehistogram": ["_bucket", "_gsum", "_gcount"]}
+
+
+def is_promtool_file(docs: list) -> bool:
+    """A Prometheus rule file (`groups:`) or a promtool unit-test file (`rule_files:`)."""
+    return (len(docs) == 1 and isinstance(docs[0], dict) and "apiVersion" not in docs[0]
+            and ("groups" in docs[0] or "rule_files" in docs[0]))
+
+
+def exported_names(text: str) -> set[str]:
+    """Sample names in a Prometheus/OpenMetrics exposition, including those of families that
+    have no sample yet (from their `# TYPE` line)."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            parts = line.split()
+            if len(parts) == 4:
+                names |= {parts[2] + sfx for sfx in TYPE_SUFFIXES.get(parts[3], [""])}
+        elif line and not line.startswith("#"):
+            names.add(re.split(r"[{ ]", line, maxsplit=1)[0])
+    return names
+
+
+def dashboard_exprs(where: str, dash: dict) -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every target and query variable; checks the dashboard's shape."""
+    out: list[tuple[str, str]] = []
+    if not dash.get("title") or not dash.get("uid"):
+        fail(where, "the dashboard needs a title and a uid")
+    variables = {v.get("name") for v in dash.get("templating", {}).get("list", [])}
+    if "datasource" not in variables:
+        fail(where, "no `datasource` variable: panels must not be tied to one data source")
+    for v in dash.get("templating", {}).get("list", []):
+        q = v.get("query")
+        if v.get("type") == "query":
+            out.append((f"variable {v.get('name')}", q.get("query") if isinstance(q, dict) else q))
+    ids = []
+    panels = list(dash.get("panels", []))
+    if not panels:
+        fail(where, "no panels")
+    while panels:
+        panel = panels.pop(0)
+        panels += panel.get("panels", [])
+        ids.append(panel.get("id"))
+        title = panel.get("title", "?")
+        if panel.get("type") == "row":
+            continue
+        ds = panel.get("datasource", {})
+        if not isinstance(ds, dict) or ds.get("uid") != "${datasource}":
+            fail(where, f"panel {title!r}: datasource must be ${{datasource}}")
+        if not panel.get("targets"):
+            fail(where, f"panel {title!r} has no query")
+        for t in panel.get("targets", []):
+            if not t.get("expr"):
+                fail(where, f"panel {title!r}: a target without expr")
+            else:
+                out.append((f"panel {title!r}", t["expr"]))
+    if len(ids) != len(set(ids)):
+        fail(where, "two panels with the same id")
+    return out
+
+
+def check_monitoring(label: str, kdir: Path, objs: list[dict],
+                     renderings: list[tuple[str, Path, list[dict]]]) -> None:
+    exprs: list[tuple[str, str]] = []
+    rule_files = sorted(kdir.glob("*.rules.yaml"))
+    for obj in objs:
+        where = f"{label}: {ident(obj)}"
+        if obj["kind"] == "PrometheusRule":
+            same = [f for f in rule_files if load_all(f) == [obj["spec"]]]
+            if len(same) != 1:
+                fail(where, "spec must equal one *.rules.yaml file beside it (the plain rule "
+                            "file that the promtool tests run against)")
+            for g in obj["spec"]["groups"]:
+                exprs += [(f"{where}: rule {r.get('alert') or r.get('record')}", r["expr"])
+                          for r in g["rules"]]
+        elif obj["kind"] == "PodMonitor":
+            sel = obj["spec"]["selector"].get("matchLabels", {})
+            ports = [e["port"] for e in obj["spec"]["podMetricsEndpoints"]]
+            for rlabel, _, robjs in renderings:
+                for dep in (o for o in robjs if o["kind"] == "Deployment"):
+                    pod = dep["spec"]["template"]
+                    if not labels_match({"matchLabels": sel}, pod["metadata"].get("labels", {})):
+                        fail(where, f"selector does not select the pods of {rlabel}")
+                        continue
+                    named = {p.get("name") for c in pod["spec"]["containers"]
+                             for p in c.get("ports", [])}
+                    for port in ports:
+                        if port not in named:
+                            fail(where, f"port {port!r} is not a named container port in {rlabel}")
+    promtool = shutil.which("promtool")
+    if not promtool:
+        fail(label, "promtool not on PATH (Debian: apt-get install prometheus); "
+                    ".ci/validate-deploy installs it")
+    tests = [f for f in sorted(kdir.glob("*.yaml")) if f.name != "kustomization.yaml"
+             and is_promtool_file(load_all(f)) and "rule_files" in load_all(f)[0]]
+    if rule_files and not tests:
+        fail(label, "no promtool unit-test file (rule_files:) for the rules")
+    if promtool:
+        for args in ([["check", "rules", str(f)] for f in rule_files] +
+                     [["test", "rules", str(f)] for f in tests]):
+            r = subprocess.run([promtool, *args], capture_output=True, text=True, cwd=kdir)
+            if r.returncode != 0:
+                fail(label, f"promtool {' '.join(args[:2])} {rel(Path(args[2]))}:\n"
+                            f"{(r.stdout + r.stderr).strip()}")
+    for f in sorted(kdir.glob("*.json")):
+        try:
+            dash = json.loads(f.read_text())
+        except json.JSONDecodeError as e:
+            fail(rel(f), f"invalid JSON: {e}")
+            continue
+        exprs += [(f"{rel(f)}: {w}", e) for w, e in dashboard_exprs(rel(f), dash)]
+    if not SCRAPES:
+        fail(label, "no /metrics scrape from certgate to check metric names against "
+                    "(run with --certgate BIN)")
+        return
+    known = set().union(*(exported_names(t) for t in SCRAPES))
+    for where, expr in exprs:
+        for name in sorted(set(METRIC_NAME.findall(expr)) - known):
+            fail(where, f"{name} is not a metric certgate exports (see its /metrics)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--certgate", type=Path, help="certgate binary to run the rendered args with")
@@ -822,6 +1054,11 @@ def main() -> int:
             continue
         if p.name == "kustomization.yaml" or p in patch_files:
             continue  # not Kubernetes objects; checked by rendering
+        if is_promtool_file(docs):
+            if not (p.parent / "kustomization.yaml").is_file():
+                fail(where, "a Prometheus rule or test file belongs beside deploy/monitoring's "
+                            "kustomization.yaml")
+            continue  # checked with promtool by check_monitoring
         if p not in resource_files:
             fail(where, "no kustomization.yaml lists this file in its resources")
         if not docs:
@@ -829,7 +1066,8 @@ def main() -> int:
         for doc in docs:
             validate_object(doc, where)
 
-    # 2-4. each rendering
+    # 2-4. each rendering (5. deploy/monitoring's after the others, with their /metrics)
+    monitoring: list[tuple[str, Path, list[dict]]] = []
     for label, kdir, objs in renderings:
         label = f"{label} (rendered)"
         names = [sort_key(o) for o in objs]
@@ -850,12 +1088,19 @@ def main() -> int:
                 else:
                     fail(label, f"this script renders {len(objs)} objects, `kubectl kustomize` "
                                 f"{len(theirs)}")
+        if objs and all(o["kind"] in MONITORING_KINDS for o in objs):
+            monitoring.append((label, kdir, objs))
+            continue
         if errors:
             continue
         binary = opts.certgate.resolve() if opts.certgate else None
         check_rendering(label, objs, binary)
         if binary and not errors:
             run_certgate(label, objs, binary)
+
+    for label, kdir, objs in monitoring:
+        if not errors:
+            check_monitoring(label, kdir, objs, renderings)
 
     if errors:
         print("validate-deploy: FAILED", file=sys.stderr)
