@@ -172,6 +172,9 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
     shared
         .metrics
         .record_request(outcome.route, decision, status, elapsed.as_secs_f64());
+    // The subject as Display: exactly the identity header's RFC 4514 value (one backslash
+    // before an escaped character; control characters are already escaped), so it can be
+    // copied into a `subject:` rule. A plain &str field would be Debug-quoted in text logs.
     let (subject, fingerprint) = match &conn.identity {
         Some(id) => (id.subject_rfc4514.as_str(), id.fingerprint_hex.as_str()),
         None => ("-", "-"),
@@ -184,7 +187,7 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
             decision = ?decision,
             status,
             method = %method,
-            subject,
+            subject = %subject,
             fingerprint,
             upstream_status = outcome.upstream_status,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
@@ -196,7 +199,7 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
             decision = ?decision,
             status,
             method = %method,
-            subject,
+            subject = %subject,
             fingerprint,
             upstream_status = outcome.upstream_status,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
