@@ -256,7 +256,7 @@ out=$(send "$url" ca.pem intruder.pem intruder.key 2>&1) || rc=$?
 echo "$out"
 [[ $rc -eq 0 && $(tail -n1 <<<"$out") == "HTTP 403" ]] || fail "denied sender: expected HTTP 403"
 grep -q 'request-id: ' <<<"$out" || fail "denied sender: expected a request id in the 403 body"
-log_has 'decision=denied status=403 method=POST subject="CN=intruder.example' ||
+log_has 'decision=denied status=403 method=POST subject=CN=intruder.example' ||
     fail "denied sender: certgate did not log decision=denied for intruder.example"
 echo "certgate log: $(grep -F 'decision=denied' certgate.log | tail -n1 | sed 's/^.*INFO //')"
 accepted_after=$(grep -c 'accepted webhook' listener.log || true)
