@@ -1,14 +1,15 @@
-//! Plain-HTTP admin server: `/healthz`, `/readyz`, `/metrics`.
+//! Plain-HTTP admin server: `/healthz`, `/readyz`, `/metrics`; and the log lines that say
+//! when readiness changes because of the server certificate's validity period.
 
 use super::state::Shared;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tracing::warn;
+use tracing::{error, info, warn};
 
 fn text(
     status: StatusCode,
@@ -28,19 +29,43 @@ fn text(
 pub fn respond(shared: &Shared, path: &str) -> Response<Full<Bytes>> {
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n", "text/plain"),
-        "/readyz" => {
-            if shared.ready.load(Ordering::SeqCst) {
-                text(StatusCode::OK, "ready\n", "text/plain")
-            } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n", "text/plain")
-            }
-        }
+        "/readyz" => match shared.readiness() {
+            Ok(()) => text(StatusCode::OK, "ready\n", "text/plain"),
+            Err(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {why}\n"),
+                "text/plain",
+            ),
+        },
         "/metrics" => text(
             StatusCode::OK,
             shared.metrics.encode(),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ),
         _ => text(StatusCode::NOT_FOUND, "not found\n", "text/plain"),
+    }
+}
+
+/// Log, once per change, when the server certificate in force leaves or re-enters its
+/// validity period: at start, after a reload, and when it expires (or becomes valid) while
+/// certgate runs. `/readyz` itself checks the clock on every request; this only tells.
+pub async fn log_server_cert_readiness(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = None;
+    loop {
+        tick.tick().await;
+        let now = shared.server_cert_problem(crate::pki::expiry::now_unix());
+        if now != last {
+            match &now {
+                Some(p) => error!(file = %p.file, "{p}"),
+                None => info!(
+                    file = %shared.settings.server_cert.display(),
+                    "server certificate is valid again: /readyz answers 200"
+                ),
+            }
+            last = now;
+        }
     }
 }
 

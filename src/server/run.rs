@@ -89,6 +89,7 @@ pub async fn run_with_ready(
         shared.settings.expiry_warning,
     );
     let background = [
+        tokio::spawn(super::admin::log_server_cert_readiness(shared.clone())),
         tokio::spawn(reloader::daily_expiry(shared.clone())),
         tokio::spawn(reloader::watch(shared.clone(), watching)),
     ];

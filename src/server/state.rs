@@ -1,14 +1,16 @@
 //! Process-wide state: settings, live material, upstream pools, metrics, the HTTP server
-//! builders and the shutdown signal. Everything a connection or a background task reads,
-//! and nothing about how one connection is driven.
+//! builders, the shutdown signal and readiness (serving, not draining, and a server
+//! certificate inside its validity period). Everything a connection or a background task
+//! reads, and nothing about how one connection is driven.
 
 use crate::config::settings::Settings;
 use crate::http::upstream::Upstream;
 use crate::ops::metrics::Metrics;
 use crate::pki::material::LiveConfig;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::sign::CertifiedKey;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 /// State shared by every connection.
@@ -20,8 +22,11 @@ pub struct Shared {
     /// Route names for labels, indexed like `settings.policy.policy.routes()`.
     pub route_names: Vec<Arc<str>>,
     pub metrics: Metrics,
-    /// `/readyz`: serving with valid material and not draining.
+    /// Serving and not draining (`/readyz` also needs a server certificate in its
+    /// validity period: `readiness`).
     pub ready: AtomicBool,
+    /// The validity of the server certificate in force, parsed once per certificate.
+    server_validity: Mutex<Option<(Arc<CertifiedKey>, Option<Validity>)>>,
     pub(crate) request_seq: AtomicU64,
     pub(crate) id_prefix: String,
     shutdown: watch::Sender<bool>,
@@ -58,6 +63,7 @@ impl Shared {
             route_names,
             metrics,
             ready: AtomicBool::new(false),
+            server_validity: Mutex::new(None),
             request_seq: AtomicU64::new(1),
             id_prefix: crate::pki::identity::hex(&seed),
             shutdown,
@@ -70,10 +76,134 @@ impl Shared {
         let _ = self.shutdown.send(true);
     }
 
+    /// Ok when `/readyz` answers 200: serving, not draining, and the server certificate in
+    /// force is inside its validity period now (time-based, so a certificate that expires
+    /// while certgate runs turns readiness off at that second).
+    pub fn readiness(&self) -> Result<(), NotReady> {
+        if !self.ready.load(Ordering::SeqCst) {
+            return Err(NotReady::NotServing);
+        }
+        match self.server_cert_problem(crate::pki::expiry::now_unix()) {
+            Some(p) => Err(NotReady::ServerCert(p)),
+            None => Ok(()),
+        }
+    }
+
+    /// Why the server certificate in force cannot be served at `now` (unix seconds), if so.
+    pub fn server_cert_problem(&self, now: i64) -> Option<ServerCertProblem> {
+        let key = self.live.load().server_cert.clone();
+        let validity = {
+            let mut cache = self
+                .server_validity
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match &*cache {
+                Some((k, v)) if Arc::ptr_eq(k, &key) => v.clone(),
+                _ => {
+                    let v = Validity::of(&key);
+                    *cache = Some((key, v.clone()));
+                    v
+                }
+            }
+        }?;
+        let time = validity.check(now)?;
+        Some(ServerCertProblem {
+            file: self.settings.server_cert.display().to_string(),
+            subject: validity.subject,
+            time,
+        })
+    }
+
     /// Follows `begin_shutdown` (see `until_shutdown`).
     pub(crate) fn shutdown_rx(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
     }
+}
+
+/// The validity period of a server certificate's leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validity {
+    pub not_before: i64,
+    pub not_after: i64,
+    pub subject: String,
+}
+
+impl Validity {
+    /// Only the leaf counts: an expired certificate further up the served chain (an old
+    /// cross-sign) does not stop clients that build another path. None if it cannot be
+    /// parsed (it was parsed at load, so this does not happen in practice).
+    fn of(key: &CertifiedKey) -> Option<Validity> {
+        let leaf = key.cert.first()?;
+        let id = crate::pki::identity::PeerIdentity::from_chain(leaf, &[]).ok()?;
+        Some(Validity {
+            not_before: id.not_before_unix,
+            not_after: id.not_after_unix,
+            subject: id.subject_rfc4514,
+        })
+    }
+
+    /// Pure: outside the period at `now` (bounds inclusive, as in path validation)?
+    pub fn check(&self, now: i64) -> Option<CertTime> {
+        if now > self.not_after {
+            Some(CertTime::Expired {
+                not_after: self.not_after,
+            })
+        } else if now < self.not_before {
+            Some(CertTime::NotYetValid {
+                not_before: self.not_before,
+            })
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertTime {
+    Expired { not_after: i64 },
+    NotYetValid { not_before: i64 },
+}
+
+/// A server certificate that clients refuse because of the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerCertProblem {
+    /// `--server-cert`.
+    pub file: String,
+    pub subject: String,
+    pub time: CertTime,
+}
+
+fn rfc3339(unix: i64) -> String {
+    crate::pki::trust::rfc3339(rustls::pki_types::UnixTime::since_unix_epoch(
+        std::time::Duration::from_secs(unix.max(0) as u64),
+    ))
+}
+
+impl std::fmt::Display for ServerCertProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (file, subject) = (&self.file, &self.subject);
+        match self.time {
+            CertTime::Expired { not_after } => write!(
+                f,
+                "server certificate {file} ({subject}) expired at {}: every client refuses it; /readyz answers 503 until a valid certificate is loaded",
+                rfc3339(not_after)
+            ),
+            CertTime::NotYetValid { not_before } => write!(
+                f,
+                "server certificate {file} ({subject}) is not yet valid: its validity starts at {} (is a clock wrong?); /readyz answers 503 until then or until a valid certificate is loaded",
+                rfc3339(not_before)
+            ),
+        }
+    }
+}
+
+/// Why `/readyz` answers 503.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("not serving (starting or draining)")]
+    NotServing,
+    #[error("{0}")]
+    ServerCert(ServerCertProblem),
 }
 
 /// Resolves once shutdown has begun.
@@ -112,4 +242,41 @@ fn http_builders(s: &Settings) -> HttpBuilders {
 /// proxy's own check answers 431 exactly at the limit.
 pub(crate) fn h1_buffer(max_header_bytes: usize) -> usize {
     (max_header_bytes + 16 * 1024).max(64 * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_bounds_are_inclusive() {
+        let v = Validity {
+            not_before: 100,
+            not_after: 200,
+            subject: "CN=localhost".into(),
+        };
+        assert_eq!(v.check(100), None);
+        assert_eq!(v.check(200), None);
+        assert_eq!(v.check(201), Some(CertTime::Expired { not_after: 200 }));
+        assert_eq!(v.check(99), Some(CertTime::NotYetValid { not_before: 100 }));
+    }
+
+    #[test]
+    fn problem_names_the_file_and_the_date() {
+        let p = ServerCertProblem {
+            file: "/etc/certgate/tls/tls.crt".into(),
+            subject: "CN=localhost".into(),
+            time: CertTime::Expired {
+                not_after: 1_772_323_200,
+            },
+        };
+        let text = p.to_string();
+        assert!(text.contains("/etc/certgate/tls/tls.crt"), "{text}");
+        assert!(text.contains("expired at 2026-03-01T00:00:00Z"), "{text}");
+        let p = ServerCertProblem {
+            time: CertTime::NotYetValid { not_before: 0 },
+            ..p
+        };
+        assert!(p.to_string().contains("not yet valid"));
+    }
 }
