@@ -735,9 +735,11 @@ where
                 Ok::<_, Infallible>(resp)
             }
         });
-        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-            .serve_connection(io, svc)
-            .await;
+        // Records whatever certgate forwards: no header-count limit of its own below
+        // certgate's (hyper's default is 100 lines).
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder.http1().max_headers(10_000);
+        let _ = builder.serve_connection(io, svc).await;
     });
 }
 
