@@ -6,7 +6,7 @@ pub mod path;
 pub mod rule;
 
 pub use explain::{dn_difference, nearest_miss, Miss};
-pub use path::{normalize_path, PathError};
+pub use path::{canonical_prefix, normalize_path, PathError};
 pub use rule::{AttrKind, Rule, RuleError};
 
 use crate::pki::identity::PeerIdentity;
@@ -111,32 +111,38 @@ impl Policy {
             if !prefix.starts_with('/') {
                 return Err(err(format!("prefix {prefix:?} must start with '/'")));
             }
-            match normalize_path(prefix) {
-                Ok(n) if n == prefix => {}
-                Ok(n) => {
-                    return Err(err(format!(
-                        "prefix {prefix:?} is not in normalized form (requests are matched after normalization; write {n:?})"
-                    )))
-                }
-                Err(e) => return Err(err(format!("prefix {prefix:?}: {e}"))),
-            }
             if prefix.contains(['?', '#']) {
                 return Err(err(format!(
                     "prefix {prefix:?} must not contain '?' or '#' (queries are not matched)"
                 )));
             }
+            // One canonical form for prefixes and request paths: `/é`, `/%c3%a9` and
+            // `/%C3%A9` are one prefix, stored (and matched) as `/%C3%A9`.
+            let prefix = match canonical_prefix(prefix) {
+                Ok(p) => p,
+                Err(Ok(fixed)) => {
+                    return Err(err(format!(
+                        "prefix {prefix:?} is not in normalized form (requests are matched after normalization; write {fixed:?})"
+                    )))
+                }
+                Err(Err(e)) => {
+                    return Err(err(format!(
+                        "prefix {prefix:?} has no canonical form: {e} (every request holding it is refused with 400, so the route could never match)"
+                    )))
+                }
+            };
             if out.iter().any(|r| r.name == name) {
                 return Err(err(format!("duplicate route name {name:?}")));
             }
             if let Some(r) = out.iter().find(|r| r.prefix == prefix) {
                 return Err(err(format!(
-                    "prefix {prefix:?} is already used by route {:?}",
+                    "prefix {prefix:?} is already used by route {:?} (prefixes compare in canonical form)",
                     r.name
                 )));
             }
             out.push(Route {
                 name: name.to_string(),
-                prefix: prefix.to_string(),
+                prefix,
                 rules: Vec::new(),
                 trust_bundle: "default".to_string(),
                 upstream: None,
@@ -280,8 +286,8 @@ mod tests {
     #[test]
     fn the_fast_path_agrees_with_full_normalisation() {
         let full = |p: &str| -> Result<String, PathError> {
-            let decoded = decode_unreserved(p.as_bytes())?;
-            remove_dot_segments(&decoded)
+            let spelled = canonical_bytes(p.as_bytes())?;
+            remove_dot_segments(&spelled)
         };
         for p in [
             "/",
@@ -314,6 +320,13 @@ mod tests {
             "/a/b?",
             "/a//",
             "///",
+            "/a b",
+            "/a!b",
+            "/a%21b",
+            "/a%3bb",
+            "/a\"b{}",
+            "/%7e",
+            "/x:y@z$&'()*+,=",
         ] {
             if is_normal(p) {
                 assert_eq!(
@@ -730,7 +743,14 @@ mod tests {
             (vec!["api="], "empty prefix"),
             (vec!["api=/a/../b"], "dot segments"),
             (vec!["api=/a%2Fb"], "encoded slash"),
-            (vec!["api=/%61pi"], "encoded unreserved"),
+            (vec!["api=/a%zz"], "broken escape"),
+            (vec!["api=/a;b"], "path parameter"),
+            (vec!["api=/.."], "above the root"),
+            (vec!["a=/é", "b=/%c3%a9"], "one prefix in two spellings"),
+            (
+                vec!["a=/a!b", "b=/a%21b"],
+                "a sub-delimiter raw and escaped",
+            ),
             (vec!["api=/a?x"], "query"),
             (vec!["api=/a", "api=/b"], "duplicate name"),
             (vec!["a=/x", "b=/x"], "duplicate prefix"),
@@ -846,7 +866,52 @@ mod tests {
         assert_eq!(ok("/%7E%5F%2D"), "/~_-");
         assert_eq!(ok("/caf%c3%a9"), "/caf%C3%A9");
         assert_eq!(ok("/a%20b%25"), "/a%20b%25");
-        assert_eq!(ok("/é"), "/é");
+    }
+
+    #[test]
+    fn every_byte_has_one_spelling() {
+        let ok = |p: &str| normalize_path(p).unwrap();
+        // Non-ASCII, space and other bytes a URI cannot hold raw: always escaped, uppercase.
+        assert_eq!(ok("/é"), "/%C3%A9");
+        assert_eq!(ok("/%c3%a9"), "/%C3%A9");
+        assert_eq!(ok("/%C3%a9/x"), "/%C3%A9/x");
+        assert_eq!(ok("/a b"), "/a%20b");
+        assert_eq!(ok("/a\"<>{}|^`[]"), "/a%22%3C%3E%7B%7D%7C%5E%60%5B%5D");
+        assert_eq!(ok("/100%25"), "/100%25");
+        assert_eq!(ok("/a%3f%23"), "/a%3F%23");
+        // Sub-delimiters a path may hold raw: always raw, escapes decoded.
+        assert_eq!(ok("/a%21b"), "/a!b");
+        assert_eq!(ok("/%24%26%27%28%29%2A%2B%2C%3D%3A%40"), "/$&'()*+,=:@");
+        assert_eq!(ok("/a%3Bb"), "/a%3Bb");
+        for p in ["/é/x", "/%C3%A9/x", "/%c3%a9/x"] {
+            assert_eq!(ok(p), ok("/é/x"), "{p}");
+        }
+    }
+
+    #[test]
+    fn prefixes_take_the_canonical_form_of_any_spelling() {
+        let p = |r: &str| {
+            Policy::from_flags(&strs(&[r]), &[], &[], &[])
+                .unwrap()
+                .routes()[0]
+                .prefix
+                .clone()
+        };
+        assert_eq!(p("u=/é"), "/%C3%A9");
+        assert_eq!(p("u=/%c3%a9"), "/%C3%A9");
+        assert_eq!(p("u=/a b"), "/a%20b");
+        assert_eq!(p("u=/%61pi"), "/api");
+        assert_eq!(p("u=/a%21b/"), "/a!b/");
+        assert_eq!(canonical_prefix("/a//b"), Err(Ok("/a/b".to_string())));
+        assert_eq!(
+            canonical_prefix("/a%2Fb"),
+            Err(Err(PathError::EncodedSeparator))
+        );
+        let policy = Policy::from_flags(&strs(&["u=/é", "r=/"]), &[], &[], &[]).unwrap();
+        for path in ["/é/x", "/%c3%a9/x", "/%C3%A9"] {
+            let path = normalize_path(path).unwrap();
+            assert_eq!(matched(&policy, &path), Some("u"), "{path}");
+        }
     }
 
     #[test]

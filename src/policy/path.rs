@@ -1,5 +1,5 @@
-//! Request paths: RFC 3986 normalisation (one canonical form for matching and forwarding)
-//! and segment-boundary prefix matching. PURE.
+//! Request paths and route prefixes: RFC 3986 normalisation into one canonical form (for
+//! matching and forwarding alike) and segment-boundary prefix matching. PURE.
 
 use super::rule::hex_val;
 
@@ -28,13 +28,16 @@ pub(super) fn prefix_matches(prefix: &str, path: &str) -> bool {
     }
 }
 
-/// RFC 3986 normalisation of a request path (no query): decode percent-encoded unreserved
-/// characters, refuse `%2F`/`%5C`/`%00`/raw `\`, remove dot segments, refuse climbing above `/`.
+/// The one canonical form of a request path (no query), used to match routes and sent
+/// upstream: every byte has exactly one spelling, so two spellings that an application
+/// decodes to the same path are the same path here too.
 ///
-/// Other escapes are kept with uppercase hex (`%c3%a9` becomes `%C3%A9`); raw control
-/// characters are refused as `BadEncoding`. Empty segments (`//`) are merged and a raw `;`
-/// (path parameters) is refused, so that what is matched is what any upstream framework
-/// will route; the upstream receives exactly the path that was matched.
+/// Letters, digits, `-._~` and the sub-delimiters a path may hold raw (`!$&'()*+,=:@`) are
+/// written as themselves (their escapes decoded); every other byte as `%XX` in uppercase
+/// (raw UTF-8 `/é` and `/%c3%a9` both become `/%C3%A9`, a space `%20`, `%` itself `%25`).
+/// `%2F`/`%5C`/raw `\` (`EncodedSeparator`), `%00`, raw control characters and broken
+/// escapes (`BadEncoding`) and a raw `;` (`PathParams`) are refused. Then dot segments are
+/// removed (refusing to climb above `/`) and empty segments merged.
 pub fn normalize_path(path: &str) -> Result<String, PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute);
@@ -43,17 +46,31 @@ pub fn normalize_path(path: &str) -> Result<String, PathError> {
     if is_normal(path) {
         return Ok(path.to_owned());
     }
-    let decoded = decode_unreserved(path.as_bytes())?;
-    remove_dot_segments(&decoded)
+    remove_dot_segments(&canonical_bytes(path.as_bytes())?)
 }
 
-/// True when `normalize_path` would return `path` unchanged: no percent-encoding, no byte it
-/// refuses, no empty segment but a trailing one, no dot segment.
+/// A `--route` prefix in canonical form. Unlike a request path, a prefix that normalisation
+/// would restructure (dot or empty segments) is an error: `Err(Ok(fixed))` says what to
+/// write instead; `Err(Err(e))` means it has no canonical form at all (every request
+/// holding it is refused, so the route could never match).
+pub fn canonical_prefix(prefix: &str) -> Result<String, Result<String, PathError>> {
+    if !prefix.starts_with('/') {
+        return Err(Err(PathError::NotAbsolute));
+    }
+    let spelled = canonical_bytes(prefix.as_bytes()).map_err(Err)?;
+    let normal = remove_dot_segments(&spelled).map_err(Err)?;
+    if normal == spelled {
+        Ok(normal)
+    } else {
+        Err(Ok(normal))
+    }
+}
+
+/// True when `normalize_path` would return `path` unchanged: only bytes written raw in the
+/// canonical form, no empty segment but a trailing one, no dot segment.
 pub(super) fn is_normal(path: &str) -> bool {
     let b = path.as_bytes();
-    if b.iter()
-        .any(|&c| matches!(c, b'%' | b'\\' | b';') || c < 0x20 || c == 0x7f)
-    {
+    if !b.iter().all(|&c| c == b'/' || is_raw(c)) {
         return false;
     }
     let segments = b[1..].split(|&c| c == b'/');
@@ -65,12 +82,39 @@ pub(super) fn is_normal(path: &str) -> bool {
 
 pub(super) const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-pub(super) fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+/// Bytes the canonical form writes as themselves: RFC 3986 `pchar` without `%` (escapes)
+/// and `;` (path parameters, refused raw; `%3B` stays an escape).
+pub(super) fn is_raw(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b'='
+                | b':'
+                | b'@'
+        )
 }
 
-pub(super) fn decode_unreserved(input: &[u8]) -> Result<String, PathError> {
-    let mut out = String::with_capacity(input.len());
+/// Each byte of `input` in its one spelling (see `normalize_path`); `/` stays a separator.
+/// The result is ASCII.
+pub(super) fn canonical_bytes(input: &[u8]) -> Result<String, PathError> {
+    let mut out = String::with_capacity(input.len() + input.len() / 2);
+    let escape = |out: &mut String, b: u8| {
+        out.push('%');
+        out.push(UPPER_HEX[(b >> 4) as usize] as char);
+        out.push(UPPER_HEX[(b & 0xf) as usize] as char);
+    };
     let mut i = 0;
     while i < input.len() {
         match input[i] {
@@ -81,42 +125,28 @@ pub(super) fn decode_unreserved(input: &[u8]) -> Result<String, PathError> {
                 let (Some(h), Some(l)) = (hex_val(h), hex_val(l)) else {
                     return Err(PathError::BadEncoding);
                 };
-                let b = (h << 4) | l;
-                match b {
+                match (h << 4) | l {
                     b'/' | b'\\' => return Err(PathError::EncodedSeparator),
                     0 => return Err(PathError::BadEncoding),
-                    b if is_unreserved(b) => out.push(b as char),
-                    _ => {
-                        out.push('%');
-                        out.push(UPPER_HEX[h as usize] as char);
-                        out.push(UPPER_HEX[l as usize] as char);
-                    }
+                    b if is_raw(b) => out.push(b as char),
+                    b => escape(&mut out, b),
                 }
                 i += 3;
             }
             b'\\' => return Err(PathError::EncodedSeparator),
+            b';' => return Err(PathError::PathParams),
             b if b < 0x20 || b == 0x7f => return Err(PathError::BadEncoding),
-            _ => {
-                // Copy one whole UTF-8 character (the input is a &str, so this is safe to slice).
-                let len = utf8_len(input[i]);
-                let end = (i + len).min(input.len());
-                out.push_str(
-                    std::str::from_utf8(&input[i..end]).map_err(|_| PathError::BadEncoding)?,
-                );
-                i = end;
+            b if b == b'/' || is_raw(b) => {
+                out.push(b as char);
+                i += 1;
+            }
+            b => {
+                escape(&mut out, b);
+                i += 1;
             }
         }
     }
     Ok(out)
-}
-
-pub(super) fn utf8_len(first: u8) -> usize {
-    match first {
-        0x00..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        _ => 4,
-    }
 }
 
 /// RFC 3986 §5.2.4 on an absolute path, segment by segment, refusing to pop above the root.
