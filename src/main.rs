@@ -7,17 +7,80 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn init_tracing(json: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
+    let noise = ClientNoise::default();
     if json {
-        builder.json().init();
+        builder.json().finish().with(noise).init();
     } else {
-        builder.init();
+        builder.finish().with(noise).init();
     }
+}
+
+/// Log lines that any client can cause at will without being refused: the TLS library's
+/// own warnings (`Sending warning alert NoRenegotiation` for every TLS 1.2 renegotiation
+/// attempt, alerts a client sends). At most one such line per minute is written; the rest
+/// are dropped, so a client cannot flood the log. certgate's own per-request and
+/// per-handshake lines are not limited: each belongs to a counted, bounded connection.
+struct ClientNoise {
+    start: std::time::Instant,
+    /// Seconds since `start` from which the next line may pass.
+    next_allowed: std::sync::atomic::AtomicU64,
+}
+
+impl Default for ClientNoise {
+    fn default() -> Self {
+        ClientNoise {
+            start: std::time::Instant::now(),
+            next_allowed: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClientNoise {
+    // Called once per event (unlike `enabled`, which the `log` bridge calls twice).
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        // rustls logs through the `log` crate: its records arrive with target "log" and
+        // the real target in the `log.target` field.
+        if event.metadata().target() != "log" || *event.metadata().level() > tracing::Level::WARN {
+            return true;
+        }
+        let mut from_tls = FromTls(false);
+        event.record(&mut from_tls);
+        if !from_tls.0 {
+            return true;
+        }
+        let now = self.start.elapsed().as_secs();
+        let next = self.next_allowed.load(Relaxed);
+        now >= next
+            && self
+                .next_allowed
+                .compare_exchange(next, now + 60, Relaxed, Relaxed)
+                .is_ok()
+    }
+}
+
+/// Whether a bridged `log` record comes from rustls.
+struct FromTls(bool);
+
+impl tracing::field::Visit for FromTls {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "log.target" && value.starts_with("rustls") {
+            self.0 = true;
+        }
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
 }
 
 /// A multi-threaded runtime with `threads` workers, or a single-threaded one for 1.

@@ -813,9 +813,11 @@ async fn duplicate_content_length_fields_are_refused() {
         Ok(r) => assert_eq!(r.status, 400, "HTTP/2 with two content-length fields"),
         Err(e) => panic!("HTTP/2 with two content-length fields: expected 400, got {e}"),
     }
+    // HTTP/1: two different lengths are refused; equal ones are merged into one (RFC 9110
+    // §8.6 allows either), so the upstream never sees two (checked at the end).
     let raw = raw_request(
         &client,
-        b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
         Duration::from_secs(5),
     )
     .await;
@@ -838,6 +840,19 @@ async fn duplicate_content_length_fields_are_refused() {
     .await;
     assert_ne!(out.status, 200, "{out:?}");
     upstream.assert_nothing("duplicate content-length");
+
+    let raw = raw_request(
+        &client,
+        b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+        Duration::from_millis(1500),
+    )
+    .await;
+    assert_eq!(raw.status(), Some(200), "{}", raw.text());
+    let r = upstream.single();
+    assert_eq!(
+        (r.all("content-length"), r.body.as_slice()),
+        (vec!["5"], &b"hello"[..])
+    );
 }
 
 #[tokio::test]
@@ -971,23 +986,19 @@ fn run_help_names_every_variable_and_describes_every_limit() {
     let exit = run_to_exit(&["run".to_string(), "--help".to_string()], &[]);
     assert_eq!(exit.code, Some(0), "{}", exit.stderr);
     let help = exit.stdout;
-    // Each flag's block: from its `--flag` line to the next flag line.
+    // Each flag's block: what follows the flag and its value name on the `--flag` line (clap
+    // prints short help there) and the lines up to the next flag (its long-help layout).
     let mut blocks: Vec<(String, String)> = Vec::new();
     for line in help.lines() {
         let t = line.trim_start();
-        if let Some(rest) = t.strip_prefix("--") {
+        let spec = t.strip_prefix("-h, ").unwrap_or(t);
+        if let Some(rest) = spec.strip_prefix("--") {
             let name = rest.split([' ', '<', '=']).next().unwrap_or("").to_string();
-            blocks.push((name, String::new()));
-        } else if t.starts_with('-') && t.contains(", --") {
-            let name = t
-                .split(", --")
-                .nth(1)
-                .unwrap()
-                .split([' ', '<'])
-                .next()
-                .unwrap()
+            let text = rest
+                .split_once("  ")
+                .map_or("", |(_, d)| d.trim())
                 .to_string();
-            blocks.push((name, String::new()));
+            blocks.push((name, text + "\n"));
         } else if let Some((_, text)) = blocks.last_mut() {
             text.push_str(t);
             text.push('\n');

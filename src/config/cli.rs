@@ -40,8 +40,41 @@ pub struct EchoArgs {
     pub listen: String,
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 500ms, 10s, 2m, 90d)"))
+/// A humantime duration between `min` and `max`: every duration flag has a range, so a
+/// value that would overflow a deadline (or means nothing) is a usage error naming the flag.
+fn duration_within(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d =
+        humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 500ms, 10s, 2m, 90d)"))?;
+    if d < min || d > max {
+        return Err(format!(
+            "must be between {} and {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(d)
+}
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// A timeout: 1ms to 24h.
+fn timeout(s: &str) -> Result<Duration, String> {
+    duration_within(s, Duration::from_millis(1), DAY)
+}
+
+/// `--shutdown-grace`: 0 (exit at once) to 24h.
+fn grace(s: &str) -> Result<Duration, String> {
+    duration_within(s, Duration::ZERO, DAY)
+}
+
+/// `--expiry-warning`: 0 to 3650 days.
+fn expiry_window(s: &str) -> Result<Duration, String> {
+    duration_within(s, Duration::ZERO, 3650 * DAY)
+}
+
+/// An integer flag within `range` (clap refuses anything else, naming the flag).
+fn count(range: std::ops::RangeInclusive<u64>) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(range)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,15 +114,17 @@ pub enum CrlExpiredArg {
 #[derive(Debug, Clone, Args)]
 pub struct PolicyArgs {
     /// Trust anchors (PEM file, or directory of *.pem/*.crt), repeatable; bundle `default`.
+    /// [env: CERTGATE_TRUST, comma-separated]
     #[arg(long = "trust", value_name = "PATH")]
     pub trust: Vec<PathBuf>,
-    /// A named trust bundle NAME=PATH, repeatable.
+    /// A named trust bundle NAME=PATH, repeatable. [env: CERTGATE_TRUST_BUNDLE, comma-separated]
     #[arg(long = "trust-bundle", value_name = "NAME=PATH")]
     pub trust_bundle: Vec<String>,
-    /// Intermediate CAs that complete client chains; never trusted as anchors.
+    /// Intermediate CAs that complete client chains; never trusted as anchors, repeatable.
+    /// [env: CERTGATE_INTERMEDIATES, comma-separated]
     #[arg(long = "intermediates", value_name = "PATH")]
     pub intermediates: Vec<PathBuf>,
-    /// CRL file (PEM or DER) or directory, repeatable.
+    /// CRL file (PEM or DER) or directory, repeatable. [env: CERTGATE_CRL, comma-separated]
     #[arg(long = "crl", value_name = "PATH")]
     pub crl: Vec<PathBuf>,
     /// What a CRL past its nextUpdate means: `deny` refuses chains it covers, `allow` keeps using it.
@@ -108,13 +143,16 @@ pub struct PolicyArgs {
         env = "CERTGATE_CLIENT_AUTH"
     )]
     pub client_auth: ClientAuthArg,
-    /// A route NAME=PREFIX, repeatable.
+    /// A route NAME=PREFIX, repeatable. Prefixes and paths compare in one canonical form.
+    /// [env: CERTGATE_ROUTE, comma-separated]
     #[arg(long = "route", value_name = "NAME=PREFIX")]
     pub route: Vec<String>,
     /// A rule NAME=RULE for route NAME, repeatable; a route's rules are OR-ed.
+    /// [env: CERTGATE_ALLOW, comma-separated; a comma splits only before `<route>=<rule kind>`]
     #[arg(long = "allow", value_name = "NAME=RULE")]
     pub allow: Vec<String>,
-    /// The bundle a route's client chain must verify against, NAME=BUNDLE.
+    /// The bundle a route's client chain must verify against, NAME=BUNDLE, repeatable.
+    /// [env: CERTGATE_ROUTE_TRUST, comma-separated]
     #[arg(long = "route-trust", value_name = "NAME=BUNDLE")]
     pub route_trust: Vec<String>,
 }
@@ -144,7 +182,7 @@ pub struct RunArgs {
         env = "CERTGATE_MIN_TLS"
     )]
     pub min_tls: MinTlsArg,
-    /// Where allowed requests go: http://HOST:PORT or unix:/path.
+    /// Where allowed requests go: http://HOST:PORT (PORT 1-65535, default 80) or unix:/path.
     #[arg(
         long,
         default_value = "http://127.0.0.1:8080",
@@ -154,7 +192,7 @@ pub struct RunArgs {
     /// Allow an upstream HOST that is not loopback.
     #[arg(long = "allow-remote-upstream", env = "CERTGATE_ALLOW_REMOTE_UPSTREAM")]
     pub allow_remote_upstream: bool,
-    /// Per-route upstream NAME=URL.
+    /// Per-route upstream NAME=URL, repeatable. [env: CERTGATE_ROUTE_UPSTREAM, comma-separated]
     #[arg(long = "route-upstream", value_name = "NAME=URL")]
     pub route_upstream: Vec<String>,
     /// Admin server (/healthz, /readyz, /metrics) address, or `off`.
@@ -164,7 +202,8 @@ pub struct RunArgs {
         env = "CERTGATE_ADMIN_LISTEN"
     )]
     pub admin_listen: String,
-    /// Prefix of the identity headers.
+    /// Prefix of the identity headers (and of the inbound headers removed); one that would
+    /// also remove headers requests need (Content-, X-, Host, ...) is refused.
     #[arg(
         long = "header-prefix",
         default_value = "X-Client-Cert-",
@@ -180,38 +219,70 @@ pub struct RunArgs {
     )]
     pub forward_cert: ForwardCertArg,
     /// Rename one identity header FIELD=NAME, repeatable.
+    /// [env: CERTGATE_IDENTITY_HEADER, comma-separated]
     #[arg(long = "identity-header", value_name = "FIELD=NAME")]
     pub identity_header: Vec<String>,
-    /// One more inbound header that never reaches the upstream, repeatable.
+    /// One more inbound header that never reaches the upstream, repeatable (not Host,
+    /// Content-Length, Transfer-Encoding, Content-Type, Content-Encoding).
+    /// [env: CERTGATE_STRIP_HEADER, comma-separated]
     #[arg(long = "strip-header", value_name = "NAME")]
     pub strip_header: Vec<String>,
     /// Also set X-Forwarded-Client-Cert in Envoy's format.
     #[arg(long, env = "CERTGATE_XFCC")]
     pub xfcc: bool,
-    #[arg(long = "handshake-timeout", default_value = "10s", value_parser = duration, env = "CERTGATE_HANDSHAKE_TIMEOUT")]
+    /// Close a connection that has not finished its TLS handshake within this time
+    /// (1ms to 24h).
+    #[arg(long = "handshake-timeout", value_name = "DUR", default_value = "10s", value_parser = timeout, env = "CERTGATE_HANDSHAKE_TIMEOUT")]
     pub handshake_timeout: Duration,
-    #[arg(long = "header-timeout", default_value = "10s", value_parser = duration, env = "CERTGATE_HEADER_TIMEOUT")]
+    /// Time to receive a request's headers, from their first byte (1ms to 24h).
+    #[arg(long = "header-timeout", value_name = "DUR", default_value = "10s", value_parser = timeout, env = "CERTGATE_HEADER_TIMEOUT")]
     pub header_timeout: Duration,
-    #[arg(long = "idle-timeout", default_value = "60s", value_parser = duration, env = "CERTGATE_IDLE_TIMEOUT")]
+    /// Close a keep-alive connection with no request in progress for this long (1ms to 24h).
+    #[arg(long = "idle-timeout", value_name = "DUR", default_value = "60s", value_parser = timeout, env = "CERTGATE_IDLE_TIMEOUT")]
     pub idle_timeout: Duration,
-    #[arg(long = "upstream-timeout", default_value = "60s", value_parser = duration, env = "CERTGATE_UPSTREAM_TIMEOUT")]
+    /// Time for the upstream's response headers, request body upload included; past it
+    /// the client gets 504 (1ms to 24h).
+    #[arg(long = "upstream-timeout", value_name = "DUR", default_value = "60s", value_parser = timeout, env = "CERTGATE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Duration,
+    /// Most concurrent client connections; at the limit new ones wait in the backlog
+    /// (1 to 1000000).
     #[arg(
         long = "max-connections",
+        value_name = "N",
         default_value = "10000",
+        value_parser = count(1..=1_000_000),
         env = "CERTGATE_MAX_CONNECTIONS"
     )]
     pub max_connections: usize,
+    /// Largest request head in bytes (target, header names and values); larger gets 431
+    /// (256 to 1048576).
     #[arg(
         long = "max-header-bytes",
+        value_name = "N",
         default_value = "65536",
+        value_parser = count(256..=1_048_576),
         env = "CERTGATE_MAX_HEADER_BYTES"
     )]
     pub max_header_bytes: usize,
-    #[arg(long = "expiry-warning", default_value = "90d", value_parser = duration, env = "CERTGATE_EXPIRY_WARNING")]
+    /// Most header fields in one request, HTTP/1 and HTTP/2 alike (Host and repeats count,
+    /// HTTP/2 pseudo-headers do not); more gets 431 (1 to 1000).
+    #[arg(
+        long = "max-header-count",
+        value_name = "N",
+        default_value = "100",
+        value_parser = count(1..=1000),
+        env = "CERTGATE_MAX_HEADER_COUNT"
+    )]
+    pub max_header_count: usize,
+    /// Warn about server certificates, anchors, intermediates and CRL next updates that
+    /// expire within this time, at start and daily (0 to 3650d).
+    #[arg(long = "expiry-warning", value_name = "DUR", default_value = "90d", value_parser = expiry_window, env = "CERTGATE_EXPIRY_WARNING")]
     pub expiry_warning: Duration,
-    #[arg(long = "shutdown-grace", default_value = "30s", value_parser = duration, env = "CERTGATE_SHUTDOWN_GRACE")]
+    /// On SIGTERM/SIGINT: stop accepting and let in-flight requests finish for up to this
+    /// long, then exit 0 (0 to 24h).
+    #[arg(long = "shutdown-grace", value_name = "DUR", default_value = "30s", value_parser = grace, env = "CERTGATE_SHUTDOWN_GRACE")]
     pub shutdown_grace: Duration,
+    /// Log lines on stderr as text or one JSON object per line; RUST_LOG sets the levels.
     #[arg(
         long = "log-format",
         value_enum,
@@ -220,10 +291,13 @@ pub struct RunArgs {
     )]
     pub log_format: LogFormat,
     /// Runtime threads: 0 = one per CPU the process may use (affinity and cgroup aware);
-    /// 1 = a single-threaded runtime, the leanest choice for a sidecar limited to one CPU.
+    /// 1 = a single-threaded runtime, the leanest choice for a sidecar limited to one CPU
+    /// (0 to 1024).
     #[arg(
         long = "worker-threads",
+        value_name = "N",
         default_value = "0",
+        value_parser = count(0..=1024),
         env = "CERTGATE_WORKER_THREADS"
     )]
     pub worker_threads: usize,

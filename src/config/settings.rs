@@ -73,6 +73,21 @@ pub fn parse_upstream(
         .parse()
         .map_err(|_| flag_err(flag, value, "not a valid HOST:PORT"))?;
     let host = uri_auth.host();
+    // The port is checked here, not by `Authority` (which takes `:99999`, `:0` and `:`).
+    let port = match authority.strip_prefix(host).unwrap_or("") {
+        "" => None,
+        p => Some(
+            p.strip_prefix(':')
+                .and_then(|p| {
+                    p.parse::<u16>()
+                        .ok()
+                        .filter(|&n| n > 0 && !p.starts_with('+'))
+                })
+                .ok_or_else(|| {
+                    flag_err(flag, value, "the port must be a number from 1 to 65535")
+                })?,
+        ),
+    };
     let host_bare = host.trim_start_matches('[').trim_end_matches(']');
     let loopback = host_bare.eq_ignore_ascii_case("localhost")
         || host_bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
@@ -83,10 +98,9 @@ pub fn parse_upstream(
             "host is not a loopback address or localhost: identities travel in plain headers; pass --allow-remote-upstream if the hop really is safe",
         ));
     }
-    let authority = if uri_auth.port_u16().is_some() {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
+    let authority = match port {
+        Some(_) => authority.to_string(),
+        None => format!("{authority}:80"),
     };
     Ok(UpstreamUrl::Http { authority })
 }
@@ -194,6 +208,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     pub max_connections: usize,
     pub max_header_bytes: usize,
+    /// `--max-header-count`: header fields per request, HTTP/1 and HTTP/2.
+    pub max_header_count: usize,
     pub expiry_warning: Duration,
     pub log_json: bool,
 }
@@ -251,30 +267,7 @@ impl Settings {
             };
             route_upstream.push(idx);
         }
-        if a.max_connections == 0 || a.max_connections > 1_000_000 {
-            return Err(flag_err(
-                "--max-connections",
-                &a.max_connections.to_string(),
-                "must be between 1 and 1000000",
-            ));
-        }
-        if a.max_header_bytes < 256 {
-            return Err(flag_err(
-                "--max-header-bytes",
-                &a.max_header_bytes.to_string(),
-                "must be at least 256",
-            ));
-        }
-        for (flag, d) in [
-            ("--handshake-timeout", a.handshake_timeout),
-            ("--header-timeout", a.header_timeout),
-            ("--idle-timeout", a.idle_timeout),
-            ("--upstream-timeout", a.upstream_timeout),
-        ] {
-            if d.is_zero() {
-                return Err(flag_err(flag, "0", "must be more than zero"));
-            }
-        }
+        // Numeric ranges (and non-zero timeouts) are enforced by the parsers in cli.rs.
         let headers = HeaderConfig::new(
             &a.header_prefix,
             &a.identity_header,
@@ -311,6 +304,7 @@ impl Settings {
             },
             max_connections: a.max_connections,
             max_header_bytes: a.max_header_bytes,
+            max_header_count: a.max_header_count,
             expiry_warning: a.expiry_warning,
             log_json: a.log_format == LogFormat::Json,
         })
@@ -350,5 +344,34 @@ mod tests {
         assert!(parse_upstream("--upstream", "https://127.0.0.1:80", false).is_err());
         assert!(parse_upstream("--upstream", "unix:relative.sock", false).is_err());
         assert!(parse_upstream("--upstream", "http://127.0.0.1:80/path", false).is_err());
+    }
+
+    #[test]
+    fn upstream_ports_are_1_to_65535() {
+        for bad in [
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:65536",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:",
+            "http://[::1]:70000",
+            "http://localhost:+80",
+            "http://localhost:8x",
+        ] {
+            let e = parse_upstream("--route-upstream", bad, false).unwrap_err();
+            assert!(e.to_string().starts_with("--route-upstream"), "{bad}: {e}");
+        }
+        for (good, authority) in [
+            ("http://127.0.0.1:1", "127.0.0.1:1"),
+            ("http://127.0.0.1:65535", "127.0.0.1:65535"),
+            ("http://[::1]", "[::1]:80"),
+            ("http://[::1]:8080/", "[::1]:8080"),
+        ] {
+            assert_eq!(
+                parse_upstream("--upstream", good, false).unwrap(),
+                UpstreamUrl::Http {
+                    authority: authority.into()
+                }
+            );
+        }
     }
 }

@@ -77,10 +77,17 @@ pub struct HeaderConfig {
 pub enum HeaderError {
     #[error("--header-prefix {0:?}: not a valid header name prefix")]
     BadPrefix(String),
+    #[error("--header-prefix {prefix:?}: every inbound header starting with it is removed, and that would remove {needed}, which requests need; choose a narrower prefix such as X-Client-Cert-")]
+    PrefixTooBroad {
+        prefix: String,
+        needed: &'static str,
+    },
     #[error("--identity-header {value:?}: {problem}")]
     BadIdentityHeader { value: String, problem: String },
     #[error("--strip-header {0:?}: not a valid header name")]
     BadStripHeader(String),
+    #[error("--strip-header {0:?}: a request cannot be forwarded without this header, so it cannot be stripped")]
+    StripNeeded(String),
     #[error("identity value for {field} cannot be a header value")]
     BadValue { field: &'static str },
 }
@@ -121,11 +128,58 @@ fn norm_starts_with(name: &str, prefix: &str) -> bool {
             .all(|(a, b)| norm_byte(a) == b)
 }
 
+/// Names a request cannot be forwarded without (its target, its framing, what its body
+/// is): never stripped, whatever `--strip-header` or `--header-prefix` say.
+const NEEDED: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "content-type",
+    "content-encoding",
+];
+
+/// Names that a `--header-prefix` must not swallow: the needed ones, those certgate sets,
+/// common end-to-end request headers, and the payload-signature headers `--verify` reads.
+const PREFIX_GUARD: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "content-type",
+    "content-encoding",
+    "content-digest",
+    "authorization",
+    "cookie",
+    "accept",
+    "user-agent",
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_REQUEST_ID,
+    "signature",
+    "signature-input",
+    "stripe-signature",
+    "webhook-id",
+    "webhook-signature",
+    "webhook-timestamp",
+    "x-hub-signature-256",
+    "x-docusign-signature-1",
+];
+
+/// Forwarding headers that only a proxy in front could set; certgate is the first HTTP hop,
+/// so a client's values are removed from every request (`X-Forwarded-Proto` is replaced and
+/// `X-Forwarded-For` appended to, see `apply`).
+pub const CLIENT_FORWARDING: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "x-forwarded-host",
+    "x-forwarded-port",
+];
+
 /// Names an identity header must never take: stripping them would break the request.
 const RESERVED: &[&str] = &[
     "host",
     "content-length",
     "content-type",
+    "content-encoding",
     X_FORWARDED_FOR,
     X_FORWARDED_PROTO,
     X_REQUEST_ID,
@@ -208,6 +262,13 @@ impl HeaderConfig {
         if prefix.is_empty() || HeaderName::from_bytes(prefix.as_bytes()).is_err() {
             return Err(HeaderError::BadPrefix(prefix.to_string()));
         }
+        let prefix_norm = norm(prefix);
+        if let Some(needed) = PREFIX_GUARD.iter().find(|n| n.starts_with(&prefix_norm)) {
+            return Err(HeaderError::PrefixTooBroad {
+                prefix: prefix.to_string(),
+                needed,
+            });
+        }
         let mut names: Vec<(Field, HeaderName)> = Vec::with_capacity(Field::ALL.len());
         for field in Field::ALL {
             let name = HeaderName::from_bytes(format!("{prefix}{}", field.suffix()).as_bytes())
@@ -261,9 +322,13 @@ impl HeaderConfig {
         for value in strip_headers {
             HeaderName::from_bytes(value.as_bytes())
                 .map_err(|_| HeaderError::BadStripHeader(value.clone()))?;
+            if NEEDED.contains(&norm(value).as_str()) {
+                return Err(HeaderError::StripNeeded(value.clone()));
+            }
             strip.push(norm(value));
         }
         strip.push(XFCC.to_string());
+        strip.extend(CLIENT_FORWARDING.iter().map(|n| n.to_string()));
         if forward_cert == ForwardCert::Rfc9440 {
             strip.push(CLIENT_CERT.to_string());
             strip.push(CLIENT_CERT_CHAIN.to_string());
@@ -272,7 +337,7 @@ impl HeaderConfig {
         strip.dedup();
 
         Ok(HeaderConfig {
-            prefix_norm: norm(prefix),
+            prefix_norm,
             names,
             strip,
             forward_cert,
@@ -550,6 +615,55 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// RFC 9112 §3.2 and RFC 3986 §3.2.2: a `Host` value (or an `:authority`, or the authority
+/// of an absolute-form target) is `host [":" port]`: an IPv6 address in brackets, or a
+/// non-empty name of unreserved characters, sub-delimiters and escapes (which covers IPv4);
+/// no userinfo, and a port of 1 to 5 digits up to 65535 when a `:` is there.
+pub fn valid_authority(v: &[u8]) -> bool {
+    let port_ok = |p: &[u8]| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.iter().all(u8::is_ascii_digit)
+            && std::str::from_utf8(p).is_ok_and(|p| p.parse::<u16>().is_ok())
+    };
+    if let Some(rest) = v.strip_prefix(b"[") {
+        let Some(end) = rest.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let ipv6 = std::str::from_utf8(&rest[..end])
+            .is_ok_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+        return ipv6
+            && match &rest[end + 1..] {
+                [] => true,
+                [b':', port @ ..] => port_ok(port),
+                _ => false,
+            };
+    }
+    let (host, port) = match v.iter().position(|&b| b == b':') {
+        None => (v, None),
+        Some(i) => (&v[..i], Some(&v[i + 1..])),
+    };
+    let mut i = 0;
+    while i < host.len() {
+        match host[i] {
+            b'%' => {
+                let hex = |j: usize| host.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            b if b.is_ascii_alphanumeric() => {}
+            b'-' | b'.' | b'_' | b'~' => {}
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    !host.is_empty() && port.is_none_or(port_ok)
+}
+
 /// A client-sent request id is kept when it is 1..=128 visible ASCII chars from `[A-Za-z0-9._:-]`.
 pub fn sane_request_id(v: &HeaderValue) -> bool {
     let b = v.as_bytes();
@@ -561,6 +675,47 @@ pub fn sane_request_id(v: &HeaderValue) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn authorities_follow_rfc_3986() {
+        for ok in [
+            "localhost",
+            "localhost:8443",
+            "127.0.0.1:1",
+            "[::1]",
+            "[::1]:443",
+            "a.b-c.example",
+            "xn--bcher-kva.example",
+            "a%41b",
+            "localhost:0",
+            "localhost:65535",
+        ] {
+            assert!(valid_authority(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.com/admin",
+            "a@b",
+            "x\"<s>",
+            "[::1",
+            "[::1]x",
+            "[nope]",
+            "::1",
+            "localhost:99999",
+            "localhost:65536",
+            "localhost:",
+            "localhost:80:80",
+            "localhost:8a",
+            "a b",
+            "a%4",
+            ":80",
+            "é.example",
+            "a\\b",
+        ] {
+            assert!(!valid_authority(bad.as_bytes()), "{bad:?}");
+        }
+    }
+
     use super::*;
     use crate::pki::dn::Dn;
     use rustls_pki_types::CertificateDer;
@@ -664,6 +819,70 @@ mod tests {
         assert_eq!(c.name(Field::Subject).as_str(), "x-ssl-client-s-dn");
         assert_eq!(c.name(Field::NotAfter).as_str(), "x-expiry");
         assert_eq!(c.name(Field::SanDns).as_str(), "x-cert-san-dns");
+    }
+
+    fn new(p: &str, ih: &[&str], sh: &[&str]) -> Result<HeaderConfig, HeaderError> {
+        HeaderConfig::new(p, &strs(ih), &strs(sh), ForwardCert::None, false)
+    }
+
+    #[test]
+    fn config_refuses_to_strip_what_a_request_needs() {
+        for name in [
+            "Host",
+            "content_length",
+            "Transfer-Encoding",
+            "CONTENT-TYPE",
+        ] {
+            assert_eq!(
+                new("X-Client-Cert-", &[], &[name]).unwrap_err(),
+                HeaderError::StripNeeded(name.to_string()),
+            );
+        }
+        for prefix in [
+            "Content-",
+            "X-",
+            "x_",
+            "Host",
+            "H",
+            "X-Forwarded-",
+            "Accept",
+            "Webhook-",
+        ] {
+            assert!(
+                matches!(
+                    new(prefix, &[], &[]),
+                    Err(HeaderError::PrefixTooBroad { .. })
+                ),
+                "{prefix}"
+            );
+        }
+        for prefix in ["X-Client-Cert-", "X-Mtls-", "X-SSL-Client-"] {
+            assert!(new(prefix, &[], &["X-Legacy-User"]).is_ok(), "{prefix}");
+        }
+    }
+
+    #[test]
+    fn client_forwarding_headers_are_always_stripped() {
+        let cfg = new("X-Client-Cert-", &[], &[]).unwrap();
+        let mut h = HeaderMap::new();
+        for n in [
+            "forwarded",
+            "x-real-ip",
+            "x_real_ip",
+            "x-forwarded-host",
+            "x-forwarded-port",
+        ] {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_static("1"),
+            );
+        }
+        h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        strip_inbound(&mut h, &cfg);
+        assert_eq!(
+            h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["x-forwarded-for"]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::policy::{Decision, Forbidden, PathError, Peer};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tracing::{debug, info};
@@ -26,6 +26,12 @@ pub enum ProxyError {
     BadPath(#[from] PathError),
     #[error("request headers of {size} bytes exceed --max-header-bytes {limit}")]
     HeadersTooLarge { size: usize, limit: usize },
+    #[error("request has {count} header fields, more than --max-header-count {limit}")]
+    TooManyHeaders { count: usize, limit: usize },
+    /// The client's request body broke off (malformed chunked framing, or the connection
+    /// closed before the announced length): the client's fault, not the upstream's.
+    #[error("request body from the client is malformed or incomplete")]
+    ClientBody(#[source] hyper::Error),
     #[error("bad request: {0}")]
     BadRequest(&'static str),
     #[error("no route matches the path")]
@@ -42,8 +48,12 @@ impl ProxyError {
     /// Who is at fault decides the status: client or policy 4xx, upstream 502/504.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BadPath(_) | ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ProxyError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProxyError::BadPath(_) | ProxyError::BadRequest(_) | ProxyError::ClientBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::HeadersTooLarge { .. } | ProxyError::TooManyHeaders { .. } => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -56,7 +66,9 @@ impl ProxyError {
         match self {
             ProxyError::BadPath(_)
             | ProxyError::BadRequest(_)
-            | ProxyError::HeadersTooLarge { .. } => DecisionLabel::bad_request,
+            | ProxyError::HeadersTooLarge { .. }
+            | ProxyError::TooManyHeaders { .. }
+            | ProxyError::ClientBody(_) => DecisionLabel::bad_request,
             ProxyError::NoRoute => DecisionLabel::no_route,
             ProxyError::Unauthenticated => DecisionLabel::unauthenticated,
             ProxyError::Forbidden(_) => DecisionLabel::denied,
@@ -104,6 +116,21 @@ fn header_bytes(req: &Request<Incoming>) -> usize {
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum::<usize>()
+}
+
+/// An error and its sources, `: `-separated, for the access log's `reason`.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cur = self.0.source();
+        while let Some(e) = cur {
+            write!(f, ": {e}")?;
+            cur = e.source();
+        }
+        Ok(())
+    }
 }
 
 /// What one request ended as, for the access log.
@@ -203,7 +230,7 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
             fingerprint,
             upstream_status = outcome.upstream_status,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
-            reason = %e,
+            reason = %Chain(&e),
             "request"
         ),
     }
@@ -251,17 +278,53 @@ fn check_request(
             limit: s.max_header_bytes,
         });
     }
+    // --max-header-count (for HTTP/1, hyper's `max_headers` answers 431 before this).
+    let count = req.headers().len();
+    if count > s.max_header_count {
+        return Err(ProxyError::TooManyHeaders {
+            count,
+            limit: s.max_header_count,
+        });
+    }
     if req.method() == http::Method::CONNECT {
         return Err(ProxyError::BadRequest("CONNECT is not proxied"));
     }
-    // RFC 9112 §3.2: more than one Host is a 400; so is a Host that contradicts the
-    // request target's authority (absolute form or HTTP/2 :authority).
+    // RFC 9110 §8.6: several Content-Length fields (even equal ones) are refused rather
+    // than merged; hyper's HTTP/2 server takes the first and would forward both.
+    if req
+        .headers()
+        .get_all(http::header::CONTENT_LENGTH)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(ProxyError::BadRequest("more than one Content-Length"));
+    }
+    check_host(req)
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host; every Host, absolute-form
+/// authority and HTTP/2 `:authority` must be a valid `host[:port]`; and a Host must agree
+/// with the request target's authority.
+fn check_host(req: &Request<Incoming>) -> Result<(), ProxyError> {
     let mut hosts = req.headers().get_all(http::header::HOST).iter();
     let first_host = hosts.next();
     if hosts.next().is_some() {
         return Err(ProxyError::BadRequest("more than one Host header"));
     }
-    if let (Some(h), Some(a)) = (first_host, req.uri().authority()) {
+    if first_host.is_none() && req.version() == http::Version::HTTP_11 {
+        return Err(ProxyError::BadRequest("HTTP/1.1 request without Host"));
+    }
+    if first_host.is_some_and(|h| !headers::valid_authority(h.as_bytes())) {
+        return Err(ProxyError::BadRequest("Host is not a valid host[:port]"));
+    }
+    let authority = req.uri().authority();
+    if authority.is_some_and(|a| !headers::valid_authority(a.as_str().as_bytes())) {
+        return Err(ProxyError::BadRequest(
+            "request authority is not a valid host[:port]",
+        ));
+    }
+    if let (Some(h), Some(a)) = (first_host, authority) {
         if !h.as_bytes().eq_ignore_ascii_case(a.as_str().as_bytes()) {
             return Err(ProxyError::BadRequest(
                 "Host header differs from the request authority",
@@ -342,7 +405,7 @@ fn set_headers(
     if removed > 0 {
         debug!(
             request_id = rid.to_str().unwrap_or("-"),
-            removed, "client sent identity headers; removed"
+            removed, "client sent headers that certgate owns (identity, forwarding); removed"
         );
     }
     if !req.headers().contains_key(http::header::HOST) {
@@ -351,6 +414,19 @@ fn set_headers(
         }
     }
     headers::apply(req.headers_mut(), identity_headers, &conn.peer_ip, rid);
+    // A body of unknown length (HTTP/1 chunked, HTTP/2 DATA without content-length) is sent
+    // chunked, whatever the method: hyper's client would send a GET, HEAD or DELETE without
+    // it, and the upstream would answer a request the client did not make.
+    let body = req.body();
+    if !body.is_end_stream()
+        && body.size_hint().exact().is_none()
+        && !req.headers().contains_key(http::header::CONTENT_LENGTH)
+    {
+        req.headers_mut().insert(
+            http::header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    }
 }
 
 /// Forward to the route's upstream and prepare its answer for the client's connection.
@@ -367,13 +443,31 @@ async fn send(
     let query = req.uri().query().map(str::to_owned);
     let mut resp = upstream
         .send(req, path, query.as_deref(), s.timeouts.upstream)
-        .await?;
+        .await
+        .map_err(client_or_upstream)?;
     outcome.upstream_status = Some(resp.status().as_u16());
     // The client's connection has its own version and keep-alive: an HTTP/1.0 upstream
     // answer must not make hyper close the client's HTTP/1.1 connection.
     *resp.version_mut() = client_version;
     headers::remove_hop_by_hop(resp.headers_mut());
     Ok(resp.map(Either::Left))
+}
+
+/// An upstream exchange that failed because the client's request body did (hyper's client
+/// reports it as a user error caused by the body's own `hyper::Error`) is the client's
+/// fault: 400, not a 502 that would count against the upstream.
+fn client_or_upstream(e: UpstreamError) -> ProxyError {
+    match e {
+        UpstreamError::Reset(h) if is_client_body_error(&h) => ProxyError::ClientBody(h),
+        e => ProxyError::Upstream(e),
+    }
+}
+
+fn is_client_body_error(e: &hyper::Error) -> bool {
+    use std::error::Error as _;
+    e.is_user()
+        && e.source()
+            .is_some_and(|s| s.downcast_ref::<hyper::Error>().is_some())
 }
 
 fn error_response(e: &ProxyError, rid: &HeaderValue) -> Response<Body> {

@@ -225,6 +225,9 @@ fn http_builders(s: &Settings) -> HttpBuilders {
         // their first byte (framing.rs) and idle connections by --idle-timeout.
         .header_read_timeout(None)
         .max_buf_size(h1_buffer(s.max_header_bytes))
+        // --max-header-count: hyper answers 431 past it; the proxy applies the same limit
+        // to HTTP/2, where only the header list's size is bounded by the protocol layer.
+        .max_headers(s.max_header_count)
         .keep_alive(true);
     // Bound what one HTTP/2 connection may buffer: streams, flow-control windows, send buffer.
     let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
