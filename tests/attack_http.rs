@@ -794,6 +794,37 @@ async fn one_header_count_limit_for_http1_and_http2() {
         assert_eq!(resp.status, 200, "{alpn:?}: 15 fields under the limit");
     }
     assert_eq!(upstream.count(), 2);
+    drop(cg);
+
+    // A limit above hyper's own default (100 lines) holds for HTTP/1 too.
+    let cg = Certgate::start(
+        &pki,
+        &upstream.url,
+        &[
+            "--route",
+            "x=/x",
+            "--allow",
+            "x=any",
+            "--max-header-count",
+            "200",
+        ],
+    )
+    .await;
+    for alpn in [Alpn::Http1, Alpn::H2] {
+        let fields = many_headers(150);
+        let resp = cg
+            .client(&pki)
+            .alpn(alpn)
+            .cert(&leaf)
+            .get_with("/x", &as_refs(&fields))
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status, 200,
+            "{alpn:?}: 150 fields under --max-header-count 200"
+        );
+        assert_eq!(upstream.requests().last().unwrap().all("x-h149"), ["v"]);
+    }
 }
 
 #[tokio::test]
