@@ -1,6 +1,7 @@
 //! CRLs: reading them (PEM bundles, DER, directories), the facts certgate needs besides what
 //! webpki keeps (issuer, this/next update), and whether a CA signed one.
 
+use super::files::{pem_problem, CRL_LIMIT};
 use super::load::{files_of, looks_like_pem, read_file, TrustError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
@@ -13,14 +14,14 @@ pub(crate) fn read_crls(
     let flag = "--crl";
     let mut out = Vec::new();
     for file in files_of(flag, path, &["pem", "crl", "der"])? {
-        let bytes = read_file(flag, &file)?;
+        let bytes = read_file(flag, &file, CRL_LIMIT)?;
         let before = out.len();
         if looks_like_pem(&bytes) {
             for c in CertificateRevocationListDer::pem_slice_iter(&bytes) {
                 let c = c.map_err(|e| TrustError::Invalid {
                     flag,
                     path: file.clone(),
-                    problem: format!("bad PEM: {e}"),
+                    problem: pem_problem(&e),
                 })?;
                 out.push((file.clone(), c));
             }

@@ -1,6 +1,7 @@
 //! Reading trust material and the server's key from disk: files or directories, PEM or DER,
 //! each file checked to parse, every error naming the flag and the file.
 
+use super::files::{self, FileError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
@@ -14,7 +15,7 @@ pub enum TrustError {
         flag: &'static str,
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
     #[error("{flag} {path}: {problem}")]
     Invalid {
@@ -49,11 +50,7 @@ pub fn load_server_key(
         .into_iter()
         .map(|(_, d)| d)
         .collect();
-    let bytes = std::fs::read(key).map_err(|source| TrustError::Read {
-        flag: "--server-key",
-        path: key.to_owned(),
-        source,
-    })?;
+    let bytes = read_file("--server-key", key, files::CERT_LIMIT)?;
     let der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| TrustError::Invalid {
         flag: "--server-key",
         path: key.to_owned(),
@@ -90,19 +87,16 @@ pub(crate) fn files_of(
     path: &Path,
     exts: &[&str],
 ) -> Result<Vec<PathBuf>, TrustError> {
-    let meta = std::fs::metadata(path).map_err(|source| TrustError::Read {
+    let read_err = |p: &Path, e: std::io::Error| TrustError::Read {
         flag,
-        path: path.to_owned(),
-        source,
-    })?;
+        path: p.to_owned(),
+        source: FileError::Io(e),
+    };
+    let meta = std::fs::metadata(path).map_err(|e| read_err(path, e))?;
     if !meta.is_dir() {
         return Ok(vec![path.to_owned()]);
     }
-    let rd = std::fs::read_dir(path).map_err(|source| TrustError::Read {
-        flag,
-        path: path.to_owned(),
-        source,
-    })?;
+    let rd = std::fs::read_dir(path).map_err(|e| read_err(path, e))?;
     let mut files = Vec::new();
     for entry in rd.flatten() {
         let p = entry.path();
@@ -115,7 +109,10 @@ pub(crate) fn files_of(
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| exts.iter().any(|x| x.eq_ignore_ascii_case(e)));
-        if ext_ok && std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
+        // A dangling symlink is skipped (material may be arriving); any other entry with a
+        // matching name is read, and refused there if it is not a regular file (a FIFO in
+        // place of a CA file must not silently remove that CA).
+        if ext_ok && p.exists() {
             files.push(p);
         }
     }
@@ -123,8 +120,14 @@ pub(crate) fn files_of(
     Ok(files)
 }
 
-pub(crate) fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, TrustError> {
-    std::fs::read(path).map_err(|source| TrustError::Read {
+/// Read one input file for `flag` through `files::read` (regular files only, at most
+/// `limit` bytes, within a deadline).
+pub(crate) fn read_file(
+    flag: &'static str,
+    path: &Path,
+    limit: u64,
+) -> Result<Vec<u8>, TrustError> {
+    files::read(path, limit).map_err(|source| TrustError::Read {
         flag,
         path: path.to_owned(),
         source,
@@ -142,7 +145,7 @@ pub fn read_certs(
 ) -> Result<Vec<(PathBuf, CertificateDer<'static>)>, TrustError> {
     let mut out = Vec::new();
     for file in files_of(flag, path, &["pem", "crt", "cer"])? {
-        let bytes = read_file(flag, &file)?;
+        let bytes = read_file(flag, &file, files::CERT_LIMIT)?;
         let invalid = |problem: String| TrustError::Invalid {
             flag,
             path: file.clone(),
@@ -151,7 +154,7 @@ pub fn read_certs(
         let before = out.len();
         if looks_like_pem(&bytes) {
             for c in CertificateDer::pem_slice_iter(&bytes) {
-                let c = c.map_err(|e| invalid(format!("bad PEM: {e}")))?;
+                let c = c.map_err(|e| invalid(files::pem_problem(&e)))?;
                 x509_check(&c).map_err(&invalid)?;
                 out.push((file.clone(), c));
             }

@@ -6,6 +6,7 @@ pub mod crl;
 pub mod describe;
 pub mod dn;
 pub mod expiry;
+pub mod files;
 pub mod identity;
 pub mod load;
 pub mod material;

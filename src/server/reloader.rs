@@ -49,7 +49,12 @@ pub fn reload_and_report(shared: &Shared, why: &str) {
 /// Reload on every event from `watching` until the process ends (or the task is aborted).
 pub async fn watch(shared: Arc<Shared>, mut watching: Watching) {
     while let Some(why) = watching.next().await {
-        reload_and_report(&shared, why);
+        // Off the async workers: reading files (each read bounded by `pki::files`) never
+        // stalls the proxy, /healthz or the shutdown signal.
+        let s = shared.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || reload_and_report(&s, why)).await {
+            error!(why, error = %e, "reload did not complete");
+        }
     }
 }
 

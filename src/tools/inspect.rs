@@ -95,12 +95,14 @@ pub fn read_file(path: &Path) -> Result<(Vec<CertificateDer<'static>>, Vec<Strin
             "is a directory (give the certificate files themselves)",
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
+    let bytes = crate::pki::files::read(path, crate::pki::files::CERT_LIMIT)
+        .map_err(|e| file_err(path, format!("cannot read: {e}")))?;
     let mut certs = Vec::new();
     let mut skipped = Vec::new();
     if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
         for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(&bytes) {
-            let (kind, der) = section.map_err(|e| file_err(path, format!("bad PEM: {e}")))?;
+            let (kind, der) =
+                section.map_err(|e| file_err(path, crate::pki::files::pem_problem(&e)))?;
             match kind {
                 SectionKind::Certificate => certs.push(CertificateDer::from(der)),
                 other => skipped.push(format!("{other:?}")),
