@@ -244,6 +244,12 @@ pub struct RunArgs {
     /// the client gets 504 (1ms to 24h).
     #[arg(long = "upstream-timeout", value_name = "DUR", default_value = "60s", value_parser = timeout, env = "CERTGATE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Duration,
+    /// A response that makes no progress toward the client for this long (the client
+    /// stopped reading, or grants no HTTP/2 window) ends its connection; also how long an
+    /// HTTP/2 connection that idled out may leave certgate's GOAWAY/PING unanswered
+    /// (1ms to 24h).
+    #[arg(long = "send-timeout", value_name = "DUR", default_value = "10s", value_parser = timeout, env = "CERTGATE_SEND_TIMEOUT")]
+    pub send_timeout: Duration,
     /// Most concurrent client connections; at the limit new ones wait in the backlog
     /// (1 to 1000000).
     #[arg(

@@ -188,6 +188,8 @@ pub struct Timeouts {
     pub header: Duration,
     pub idle: Duration,
     pub upstream: Duration,
+    /// `--send-timeout`: longest a response may make no progress toward the client.
+    pub send: Duration,
     pub shutdown_grace: Duration,
 }
 
@@ -300,6 +302,7 @@ impl Settings {
                 header: a.header_timeout,
                 idle: a.idle_timeout,
                 upstream: a.upstream_timeout,
+                send: a.send_timeout,
                 shutdown_grace: a.shutdown_grace,
             },
             max_connections: a.max_connections,

@@ -4,17 +4,20 @@
 
 use super::peer::Conn;
 use super::proxy::Body;
+use super::send::{Tracked, WatchedIo};
 use super::state::{until_shutdown, Shared};
+use crate::config::settings::Timeouts;
 use http::{Request, Response};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Either};
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::debug;
@@ -28,12 +31,19 @@ const PARK_AFTER: Duration = Duration::from_millis(100);
 /// How often an active connection's timer looks at it (see `Conn::due`).
 const TICK: Duration = Duration::from_millis(100);
 
-/// A client connection's byte stream: TLS, read through the HTTP/1 framing guard.
+/// An answer that ends an HTTP/1 connection is followed by a lingering close, and an HTTP/2
+/// request body that an early answer left unread is read and dropped, for up to this long
+/// or `LINGER_BYTES`: a client still sending then gets the answer rather than a reset.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// A client connection's byte stream: TLS over the socket whose writes the send clock
+/// watches, read through the HTTP/1 framing guard.
 pub(crate) type Stream =
-    crate::http::framing::GuardedIo<tokio_rustls::server::TlsStream<TcpStream>>;
+    crate::http::framing::GuardedIo<tokio_rustls::server::TlsStream<WatchedIo<TcpStream>>>;
 
 type BoxedResponse =
-    std::pin::Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+    std::pin::Pin<Box<dyn Future<Output = Result<Response<Tracked<Body>>, Infallible>> + Send>>;
 
 /// The per-connection service. Its future is boxed (Unpin) so that the HTTP/1 connection
 /// can be polled without shutting the stream down, and parked.
@@ -46,7 +56,59 @@ fn service(
     move |req| {
         let shared = shared.clone();
         let conn = conn.clone();
-        Box::pin(async move { Ok(crate::server::proxy::handle(&shared, &conn, req).await) })
+        Box::pin(async move {
+            let h2 = req.version() == http::Version::HTTP_2;
+            let (resp, unread) = crate::server::proxy::handle(&shared, &conn, req).await;
+            if !h2 {
+                // HTTP/1: hyper closes a connection whose request body was left unread;
+                // `active_h1` lingers so the answer still arrives.
+                return Ok(resp.map(Tracked::untracked));
+            }
+            if let Some(body) = unread.filter(|b| !b.is_end_stream()) {
+                tokio::spawn(discard(body));
+            }
+            // Upstream bodies stream and get a send clock; certgate's own answers are short.
+            Ok(resp.map(|b| match b {
+                Either::Left(_) => conn.send.track(b),
+                Either::Right(_) => Tracked::untracked(b),
+            }))
+        })
+    }
+}
+
+/// An HTTP/2 request body that an early answer left unread: read and dropped for up to
+/// `LINGER_TIME` or `LINGER_BYTES`, so the stream ends cleanly once the client has sent
+/// it all. Dropped earlier, the stream would be reset while the client is still sending,
+/// and some clients (curl) then drop the complete answer they were given. Past the bounds
+/// the stream is reset with NO_ERROR after the answer (RFC 9113 §8.1).
+async fn discard(mut body: Incoming) {
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        let mut left = LINGER_BYTES;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                left = left.saturating_sub(data.len());
+                if left == 0 {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// After an answer that ends an HTTP/1 connection (and its close_notify): read and discard
+/// what the client still sends, until it closes, `LINGER_TIME` passes or `LINGER_BYTES`
+/// arrived. Closing at once with unread data would send a TCP reset, which can destroy the
+/// answer before the client reads it.
+async fn linger(io: &mut Stream) {
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    let mut left = LINGER_BYTES;
+    let mut buf = vec![0u8; 16 * 1024];
+    while left > 0 {
+        match tokio::time::timeout_at(deadline, io.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => return,
+        }
     }
 }
 
@@ -153,6 +215,8 @@ enum Due {
     HeaderTimeout,
     IdleTimeout,
     Park,
+    /// What is being sent has made no progress toward the client for --send-timeout.
+    SendTimeout,
 }
 
 impl Conn {
@@ -163,9 +227,26 @@ impl Conn {
         )
     }
 
-    /// The next deadline of an active connection: the head being received
-    /// (--header-timeout), otherwise idleness (--idle-timeout, and parking when `park`).
-    fn due(&self, idle: Duration, header_timeout: Duration, park: bool) -> Due {
+    /// The next deadline of an active connection: a response stalled on the client
+    /// (--send-timeout), the head being received (--header-timeout), otherwise idleness
+    /// (--idle-timeout, and parking when `park`).
+    fn due(&self, t: &Timeouts, park: bool) -> Due {
+        let stalled = self.send.stalled_for();
+        if stalled.is_some_and(|s| s >= t.send) {
+            return Due::SendTimeout;
+        }
+        match (self.due_receiving(t.idle, t.header, park), stalled) {
+            (Due::Wait(d), Some(s)) => Due::Wait(d.min(t.send - s)),
+            (due, _) => due,
+        }
+    }
+
+    /// Quiet: no request in flight and no response being sent.
+    fn quiet(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0 && !self.send.sending()
+    }
+
+    fn due_receiving(&self, idle: Duration, header_timeout: Duration, park: bool) -> Due {
         if let Some(pending) = self.framing.head_pending_for() {
             return if pending >= header_timeout {
                 Due::HeaderTimeout
@@ -203,7 +284,11 @@ async fn active_h1(
     let mut parking = false;
     let mut draining = false;
     loop {
-        let wait = match conn.due(s.timeouts.idle, s.timeouts.header, !draining && !parking) {
+        let wait = match conn.due(&s.timeouts, !draining && !parking) {
+            Due::SendTimeout => {
+                debug!(peer = %conn.peer, "send timeout: the client took nothing of the response within --send-timeout; closing");
+                return None;
+            }
             Due::HeaderTimeout => {
                 debug!(peer = %conn.peer, "header timeout: request head not received within --header-timeout; closing");
                 return None;
@@ -243,7 +328,13 @@ async fn active_h1(
                 if parking && ok && !draining && !conn.closing.load(Ordering::Relaxed) {
                     return Some(io);
                 }
-                if ok {
+                // hyper ended the connection after an exchange (an answer that closes it, a
+                // request body left unread, a malformed request it answered itself): the
+                // client may still be sending. Not after certgate's own idle or shutdown drain.
+                if !draining {
+                    close_quietly(&mut io).await;
+                    linger(&mut io).await;
+                } else if ok {
                     close_quietly(&mut io).await;
                 }
                 return None;
@@ -263,25 +354,43 @@ async fn drive_h2<F>(shared: &Shared, conn: &Conn, http: F)
 where
     F: Future<Output = hyper::Result<()>> + GracefulShutdown,
 {
-    let s = &shared.settings;
+    let t = &shared.settings.timeouts;
     let mut shutdown_rx = shared.shutdown_rx();
     tokio::pin!(http);
-    let mut draining = false;
+    // Since when certgate has been draining (GOAWAY and PING sent).
+    let mut draining: Option<Instant> = None;
     loop {
-        let wait = match conn.due(s.timeouts.idle, s.timeouts.header, false) {
+        let mut wait = match conn.due(t, false) {
+            Due::SendTimeout => {
+                debug!(peer = %conn.peer, "send timeout: the client took nothing of a response within --send-timeout; closing");
+                return;
+            }
             Due::HeaderTimeout => {
                 debug!(peer = %conn.peer, "header timeout: request head not received within --header-timeout; closing");
                 return;
             }
-            Due::IdleTimeout if !draining => {
+            Due::IdleTimeout if draining.is_none() => {
                 debug!(peer = %conn.peer, "idle timeout: closing keep-alive connection");
                 http.as_mut().shutdown_gracefully();
-                draining = true;
+                draining = Some(Instant::now());
                 continue;
             }
             Due::IdleTimeout | Due::Park => Duration::from_secs(1),
             Due::Wait(d) => d,
         };
+        // hyper closes a draining connection once the client has answered the PING and its
+        // streams are done; a client that never answers is closed once it has been quiet
+        // for --send-timeout since the drain began.
+        if let Some(since) = draining {
+            if conn.quiet() {
+                let quiet_for = since.elapsed().min(conn.idle_for());
+                if quiet_for >= t.send {
+                    debug!(peer = %conn.peer, "the client did not answer GOAWAY/PING within --send-timeout; closing");
+                    return;
+                }
+                wait = wait.min(t.send - quiet_for);
+            }
+        }
         let wait = wait.max(Duration::from_millis(10));
         tokio::select! {
             r = http.as_mut() => {
@@ -290,9 +399,9 @@ where
                 }
                 return;
             }
-            _ = until_shutdown(&mut shutdown_rx), if !draining => {
+            _ = until_shutdown(&mut shutdown_rx), if draining.is_none() => {
                 http.as_mut().shutdown_gracefully();
-                draining = true;
+                draining = Some(Instant::now());
             }
             _ = tokio::time::sleep(wait) => {}
         }

@@ -84,6 +84,8 @@ async fn accept(
     peer: SocketAddr,
 ) -> Option<(Box<Stream>, Arc<Conn>)> {
     let _ = tcp.set_nodelay(true);
+    let send = super::send::SendWatch::new();
+    let tcp = super::send::WatchedIo::new(tcp, send.clone());
     let live = shared.live.load();
     let acceptor = tokio_rustls::TlsAcceptor::from(live.tls.clone());
     let timeout = shared.settings.timeouts.handshake;
@@ -151,6 +153,7 @@ async fn accept(
         requests_seen: AtomicU64::new(0),
         closing: AtomicBool::new(false),
         framing: Arc::default(),
+        send,
         last_active_ms: AtomicU64::new(0),
         started: Instant::now(),
     });

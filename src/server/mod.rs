@@ -8,4 +8,5 @@ pub mod peer;
 pub mod proxy;
 pub mod reloader;
 pub mod run;
+pub mod send;
 pub mod state;

@@ -75,6 +75,8 @@ pub struct Conn {
     /// or answer, an HTTP/1.0 client): hyper then closes it, and it must not park.
     pub(crate) closing: AtomicBool,
     pub(crate) framing: Arc<crate::http::framing::ConflictFlag>,
+    /// Progress of what is being sent to the client (`--send-timeout`).
+    pub(crate) send: Arc<super::send::SendWatch>,
     /// Milliseconds since `started` of the last request activity.
     pub(crate) last_active_ms: AtomicU64,
     pub(crate) started: Instant,

@@ -158,8 +158,14 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Serve one request. Never fails: errors become short generic answers.
-pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Response<Body> {
+/// Serve one request. Never fails: errors become short generic answers. Also returns the
+/// request body when certgate answered without reading it (an early answer), for the
+/// connection to dispose of in a way that lets the answer reach the client.
+pub async fn handle(
+    shared: &Shared,
+    conn: &Conn,
+    req: Request<Incoming>,
+) -> (Response<Body>, Option<Incoming>) {
     let start = Instant::now();
     let _in_flight = InFlight::new(conn);
     let rid = request_id(shared, &req);
@@ -172,7 +178,8 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
         route: None,
         upstream_status: None,
     };
-    let result = forward(shared, conn, req, index, &rid, &mut outcome).await;
+    let mut unread = None;
+    let result = forward(shared, conn, req, index, &rid, &mut outcome, &mut unread).await;
     let route_label: &str = outcome.route.map_or("-", |i| &shared.route_names[i]);
     let (resp, decision, reason) = match result {
         Ok(resp) => (resp, DecisionLabel::allowed, None),
@@ -234,7 +241,7 @@ pub async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Res
             "request"
         ),
     }
-    resp
+    (resp, unread)
 }
 
 /// The request pipeline, one step per line: framing checks, path, route and authorisation,
@@ -247,11 +254,23 @@ async fn forward(
     index: u64,
     rid: &HeaderValue,
     outcome: &mut Outcome,
+    unread: &mut Option<Incoming>,
 ) -> Result<Response<Body>, ProxyError> {
-    check_request(shared, conn, &req, index)?;
-    // RFC 3986 normalisation: the path that is authorised is the path that is forwarded.
-    let path = crate::policy::normalize_path(req.uri().path())?;
-    let (route, identity_headers) = authorise(shared, conn, &path, outcome)?;
+    let decided = (|| {
+        check_request(shared, conn, &req, index)?;
+        // RFC 3986 normalisation: the path that is authorised is the path that is forwarded.
+        let path = crate::policy::normalize_path(req.uri().path())?;
+        let (route, identity_headers) = authorise(shared, conn, &path, outcome)?;
+        Ok::<_, ProxyError>((path, route, identity_headers))
+    })();
+    let (path, route, identity_headers) = match decided {
+        Ok(d) => d,
+        Err(e) => {
+            // Answered before the body was read: hand it back (see `handle`).
+            *unread = Some(req.into_body());
+            return Err(e);
+        }
+    };
     set_headers(shared, conn, &mut req, identity_headers, rid);
     send(shared, req, route, &path, outcome).await
 }
