@@ -2,6 +2,7 @@
 //! by parsing messages), count, and log one line an operator can act on.
 
 use crate::ops::metrics::Metrics;
+use crate::pki::describe::{key_of, KeyInfo};
 use crate::pki::identity::PeerIdentity;
 use crate::pki::material::LiveConfig;
 use crate::pki::tls::HandshakeNote;
@@ -69,7 +70,7 @@ pub fn classify(
             };
             Rejection {
                 label,
-                reason: format!("client certificate refused: {c:?}"),
+                reason: format!("client certificate refused: {}", certificate_error_words(c)),
             }
         }
         Some(rustls::Error::AlertReceived(AlertDescription::BadCertificate | AlertDescription::UnknownCA | AlertDescription::CertificateUnknown)) => Rejection {
@@ -95,6 +96,49 @@ pub fn classify(
     }
 }
 
+/// A rustls certificate error in words (never its debug dump). Chain failures come with the
+/// verifier's note and are worded from it; these are what remains.
+fn certificate_error_words(c: &CertificateError) -> String {
+    match c {
+        CertificateError::BadSignature => "a signature does not verify".into(),
+        CertificateError::UnknownIssuer => "unknown issuer".into(),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired".into(),
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "not yet valid".into()
+        }
+        CertificateError::Revoked => "revoked".into(),
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            "not allowed for TLS client authentication".into()
+        }
+        CertificateError::BadEncoding => "malformed certificate".into(),
+        CertificateError::UnhandledCriticalExtension => {
+            "a certificate carries a critical extension certgate does not know".into()
+        }
+        other => {
+            let name = format!("{other:?}");
+            name.split(['(', ' ', '{']).next().unwrap_or("").to_string()
+        }
+    }
+}
+
+/// Pure: the client's handshake signature (CertificateVerify) did not verify with the key of
+/// a certificate whose chain did; `key` is that certificate's public key.
+pub fn handshake_signature_refused(key: Option<&KeyInfo>) -> Rejection {
+    let reason = match key {
+        Some(k) if k.algorithm.starts_with("RSA") && k.bits.is_some_and(|b| b < 2048) => format!(
+            "the client's key is {k}: certgate accepts RSA keys of 2048 bits or more (or ECDSA P-256/P-384, Ed25519); the sender needs a new key and certificate"
+        ),
+        Some(k) => format!(
+            "the client's handshake signature does not verify with the {k} key of its certificate: the sender's key and certificate do not match, or it signs with a scheme certgate does not accept"
+        ),
+        None => "the client's handshake signature does not verify with the key of its certificate".into(),
+    };
+    Rejection {
+        label: "bad_signature",
+        reason,
+    }
+}
+
 /// Count and log one rejected handshake.
 pub fn rejected(
     metrics: &Metrics,
@@ -106,21 +150,26 @@ pub fn rejected(
     let rustls_err = err
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    let leaf = note
+    let presented = note
         .failure
         .as_ref()
-        .and_then(|(_, der)| PeerIdentity::from_chain(der, &[]).ok());
+        .map(|(_, der)| der)
+        .or(note.bad_handshake_signature.as_ref());
+    let leaf = presented.and_then(|der| PeerIdentity::from_chain(der, &[]).ok());
     let hint = match (&note.failure, &leaf) {
         (Some((VerifyFailure::UnknownIssuer, _)), Some(l)) => {
             Some(live.load().trust.issuer_hint(&l.issuer))
         }
         _ => None,
     };
-    let r = classify(
-        rustls_err,
-        note.failure.as_ref().map(|(f, _)| (f, leaf.as_ref())),
-        hint.as_ref(),
-    );
+    let r = match (&note.failure, &note.bad_handshake_signature) {
+        (None, Some(der)) => handshake_signature_refused(key_of(der).as_ref()),
+        _ => classify(
+            rustls_err,
+            note.failure.as_ref().map(|(f, _)| (f, leaf.as_ref())),
+            hint.as_ref(),
+        ),
+    };
     metrics.handshake(r.label);
     match &leaf {
         Some(l) => info!(
@@ -174,6 +223,43 @@ mod tests {
             );
         }
         assert_eq!(classify(None, None, None).label, "other");
+    }
+
+    #[test]
+    fn a_weak_rsa_key_is_named_with_its_size() {
+        let rsa = |bits| KeyInfo {
+            algorithm: "RSA".into(),
+            bits: Some(bits),
+            curve: None,
+        };
+        let weak = handshake_signature_refused(Some(&rsa(1024)));
+        assert_eq!(weak.label, "bad_signature");
+        assert!(
+            weak.reason.contains("RSA 1024 bits") && weak.reason.contains("2048"),
+            "{}",
+            weak.reason
+        );
+        let strong = handshake_signature_refused(Some(&rsa(2048)));
+        assert!(strong.reason.contains("do not match"), "{}", strong.reason);
+    }
+
+    #[test]
+    fn chain_failures_without_a_variant_of_their_own_are_words() {
+        let r = classify(
+            Some(&rustls::Error::InvalidCertificate(
+                CertificateError::UnknownRevocationStatus,
+            )),
+            None,
+            None,
+        );
+        assert!(
+            !r.reason.contains('{') && !r.reason.contains('['),
+            "{}",
+            r.reason
+        );
+        let ca = classify(None, Some((&VerifyFailure::CaAsLeaf, None)), None);
+        assert_eq!(ca.label, "bad_usage");
+        assert!(ca.reason.contains("CA certificate") && !ca.reason.contains("clientAuth missing"));
     }
 
     #[test]

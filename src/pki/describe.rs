@@ -200,6 +200,43 @@ fn oid_name(oid: &ObjectIdentifier) -> String {
         .unwrap_or_else(|| oid.to_string())
 }
 
+/// The public key of the certificate `der`, if it parses.
+pub fn key_of(der: &CertificateDer<'_>) -> Option<KeyInfo> {
+    Certificate::from_der(der.as_ref())
+        .ok()
+        .map(|c| key_info(&c))
+}
+
+/// A signature algorithm in words, from the DER of an AlgorithmIdentifier's contents (its
+/// OID, then any parameters), as webpki reports an unsupported one: a weak hash is named
+/// first, e.g. `SHA-1 (sha1WithRSAEncryption)`.
+pub fn signature_algorithm_name(alg_id: &[u8]) -> String {
+    let oid = match alg_id {
+        [0x06, len, ..] if alg_id.len() >= 2 + usize::from(*len) => {
+            ObjectIdentifier::from_der(&alg_id[..2 + usize::from(*len)]).ok()
+        }
+        _ => None,
+    };
+    let Some(oid) = oid else {
+        return "an unknown algorithm".into();
+    };
+    let name = oid_name(&oid);
+    let lower = name.to_ascii_lowercase();
+    let weak = [
+        ("sha1", "SHA-1"),
+        ("sha-1", "SHA-1"),
+        ("md5", "MD5"),
+        ("md2", "MD2"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| lower.contains(needle));
+    match weak {
+        Some((_, hash)) => format!("{hash} ({name})"),
+        None if name == oid.to_string() => format!("the algorithm with OID {name}"),
+        None => name,
+    }
+}
+
 /// `AB:CD:..` from lowercase hex.
 pub fn colon_upper(hex: &str) -> String {
     hex.as_bytes()

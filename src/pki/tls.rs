@@ -47,6 +47,9 @@ pub struct HandshakeNote {
     pub verified: Option<crate::pki::trust::Verified>,
     /// Why the chain was refused, and the presented leaf.
     pub failure: Option<(VerifyFailure, CertificateDer<'static>)>,
+    /// The leaf whose key did not verify the client's handshake signature (CertificateVerify)
+    /// although its chain did.
+    pub bad_handshake_signature: Option<CertificateDer<'static>>,
 }
 
 tokio::task_local! {
@@ -109,6 +112,7 @@ impl ClientCertVerifier for Verifier {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+            .inspect_err(|_| note(|n| n.bad_handshake_signature = Some(cert.clone().into_owned())))
     }
 
     fn verify_tls13_signature(
@@ -118,6 +122,7 @@ impl ClientCertVerifier for Verifier {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+            .inspect_err(|_| note(|n| n.bad_handshake_signature = Some(cert.clone().into_owned())))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -55,11 +55,23 @@ pub struct Bundle {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifyFailure {
     UnknownIssuer,
-    Expired { not_after: UnixTime },
-    NotYetValid { not_before: UnixTime },
+    Expired {
+        not_after: UnixTime,
+    },
+    NotYetValid {
+        not_before: UnixTime,
+    },
     Revoked,
     BadUsage,
+    /// The leaf is a CA certificate (basicConstraints CA:TRUE).
+    CaAsLeaf,
+    /// A certificate that issued another in the chain is not a CA.
+    LeafAsCa,
     BadSignature,
+    /// A signature in the chain uses an algorithm certgate does not accept (SHA-1, MD5...).
+    UnsupportedAlgorithm {
+        algorithm: String,
+    },
     CrlExpired,
     BadEncoding,
     Other(String),
@@ -74,14 +86,29 @@ impl VerifyFailure {
             W::CertNotValidYet { not_before, .. } => VerifyFailure::NotYetValid { not_before },
             W::CertRevoked => VerifyFailure::Revoked,
             #[allow(deprecated)]
-            W::RequiredEkuNotFound
-            | W::RequiredEkuNotFoundContext(_)
-            | W::EmptyEkuExtension
-            | W::CaUsedAsEndEntity => VerifyFailure::BadUsage,
+            W::RequiredEkuNotFound | W::RequiredEkuNotFoundContext(_) | W::EmptyEkuExtension => {
+                VerifyFailure::BadUsage
+            }
+            W::CaUsedAsEndEntity => VerifyFailure::CaAsLeaf,
+            W::EndEntityUsedAsCa => VerifyFailure::LeafAsCa,
             W::InvalidSignatureForPublicKey => VerifyFailure::BadSignature,
+            W::UnsupportedSignatureAlgorithmContext(c) => VerifyFailure::UnsupportedAlgorithm {
+                algorithm: super::describe::signature_algorithm_name(&c.signature_algorithm_id),
+            },
+            W::UnsupportedSignatureAlgorithmForPublicKeyContext(c) => {
+                VerifyFailure::UnsupportedAlgorithm {
+                    algorithm: super::describe::signature_algorithm_name(&c.signature_algorithm_id),
+                }
+            }
+            #[allow(deprecated)]
+            W::UnsupportedSignatureAlgorithm | W::UnsupportedSignatureAlgorithmForPublicKey => {
+                VerifyFailure::UnsupportedAlgorithm {
+                    algorithm: "an unknown algorithm".into(),
+                }
+            }
             W::CrlExpired { .. } => VerifyFailure::CrlExpired,
             W::BadDer | W::BadDerTime | W::TrailingData(_) => VerifyFailure::BadEncoding,
-            other => VerifyFailure::Other(format!("{other:?}")),
+            other => VerifyFailure::Other(webpki_words(&other)),
         }
     }
 
@@ -101,8 +128,12 @@ impl VerifyFailure {
             VerifyFailure::Expired { .. } => "expired",
             VerifyFailure::NotYetValid { .. } => "not_yet_valid",
             VerifyFailure::Revoked => "revoked",
-            VerifyFailure::BadUsage => "bad_usage",
-            VerifyFailure::BadSignature => "bad_signature",
+            VerifyFailure::BadUsage | VerifyFailure::CaAsLeaf | VerifyFailure::LeafAsCa => {
+                "bad_usage"
+            }
+            VerifyFailure::BadSignature | VerifyFailure::UnsupportedAlgorithm { .. } => {
+                "bad_signature"
+            }
             VerifyFailure::CrlExpired | VerifyFailure::BadEncoding | VerifyFailure::Other(_) => {
                 "other"
             }
@@ -117,8 +148,12 @@ impl VerifyFailure {
             VerifyFailure::Expired { .. } => C::Expired.into(),
             VerifyFailure::NotYetValid { .. } => C::NotValidYet.into(),
             VerifyFailure::Revoked => C::Revoked.into(),
-            VerifyFailure::BadUsage => C::InvalidPurpose.into(),
+            VerifyFailure::BadUsage | VerifyFailure::CaAsLeaf | VerifyFailure::LeafAsCa => {
+                C::InvalidPurpose.into()
+            }
             VerifyFailure::BadSignature => C::BadSignature.into(),
+            #[allow(deprecated)]
+            VerifyFailure::UnsupportedAlgorithm { .. } => C::UnsupportedSignatureAlgorithm.into(),
             VerifyFailure::CrlExpired => C::ExpiredRevocationList.into(),
             VerifyFailure::BadEncoding => C::BadEncoding.into(),
             VerifyFailure::Other(_) => C::ApplicationVerificationFailure.into(),
@@ -140,12 +175,54 @@ impl std::fmt::Display for VerifyFailure {
             VerifyFailure::BadUsage => {
                 f.write_str("wrong key usage: the certificate is not allowed for TLS client authentication (extended key usage clientAuth missing)")
             }
-            VerifyFailure::BadSignature => f.write_str("bad signature in the chain"),
+            VerifyFailure::CaAsLeaf => f.write_str(
+                "the client certificate is a CA certificate (basicConstraints CA:TRUE), not an end-entity certificate: the sender must present a certificate its CA issued to it, not a CA certificate",
+            ),
+            VerifyFailure::LeafAsCa => f.write_str(
+                "a certificate that issued another one in the chain is not a CA (basicConstraints CA:TRUE missing): the chain was built from the wrong certificates",
+            ),
+            VerifyFailure::BadSignature => f.write_str(
+                "a signature in the chain does not verify with its issuer's key: a certificate was altered, was issued by another CA of the same name, or its issuer's key is one certgate does not accept (RSA under 2048 bits)",
+            ),
+            VerifyFailure::UnsupportedAlgorithm { algorithm } => write!(
+                f,
+                "a certificate in the chain is signed with {algorithm}, which certgate does not accept (accepted: RSA PKCS#1 or PSS with SHA-256, SHA-384 or SHA-512; ECDSA P-256 or P-384; Ed25519): the sender needs a certificate signed with SHA-256 or better"
+            ),
             VerifyFailure::CrlExpired => {
                 f.write_str("a CRL for this chain is past its next update (refresh it, or --crl-expired allow)")
             }
             VerifyFailure::BadEncoding => f.write_str("malformed certificate"),
             VerifyFailure::Other(s) => write!(f, "verification failed: {s}"),
+        }
+    }
+}
+
+/// A webpki refusal without a variant of its own, in words (never its debug dump).
+fn webpki_words(e: &webpki::Error) -> String {
+    use webpki::Error as W;
+    match e {
+        W::NameConstraintViolation => {
+            "a name in the certificate is outside the name constraints of a CA in the chain".into()
+        }
+        W::PathLenConstraintViolated => {
+            "the chain is longer than a CA's pathLenConstraint allows".into()
+        }
+        W::MaximumPathDepthExceeded => "the chain has too many intermediate CAs".into(),
+        W::UnsupportedCriticalExtension => {
+            "a certificate carries a critical extension certgate does not know".into()
+        }
+        W::UnsupportedCertVersion => "a certificate is not X.509 version 3".into(),
+        W::InvalidCertValidity => "a certificate's notAfter lies before its notBefore".into(),
+        W::CertDistrusted => "a CA in the chain is distrusted".into(),
+        W::UnknownRevocationStatus => "no CRL says whether the certificate is revoked".into(),
+        W::ExtensionValueInvalid | W::MalformedExtensions => {
+            "a certificate has a malformed extension".into()
+        }
+        W::InvalidSerialNumber => "a certificate has an invalid serial number".into(),
+        other => {
+            // The variant's name, without any context it carries.
+            let name = format!("{other:?}");
+            name.split(['(', ' ', '{']).next().unwrap_or("").to_string()
         }
     }
 }
