@@ -219,7 +219,9 @@ mod tests {
         }
     }
 
-    fn poll<B: Body + Unpin>(b: &mut B) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+    type Polled = Poll<Option<Result<Frame<Bytes>, std::convert::Infallible>>>;
+
+    fn poll(b: &mut Tracked<ChanBody>) -> Polled {
         let mut cx = Context::from_waker(std::task::Waker::noop());
         Pin::new(b).poll_frame(&mut cx)
     }
