@@ -69,8 +69,8 @@ fn service(
             }
             // Upstream bodies stream and get a send clock; certgate's own answers are short.
             Ok(resp.map(|b| match b {
-                Either::Left(_) => conn.send.track(b),
-                Either::Right(_) => Tracked::untracked(b),
+                Either::Left(_) if !b.is_end_stream() => conn.send.track(b),
+                _ => Tracked::untracked(b),
             }))
         })
     }
@@ -220,22 +220,34 @@ enum Due {
 }
 
 impl Conn {
+    /// Time since the last request activity: a request's start or end, or the end of an
+    /// HTTP/2 response body.
     fn idle_for(&self) -> Duration {
-        Duration::from_millis(
+        let since_request = Duration::from_millis(
             (self.started.elapsed().as_millis() as u64)
                 .saturating_sub(self.last_active_ms.load(Ordering::Relaxed)),
-        )
+        );
+        match self.send.since_finished() {
+            Some(d) => d.min(since_request),
+            None => since_request,
+        }
     }
 
     /// The next deadline of an active connection: a response stalled on the client
     /// (--send-timeout), the head being received (--header-timeout), otherwise idleness
     /// (--idle-timeout, and parking when `park`).
     fn due(&self, t: &Timeouts, park: bool) -> Due {
-        let stalled = self.send.stalled_for();
-        if stalled.is_some_and(|s| s >= t.send) {
+        let send = self.send.state();
+        if send.stalled.is_some_and(|s| s >= t.send) {
             return Due::SendTimeout;
         }
-        match (self.due_receiving(t.idle, t.header, park), stalled) {
+        let due = if send.sending {
+            // An HTTP/2 response still streaming: busy, not idle.
+            Due::Wait(TICK)
+        } else {
+            self.due_receiving(t.idle, t.header, park)
+        };
+        match (due, send.stalled) {
             (Due::Wait(d), Some(s)) => Due::Wait(d.min(t.send - s)),
             (due, _) => due,
         }
@@ -243,7 +255,7 @@ impl Conn {
 
     /// Quiet: no request in flight and no response being sent.
     fn quiet(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0 && !self.send.sending()
+        self.in_flight.load(Ordering::Relaxed) == 0 && !self.send.state().sending
     }
 
     fn due_receiving(&self, idle: Duration, header_timeout: Duration, park: bool) -> Due {

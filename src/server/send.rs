@@ -28,6 +28,17 @@ pub struct SendWatch {
     socket_blocked: Clock,
     /// HTTP/2 responses being sent; an entry whose body is gone (strong count 1) is pruned.
     responses: Mutex<Vec<Arc<Clock>>>,
+    /// When the last tracked response body ended (activity, for the idle timeout).
+    last_finished: Clock,
+}
+
+/// What the send clocks say right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendState {
+    /// How long the longest wait on the client has lasted, if anything waits on it.
+    pub stalled: Option<Duration>,
+    /// An HTTP/2 response body is still being sent.
+    pub sending: bool,
 }
 
 fn stamp(base: Instant) -> u64 {
@@ -40,6 +51,7 @@ impl SendWatch {
             base: Instant::now(),
             socket_blocked: AtomicU64::new(NOT_WAITING),
             responses: Mutex::new(Vec::new()),
+            last_finished: AtomicU64::new(NOT_WAITING),
         })
     }
 
@@ -47,27 +59,27 @@ impl SendWatch {
         (since != NOT_WAITING).then(|| Duration::from_millis(now.saturating_sub(since)))
     }
 
-    /// How long the longest wait on the client has lasted, if anything waits on it now.
-    pub fn stalled_for(&self) -> Option<Duration> {
+    pub fn state(&self) -> SendState {
         let now = stamp(self.base);
-        let mut worst = self.waited(self.socket_blocked.load(Ordering::Relaxed), now);
+        let mut stalled = self.waited(self.socket_blocked.load(Ordering::Relaxed), now);
         let mut responses = self.responses.lock().unwrap_or_else(|p| p.into_inner());
         responses.retain(|c| Arc::strong_count(c) > 1);
         for c in responses.iter() {
-            worst = worst.max(self.waited(c.load(Ordering::Relaxed), now));
+            stalled = stalled.max(self.waited(c.load(Ordering::Relaxed), now));
         }
-        worst
+        SendState {
+            stalled,
+            sending: !responses.is_empty(),
+        }
     }
 
-    /// Is an HTTP/2 response body still being sent?
-    pub fn sending(&self) -> bool {
-        let mut responses = self.responses.lock().unwrap_or_else(|p| p.into_inner());
-        responses.retain(|c| Arc::strong_count(c) > 1);
-        !responses.is_empty()
+    /// Time since the last tracked response body ended, if one did.
+    pub fn since_finished(&self) -> Option<Duration> {
+        self.waited(self.last_finished.load(Ordering::Relaxed), stamp(self.base))
     }
 
     /// `body`, with a clock of its own (HTTP/2 responses that stream).
-    pub fn track<B>(&self, body: B) -> Tracked<B> {
+    pub fn track<B>(self: &Arc<Self>, body: B) -> Tracked<B> {
         // Until hyper first asks for data, the client owes it the window to send any.
         let clock = Arc::new(AtomicU64::new(stamp(self.base)));
         self.responses
@@ -76,7 +88,7 @@ impl SendWatch {
             .push(clock.clone());
         Tracked {
             inner: body,
-            clock: Some((clock, self.base)),
+            clock: Some((clock, self.clone())),
         }
     }
 }
@@ -84,7 +96,17 @@ impl SendWatch {
 /// A response body, and its clock when it has one.
 pub struct Tracked<B> {
     inner: B,
-    clock: Option<(Arc<Clock>, Instant)>,
+    clock: Option<(Arc<Clock>, Arc<SendWatch>)>,
+}
+
+impl<B> Drop for Tracked<B> {
+    fn drop(&mut self) {
+        if let Some((_, watch)) = &self.clock {
+            watch
+                .last_finished
+                .store(stamp(watch.base), Ordering::Relaxed);
+        }
+    }
 }
 
 impl<B> Tracked<B> {
@@ -108,10 +130,10 @@ impl<B: Body + Unpin> Body for Tracked<B> {
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_frame(cx);
-        if let Some((clock, base)) = &this.clock {
+        if let Some((clock, watch)) = &this.clock {
             let v = match &r {
                 // hyper now holds data for the client; its next request for more is progress.
-                Poll::Ready(Some(Ok(_))) => stamp(*base),
+                Poll::Ready(Some(Ok(_))) => stamp(watch.base),
                 // The upstream's turn, or the end.
                 Poll::Pending | Poll::Ready(_) => NOT_WAITING,
             };
@@ -232,20 +254,21 @@ mod tests {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let mut body = watch.track(ChanBody(rx));
         // Registered and not yet asked for data: waiting on the client.
-        assert!(watch.sending());
-        assert!(watch.stalled_for().is_some());
+        assert!(watch.state().sending);
+        assert!(watch.state().stalled.is_some());
         // Asked, and the upstream has nothing yet: not the client's fault.
         assert!(poll(&mut body).is_pending());
-        assert_eq!(watch.stalled_for(), None);
+        assert_eq!(watch.state().stalled, None);
         // Data handed over: waiting on the client until hyper asks again.
         tx.try_send(Bytes::from_static(b"x")).unwrap();
         assert!(matches!(poll(&mut body), Poll::Ready(Some(Ok(_)))));
-        assert!(watch.stalled_for().is_some());
+        assert!(watch.state().stalled.is_some());
         drop(tx);
         assert!(matches!(poll(&mut body), Poll::Ready(None)));
-        assert_eq!(watch.stalled_for(), None);
+        assert_eq!(watch.state().stalled, None);
         drop(body);
-        assert!(!watch.sending());
+        assert!(!watch.state().sending);
+        assert!(watch.since_finished().is_some());
     }
 
     #[test]
@@ -259,15 +282,15 @@ mod tests {
             Pin::new(&mut io).poll_write(&mut cx, &[0; 8]),
             Poll::Ready(Ok(8))
         ));
-        assert_eq!(watch.stalled_for(), None);
+        assert_eq!(watch.state().stalled, None);
         assert!(Pin::new(&mut io).poll_write(&mut cx, &[0; 8]).is_pending());
-        assert!(watch.stalled_for().is_some());
+        assert!(watch.state().stalled.is_some());
         let (mut c, _d) = tokio::io::duplex(8);
         std::mem::swap(&mut io.inner, &mut c);
         assert!(matches!(
             Pin::new(&mut io).poll_write(&mut cx, &[0; 1]),
             Poll::Ready(Ok(1))
         ));
-        assert_eq!(watch.stalled_for(), None);
+        assert_eq!(watch.state().stalled, None);
     }
 }
