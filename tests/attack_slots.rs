@@ -131,6 +131,10 @@ async fn silent_h2_connections_release_their_slots(
         "legitimate client after {:?}",
         t0.elapsed()
     );
+    eprintln!(
+        "legitimate client served after {:?} (three silent HTTP/2 connections held the slots)",
+        t0.elapsed()
+    );
     assert_eq!(
         upstream.paths(),
         ["/legit"],
@@ -353,6 +357,10 @@ async fn legit_served_and_upstreams_released(cg: &Certgate, pki: &Pki, upstream:
         resp.status,
         200,
         "legitimate client after {:?}",
+        t0.elapsed()
+    );
+    eprintln!(
+        "legitimate client served after {:?} (three slow readers held the slots)",
         t0.elapsed()
     );
     assert_eq!(resp.body_str(), "small");
