@@ -172,6 +172,9 @@ pub struct RunArgs {
     /// PEM private key of the server certificate.
     #[arg(long = "server-key", value_name = "PATH", env = "CERTGATE_SERVER_KEY")]
     pub server_key: PathBuf,
+    /// CA names the CertificateRequest carries: all, none, or bundle:NAME (repeatable; `default` is --trust). Env CERTGATE_CLIENT_CA_HINTS (comma-separated).
+    #[arg(long = "client-ca-hints", value_name = "all|none|bundle:NAME")]
+    pub client_ca_hints: Vec<String>,
     #[command(flatten)]
     pub policy: PolicyArgs,
     /// Lowest TLS version accepted.
@@ -452,6 +455,7 @@ impl RunArgs {
     pub fn fill_from_env(&mut self) {
         self.policy.fill_from_env();
         fill_strings(&mut self.route_upstream, "CERTGATE_ROUTE_UPSTREAM");
+        fill_strings(&mut self.client_ca_hints, "CERTGATE_CLIENT_CA_HINTS");
         fill_strings(&mut self.identity_header, "CERTGATE_IDENTITY_HEADER");
         fill_strings(&mut self.strip_header, "CERTGATE_STRIP_HEADER");
     }

@@ -8,7 +8,7 @@ use crate::http::headers::{ForwardCert, HeaderConfig, HeaderError};
 pub use crate::http::upstream::UpstreamUrl;
 use crate::pki::material::Sources;
 use crate::pki::tls::{ClientAuth, MinTls, TlsOptions};
-use crate::pki::trust::{TrustSources, DEFAULT_BUNDLE};
+use crate::pki::trust::{ClientCaHints, TrustSources, DEFAULT_BUNDLE};
 use crate::policy::{Policy, PolicyError};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -28,6 +28,46 @@ pub enum SettingsError {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Headers(#[from] HeaderError),
+}
+
+/// `--client-ca-hints all|none|bundle:NAME...`: `all` and `none` stand alone; every NAME must
+/// be a configured bundle.
+fn parse_hints(values: &[String], trust: &TrustSources) -> Result<ClientCaHints, SettingsError> {
+    const FLAG: &str = "--client-ca-hints";
+    let mut bundles: Vec<String> = Vec::new();
+    let mut single = None;
+    for v in values {
+        match v.as_str() {
+            "all" => single = Some(ClientCaHints::All),
+            "none" => single = Some(ClientCaHints::None),
+            other => {
+                let Some(name) = other.strip_prefix("bundle:") else {
+                    return Err(flag_err(FLAG, v, "expected all, none or bundle:NAME"));
+                };
+                if !trust.bundles.iter().any(|(n, _)| n == name) {
+                    let known: Vec<&str> = trust.bundles.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(flag_err(
+                        FLAG,
+                        v,
+                        format!("no trust bundle {name:?} (configured: {known:?}; `default` is --trust)"),
+                    ));
+                }
+                if !bundles.iter().any(|b| b == name) {
+                    bundles.push(name.to_string());
+                }
+            }
+        }
+    }
+    match (single, bundles.is_empty()) {
+        (Some(_), false) => Err(flag_err(
+            FLAG,
+            &values.join(","),
+            "all and none cannot be combined with bundle:NAME",
+        )),
+        (Some(h), true) => Ok(h),
+        (None, false) => Ok(ClientCaHints::Bundles(bundles)),
+        (None, true) => Ok(ClientCaHints::All),
+    }
 }
 
 fn flag_err(flag: &'static str, value: &str, problem: impl Into<String>) -> SettingsError {
@@ -172,6 +212,7 @@ impl PolicySettings {
                 intermediates: a.intermediates.clone(),
                 crls: a.crl.clone(),
                 allow_expired_crl: a.crl_expired == CrlExpiredArg::Allow,
+                hints: ClientCaHints::All,
             },
             client_auth: match a.client_auth {
                 ClientAuthArg::Required => ClientAuth::Required,
@@ -246,7 +287,8 @@ impl Settings {
         } else {
             Some(parse_addr("--admin-listen", &a.admin_listen)?)
         };
-        let policy = PolicySettings::from_args(&a.policy, &a.route_upstream)?;
+        let mut policy = PolicySettings::from_args(&a.policy, &a.route_upstream)?;
+        policy.trust.hints = parse_hints(&a.client_ca_hints, &policy.trust)?;
         let mut upstreams = vec![parse_upstream(
             "--upstream",
             &a.upstream,

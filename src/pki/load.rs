@@ -27,6 +27,18 @@ pub enum TrustError {
     KeyMismatch { cert: PathBuf, key: PathBuf },
     #[error("trust bundle {0:?} has no trust anchor")]
     EmptyBundle(String),
+    #[error("--crl {path}: {source}")]
+    Crl {
+        path: PathBuf,
+        #[source]
+        source: super::crl::CrlError,
+    },
+    #[error("--client-ca-hints {choice}: the names of the {count} CAs it advertises take {bytes} bytes, more than a TLS CertificateRequest can carry (65535 bytes, less room for its other fields); advertise fewer with --client-ca-hints none (clients then offer any certificate they have; verification is unchanged) or --client-ca-hints bundle:NAME")]
+    HintsTooLarge {
+        choice: String,
+        count: usize,
+        bytes: usize,
+    },
 }
 
 /// SHA-256 over length-prefixed parts.
@@ -138,10 +150,51 @@ pub(crate) fn looks_like_pem(bytes: &[u8]) -> bool {
     bytes.windows(11).any(|w| w == b"-----BEGIN ")
 }
 
+/// The DER CRLs of a PEM (several allowed, other blocks ignored) or DER file, or of a
+/// directory's `*.pem`/`*.crl`/`*.der` files. An empty directory holds none (CRLs may arrive
+/// later).
+pub(crate) fn read_crls(path: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, TrustError> {
+    let flag = "--crl";
+    let mut out = Vec::new();
+    for file in files_of(flag, path, &["pem", "crl", "der"])? {
+        let bytes = read_file(flag, &file, files::CRL_LIMIT)?;
+        let invalid = |problem: String| TrustError::Invalid {
+            flag,
+            path: file.clone(),
+            problem,
+        };
+        let before = out.len();
+        if looks_like_pem(&bytes) {
+            for der in super::crl::pem_crls(&bytes).map_err(&invalid)? {
+                out.push((file.clone(), der));
+            }
+        } else if !bytes.is_empty() {
+            out.push((file.clone(), bytes));
+        }
+        if out.len() == before {
+            return Err(invalid(
+                "holds no CRL (expected PEM blocks \"-----BEGIN X509 CRL-----\" or one DER CRL)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Certificates from a PEM (several allowed) or DER file, or a directory of them.
 pub fn read_certs(
     flag: &'static str,
     path: &Path,
+) -> Result<Vec<(PathBuf, CertificateDer<'static>)>, TrustError> {
+    read_certs_in(flag, path, false)
+}
+
+/// As `read_certs`; with `empty_dir_ok` a directory without certificate files gives none
+/// (`--intermediates`: material may arrive later).
+pub(crate) fn read_certs_in(
+    flag: &'static str,
+    path: &Path,
+    empty_dir_ok: bool,
 ) -> Result<Vec<(PathBuf, CertificateDer<'static>)>, TrustError> {
     let mut out = Vec::new();
     for file in files_of(flag, path, &["pem", "crt", "cer"])? {
@@ -167,7 +220,7 @@ pub fn read_certs(
             return Err(invalid("holds no certificate".into()));
         }
     }
-    if out.is_empty() {
+    if out.is_empty() && !empty_dir_ok {
         return Err(TrustError::Invalid {
             flag,
             path: path.to_owned(),

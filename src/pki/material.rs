@@ -3,7 +3,7 @@
 //! one pointer, keep the last good on any error (watching the files is `watch.rs`).
 
 use crate::pki::tls::{self, TlsError, TlsOptions};
-use crate::pki::trust::{self, TrustError, TrustSources, TrustStore};
+use crate::pki::trust::{self, Note, TrustError, TrustSources, TrustStore};
 use arc_swap::ArcSwap;
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
@@ -67,6 +67,7 @@ impl ReloadError {
                 "--crl" => "crl",
                 _ => "trust",
             },
+            ReloadError::Trust(TrustError::Crl { .. }) => "crl",
             _ => "trust",
         }
     }
@@ -77,6 +78,7 @@ pub fn build(sources: Sources<'_>, generation: u64) -> Result<Live, ReloadError>
     let (server_cert, server_digest) =
         trust::load_server_key(sources.server_cert, sources.server_key)?;
     let store = TrustStore::load(sources.trust)?;
+    log_notes(&store);
     let store = Arc::new(store);
     let tls = tls::server_config(server_cert.clone(), store.clone(), sources.tls)?;
     Ok(Live {
@@ -86,6 +88,16 @@ pub fn build(sources: Sources<'_>, generation: u64) -> Result<Live, ReloadError>
         server_cert,
         server_digest,
     })
+}
+
+/// Log the load's warnings and facts once, when a store is taken into use.
+fn log_notes(store: &TrustStore) {
+    for n in store.notes() {
+        match n {
+            Note::Warn(m) => tracing::warn!("{m}"),
+            Note::Info(m) => tracing::info!("{m}"),
+        }
+    }
 }
 
 /// The swap point shared by the accept loop, the proxy and the reloader.
@@ -159,6 +171,9 @@ impl LiveConfig {
                 };
             }
         };
+        if changes.trust || changes.crl {
+            log_notes(&store);
+        }
         let generation = if changes.trust || changes.crl {
             self.next_generation.fetch_add(1, Ordering::Relaxed)
         } else {

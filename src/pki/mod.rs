@@ -3,13 +3,16 @@
 //! that imports x509-cert, webpki and notify.
 
 pub mod crl;
+pub(crate) mod der_walk;
 pub mod describe;
 pub mod dn;
 pub mod expiry;
 pub mod files;
 pub mod identity;
+pub mod limits;
 pub mod load;
 pub mod material;
+pub mod revocation;
 pub mod tls;
 pub mod trust;
 pub mod watch;

@@ -2,17 +2,54 @@
 //! directories, the server's own certificate and key, and the one chain-verification
 //! function that the handshake, the per-connection re-check and `certgate check` share.
 
-use super::crl::{crl_info, crl_signed_by, read_crls, CrlInfo};
-use super::load::digest_of;
+use super::crl::Crl;
+use super::limits;
+use super::load::{digest_of, read_certs_in, read_crls};
 pub use super::load::TrustError;
 pub use super::load::{load_server_key, read_certs};
+pub use super::revocation::Note;
+use super::revocation::{key_usage_allows_crl_sign, ConfiguredCa, Revocation};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use rustls::DistinguishedName;
 use std::path::{Path, PathBuf};
-use webpki::{
-    CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, RevocationCheckDepth,
-    RevocationOptionsBuilder, UnknownStatusPolicy,
-};
+use webpki::{EndEntityCert, KeyUsage};
+
+/// The signature algorithms of the handshake (rustls' aws-lc-rs provider), used for chain,
+/// CRL and key checks alike, so that `check` and `run` accept exactly the same.
+pub fn verification_algs() -> WebPkiSupportedAlgorithms {
+    rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms
+}
+
+/// Which CA names the CertificateRequest carries (`--client-ca-hints`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClientCaHints {
+    /// Every configured anchor.
+    #[default]
+    All,
+    /// None: clients offer any certificate they have.
+    None,
+    /// The anchors of these bundles (`default` is `--trust`).
+    Bundles(Vec<String>),
+}
+
+impl std::fmt::Display for ClientCaHints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientCaHints::All => f.write_str("all"),
+            ClientCaHints::None => f.write_str("none"),
+            ClientCaHints::Bundles(b) => {
+                let v: Vec<String> = b.iter().map(|n| format!("bundle:{n}")).collect();
+                f.write_str(&v.join(","))
+            }
+        }
+    }
+}
+
+/// What the hints may take: a CertificateRequest's list of names has a 16-bit length, and in
+/// TLS 1.3 it shares a 16-bit extensions block with the signature algorithms; 256 bytes are
+/// kept for those.
+pub const MAX_HINT_BYTES: usize = 65_535 - 256;
 
 /// The bundle that `--trust` forms.
 pub const DEFAULT_BUNDLE: &str = "default";
@@ -28,6 +65,8 @@ pub struct TrustSources {
     pub crls: Vec<PathBuf>,
     /// `--crl-expired allow`: keep using a CRL past its nextUpdate instead of refusing.
     pub allow_expired_crl: bool,
+    /// `--client-ca-hints`
+    pub hints: ClientCaHints,
 }
 
 impl TrustSources {
@@ -74,6 +113,10 @@ pub enum VerifyFailure {
     },
     CrlExpired,
     BadEncoding,
+    /// The leaf's key is one the handshake cannot use (RSA under 2048 bits, P-192, ...).
+    UnsupportedKey(String),
+    /// A name constraint refused the chain; the text says which and why.
+    NameConstraint(String),
     Other(String),
 }
 
@@ -131,12 +174,13 @@ impl VerifyFailure {
             VerifyFailure::BadUsage | VerifyFailure::CaAsLeaf | VerifyFailure::LeafAsCa => {
                 "bad_usage"
             }
-            VerifyFailure::BadSignature | VerifyFailure::UnsupportedAlgorithm { .. } => {
-                "bad_signature"
-            }
-            VerifyFailure::CrlExpired | VerifyFailure::BadEncoding | VerifyFailure::Other(_) => {
-                "other"
-            }
+            VerifyFailure::BadSignature
+            | VerifyFailure::UnsupportedAlgorithm { .. }
+            | VerifyFailure::UnsupportedKey(_) => "bad_signature",
+            VerifyFailure::CrlExpired
+            | VerifyFailure::BadEncoding
+            | VerifyFailure::NameConstraint(_)
+            | VerifyFailure::Other(_) => "other",
         }
     }
 
@@ -156,7 +200,10 @@ impl VerifyFailure {
             VerifyFailure::UnsupportedAlgorithm { .. } => C::UnsupportedSignatureAlgorithm.into(),
             VerifyFailure::CrlExpired => C::ExpiredRevocationList.into(),
             VerifyFailure::BadEncoding => C::BadEncoding.into(),
-            VerifyFailure::Other(_) => C::ApplicationVerificationFailure.into(),
+            VerifyFailure::UnsupportedKey(_) => C::BadSignature.into(),
+            VerifyFailure::NameConstraint(_) | VerifyFailure::Other(_) => {
+                C::ApplicationVerificationFailure.into()
+            }
         }
     }
 }
@@ -192,6 +239,7 @@ impl std::fmt::Display for VerifyFailure {
                 f.write_str("a CRL for this chain is past its next update (refresh it, or --crl-expired allow)")
             }
             VerifyFailure::BadEncoding => f.write_str("malformed certificate"),
+            VerifyFailure::UnsupportedKey(s) | VerifyFailure::NameConstraint(s) => f.write_str(s),
             VerifyFailure::Other(s) => write!(f, "verification failed: {s}"),
         }
     }
@@ -243,9 +291,11 @@ pub fn rfc3339(t: UnixTime) -> String {
 pub struct TrustStore {
     bundles: Vec<Bundle>,
     intermediates: Vec<CertificateDer<'static>>,
-    crls: Vec<CertRevocationList<'static>>,
+    revocation: Revocation,
     hints: Vec<DistinguishedName>,
-    allow_expired_crl: bool,
+    algs: WebPkiSupportedAlgorithms,
+    /// Warnings and facts worth one log line when this store is taken into use.
+    notes: Vec<Note>,
     /// CRL next updates (unix seconds) with their issuer, for expiry reporting.
     crl_next_updates: Vec<(i64, String)>,
     trust_digest: [u8; 32],
@@ -259,8 +309,10 @@ impl TrustStore {
         if src.bundles.is_empty() {
             return Ok(TrustStore::empty());
         }
+        let algs = verification_algs();
         let mut bundles = Vec::with_capacity(src.bundles.len());
-        let mut hints: Vec<DistinguishedName> = Vec::new();
+        let mut cas: Vec<ConfiguredCa> = Vec::new();
+        let mut notes = Vec::new();
         for (name, paths) in &src.bundles {
             let flag = if name == DEFAULT_BUNDLE {
                 "--trust"
@@ -278,10 +330,22 @@ impl TrustStore {
                             problem: format!("not usable as a trust anchor: {e:?}"),
                         })?
                         .to_owned();
-                    let hint = DistinguishedName::in_sequence(anchor.subject.as_ref());
-                    if !hints.iter().any(|h| h.as_ref() == hint.as_ref()) {
-                        hints.push(hint);
+                    let facts = CaFacts::of(&der);
+                    if !facts.is_ca {
+                        notes.push(Note::Warn(format!(
+                            "{flag} {}: certificate {} is not a CA (no basicConstraints CA:TRUE): no client chain can be built through it; to admit exactly this sender, trust the CA that issued it and add the rule fingerprint:{}",
+                            file.display(),
+                            facts.subject,
+                            limits::sha256_hex(der.as_ref())
+                        )));
                     }
+                    cas.push(ConfiguredCa {
+                        subject: anchor.subject.as_ref().to_vec(),
+                        spki: webpki::spki_for_anchor(&anchor).as_ref().to_vec(),
+                        key_id: facts.key_id,
+                        crl_sign: facts.crl_sign,
+                        source: format!("{flag} {}", file.display()),
+                    });
                     anchors.push(anchor);
                     certs.push(der);
                 }
@@ -297,72 +361,40 @@ impl TrustStore {
         }
         let mut intermediates = Vec::new();
         for path in &src.intermediates {
-            intermediates.extend(
-                read_certs("--intermediates", path)?
-                    .into_iter()
-                    .map(|(_, d)| d),
-            );
-        }
-        let mut crls: Vec<(CertRevocationList<'static>, CrlInfo)> = Vec::new();
-        let mut crl_ders = Vec::new();
-        for path in &src.crls {
-            for (file, der) in read_crls(path)? {
-                let info = crl_info(der.as_ref()).map_err(|problem| TrustError::Invalid {
-                    flag: "--crl",
-                    path: file.clone(),
-                    problem,
-                })?;
-                let crl = webpki::OwnedCertRevocationList::from_der(der.as_ref()).map_err(|e| {
-                    TrustError::Invalid {
-                        flag: "--crl",
-                        path: file.clone(),
-                        problem: format!("not a valid CRL: {e:?}"),
-                    }
-                })?;
-                // A CRL must be signed by a CA we know (an anchor or an intermediate).
-                let known: Vec<&CertificateDer<'static>> = bundles
-                    .iter()
-                    .flat_map(|b| b.certs.iter())
-                    .chain(intermediates.iter())
-                    .collect();
-                if !known.iter().any(|ca| crl_signed_by(der.as_ref(), ca)) {
-                    return Err(TrustError::Invalid {
-                        flag: "--crl",
-                        path: file.clone(),
-                        problem: format!(
-                            "CRL issued by {} is not signed by any --trust, --trust-bundle or --intermediates CA",
-                            info.issuer
-                        ),
+            for (file, der) in read_certs_in("--intermediates", path, true)? {
+                if let Ok(c) = EndEntityCert::try_from(&der) {
+                    let facts = CaFacts::of(&der);
+                    cas.push(ConfiguredCa {
+                        subject: c.subject().to_vec(),
+                        spki: c.subject_public_key_info().as_ref().to_vec(),
+                        key_id: facts.key_id,
+                        crl_sign: facts.crl_sign,
+                        source: format!("--intermediates {}", file.display()),
                     });
                 }
-                // webpki consults the first CRL whose issuer (and distribution point) fits,
-                // so an older CRL of the same scope must not shadow a newer one: keep the newest.
-                let crl = CertRevocationList::Owned(crl);
-                let same_scope =
-                    crls.iter()
-                        .position(|(c, i): &(CertRevocationList<'static>, CrlInfo)| {
-                            i.issuer == info.issuer
-                                && c.issuing_distribution_point()
-                                    == crl.issuing_distribution_point()
-                        });
-                match same_scope {
-                    Some(k) if crls[k].1.this_update >= info.this_update => {}
-                    Some(k) => {
-                        crls[k] = (crl, info);
-                        crl_ders[k] = der;
-                    }
-                    None => {
-                        crls.push((crl, info));
-                        crl_ders.push(der);
-                    }
-                }
+                intermediates.push(der);
             }
         }
-        let crl_next_updates = crls
+        let hints = select_hints(&bundles, &src.hints)?;
+        let mut parsed = Vec::new();
+        for path in &src.crls {
+            for (file, der) in read_crls(path)? {
+                let crl = Crl::parse(&file, der).map_err(|source| TrustError::Crl {
+                    path: file.clone(),
+                    source,
+                })?;
+                parsed.push(crl);
+            }
+        }
+        let (revocation, crl_notes) =
+            Revocation::build(parsed, &cas, src.allow_expired_crl, algs.all)
+                .map_err(|(path, source)| TrustError::Crl { path, source })?;
+        notes.extend(crl_notes);
+        let crl_next_updates = revocation
+            .crls()
             .iter()
-            .map(|(_, i)| (i.next_update, i.issuer.to_rfc4514()))
+            .map(|c| (c.next_update, c.issuer_display.clone()))
             .collect();
-        let crls = crls.into_iter().map(|(c, _)| c).collect();
         let trust_digest = digest_of(
             bundles
                 .iter()
@@ -370,15 +402,17 @@ impl TrustStore {
                     std::iter::once(b.name.as_bytes()).chain(b.certs.iter().map(|c| c.as_ref()))
                 })
                 .chain(std::iter::once(&b"--intermediates"[..]))
-                .chain(intermediates.iter().map(|c| c.as_ref())),
+                .chain(intermediates.iter().map(|c| c.as_ref()))
+                .chain(std::iter::once(src.hints.to_string().as_bytes())),
         );
-        let crl_digest = digest_of(crl_ders.iter().map(|c| c.as_ref()));
+        let crl_digest = digest_of(revocation.crls().iter().map(|c| c.der()));
         Ok(TrustStore {
             bundles,
             intermediates,
-            crls,
+            revocation,
             hints,
-            allow_expired_crl: src.allow_expired_crl,
+            algs,
+            notes,
             crl_next_updates,
             trust_digest,
             crl_digest,
@@ -387,16 +421,28 @@ impl TrustStore {
 
     /// A store with no anchors at all (every route public).
     fn empty() -> TrustStore {
+        let algs = verification_algs();
         TrustStore {
             bundles: Vec::new(),
             intermediates: Vec::new(),
-            crls: Vec::new(),
+            revocation: Revocation::empty(algs.all),
             hints: Vec::new(),
-            allow_expired_crl: false,
+            algs,
+            notes: Vec::new(),
             crl_next_updates: Vec::new(),
             trust_digest: [0; 32],
             crl_digest: [0; 32],
         }
+    }
+
+    /// Warnings and facts of the load, to log once when the store is taken into use.
+    pub fn notes(&self) -> &[Note] {
+        &self.notes
+    }
+
+    /// The revocation index (CRLs), for explanations.
+    pub fn revocation(&self) -> &Revocation {
+        &self.revocation
     }
 
     /// Changes whenever any anchor, bundle or intermediate changes.
@@ -428,10 +474,6 @@ impl TrustStore {
 
     pub fn intermediates(&self) -> &[CertificateDer<'static>] {
         &self.intermediates
-    }
-
-    pub fn crls(&self) -> &[CertRevocationList<'static>] {
-        &self.crls
     }
 
     /// Subjects of every anchor: the CertificateRequest's hints.
@@ -476,33 +518,24 @@ impl TrustStore {
                 .collect();
             &combined
         };
-        let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
-        let revocation = if crl_refs.is_empty() {
-            None
-        } else {
-            RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
-                b.with_depth(RevocationCheckDepth::Chain)
-                    .with_status_policy(UnknownStatusPolicy::Allow)
-                    .with_expiration_policy(if self.allow_expired_crl {
-                        ExpirationPolicy::Ignore
-                    } else {
-                        ExpirationPolicy::Enforce
-                    })
-                    .build()
-            })
-        };
+        // Keys the handshake could not verify a signature of are refused here too, so that
+        // `check` says what a live handshake would.
+        limits::leaf_key_usable(&ee, self.algs.all)?;
+        // Revocation is certgate's own index, run by webpki on every path it builds (a
+        // revoked path makes webpki try the next one, as with its own CRL support).
+        let revocation = |p: &webpki::VerifiedPath<'_>| self.revocation.check_path(p, now);
         let mut ok = Vec::new();
         let mut path: Option<Vec<CertificateDer<'static>>> = None;
         let mut worst: Option<VerifyFailure> = None;
         for bundle in &self.bundles {
             match ee.verify_for_usage(
-                webpki::ALL_VERIFICATION_ALGS,
+                self.algs.all,
                 &bundle.anchors,
                 intermediates,
                 now,
                 KeyUsage::client_auth(),
-                revocation,
                 None,
+                Some(&revocation),
             ) {
                 Ok(verified) => {
                     if path.is_none() {
@@ -514,6 +547,15 @@ impl TrustStore {
                         );
                     }
                     ok.push(bundle.name.clone());
+                }
+                Err(webpki::Error::NameConstraintViolation) => {
+                    let anchors: Vec<&CertificateDer<'_>> = bundle.certs.iter().collect();
+                    let f = VerifyFailure::NameConstraint(limits::explain_name_constraints(
+                        leaf,
+                        intermediates,
+                        &anchors,
+                    ));
+                    worst = Some(f);
                 }
                 Err(e) => {
                     let f = VerifyFailure::from_webpki(e);
@@ -586,5 +628,78 @@ impl TrustStore {
             }
         }
         IssuerHint::Unknown
+    }
+}
+
+/// The anchors' subjects that `choice` advertises, deduplicated, checked to fit in a
+/// CertificateRequest.
+fn select_hints(
+    bundles: &[Bundle],
+    choice: &ClientCaHints,
+) -> Result<Vec<DistinguishedName>, TrustError> {
+    let chosen = |b: &Bundle| match choice {
+        ClientCaHints::All => true,
+        ClientCaHints::None => false,
+        ClientCaHints::Bundles(names) => names.iter().any(|n| *n == b.name),
+    };
+    let mut hints: Vec<DistinguishedName> = Vec::new();
+    for b in bundles.iter().filter(|b| chosen(b)) {
+        for a in &b.anchors {
+            let hint = DistinguishedName::in_sequence(a.subject.as_ref());
+            if !hints.iter().any(|h| h.as_ref() == hint.as_ref()) {
+                hints.push(hint);
+            }
+        }
+    }
+    let bytes: usize = hints.iter().map(|h| h.as_ref().len() + 2).sum();
+    if bytes > MAX_HINT_BYTES {
+        return Err(TrustError::HintsTooLarge {
+            choice: choice.to_string(),
+            count: hints.len(),
+            bytes,
+        });
+    }
+    Ok(hints)
+}
+
+/// What the CRL check and the load warnings need to know of a configured CA certificate.
+struct CaFacts {
+    is_ca: bool,
+    key_id: Option<Vec<u8>>,
+    crl_sign: bool,
+    subject: String,
+}
+
+impl CaFacts {
+    fn of(der: &CertificateDer<'_>) -> CaFacts {
+        use der::Decode;
+        use x509_cert::ext::pkix::{BasicConstraints, SubjectKeyIdentifier};
+        let Ok(c) = x509_cert::Certificate::from_der(der.as_ref()) else {
+            return CaFacts {
+                is_ca: false,
+                key_id: None,
+                crl_sign: false,
+                subject: "(unparsable)".into(),
+            };
+        };
+        let ext = |oid| {
+            c.tbs_certificate
+                .extensions
+                .as_ref()
+                .and_then(|e| e.iter().find(|e| e.extn_id == oid))
+                .map(|e| e.extn_value.as_bytes())
+        };
+        let is_ca = ext(const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS)
+            .and_then(|v| BasicConstraints::from_der(v).ok())
+            .is_some_and(|b| b.ca);
+        let key_id = ext(const_oid::db::rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER)
+            .and_then(|v| SubjectKeyIdentifier::from_der(v).ok())
+            .map(|k| k.0.as_bytes().to_vec());
+        CaFacts {
+            is_ca,
+            key_id,
+            crl_sign: key_usage_allows_crl_sign(der.as_ref()),
+            subject: crate::pki::dn::Dn::from_name(&c.tbs_certificate.subject).to_rfc4514(),
+        }
     }
 }

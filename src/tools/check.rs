@@ -517,29 +517,28 @@ fn revoked_detail(
         let Ok(issuer) = cert.tbs_certificate.issuer.to_der() else {
             continue;
         };
+        // The index keys issuers by their Name without its SEQUENCE header, as webpki does.
+        let Some(name) = crate::pki::revocation::name_contents(&issuer) else {
+            continue;
+        };
         let serial = cert.tbs_certificate.serial_number.as_bytes();
-        for crl in store.crls() {
-            // webpki keeps the issuer Name without its SEQUENCE header.
-            let name = crl.issuer();
-            let same_issuer = issuer.len() >= name.len()
-                && issuer.len() - name.len() <= 4
-                && issuer.ends_with(name);
-            if !same_issuer {
-                continue;
-            }
-            if let Ok(Some(r)) = crl.find_serial(serial) {
-                let reason = r
-                    .reason_code
-                    .map(|x| format!(", reason {x:?}"))
-                    .unwrap_or_default();
-                return Some(format!(
-                    "{role} {} (serial {}) revoked at {}{reason} by the CRL of {}",
-                    c.subject_rfc4514,
-                    c.serial_hex,
-                    rfc3339(r.revocation_date),
-                    c.issuer_rfc4514
-                ));
-            }
+        if let Some((crl, entry)) = store.revocation().find_revoked(name, serial) {
+            let at = entry
+                .revoked_at
+                .and_then(|t| u64::try_from(t).ok())
+                .map(|t| rfc3339(UnixTime::since_unix_epoch(Duration::from_secs(t))))
+                .unwrap_or_else(|| "?".into());
+            let reason = entry
+                .reason
+                .map(|x| format!(", reason {x}"))
+                .unwrap_or_default();
+            return Some(format!(
+                "{role} {} (serial {}) revoked at {at}{reason} by the CRL of {} in {}",
+                c.subject_rfc4514,
+                c.serial_hex,
+                crl.issuer_display,
+                crl.file.display()
+            ));
         }
     }
     None

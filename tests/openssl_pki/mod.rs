@@ -103,6 +103,10 @@ policy = anything
 unique_subject = no
 copy_extensions = none
 email_in_dn = no
+# RFC 5280 5.2.1: CRLs name the key that signed them (tells a re-keyed CA's CRLs apart).
+crl_extensions = crl_ext
+[ crl_ext ]
+authorityKeyIdentifier = keyid:always
 [ anything ]
 countryName = optional
 organizationName = optional
