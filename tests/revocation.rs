@@ -493,7 +493,10 @@ async fn revoked_clients_open_connection_gets_403_while_others_keep_working() {
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn crl_from_an_unknown_ca_is_rejected_and_the_old_crl_stays() {
+async fn crl_of_an_unknown_ca_is_kept_and_logged_and_the_good_crl_still_revokes() {
+    // The contract: a CRL whose issuer no configured CA is (a CA bundle's extra CRLs, an
+    // intermediate the client sends) is kept and logged, never an error. (A configured CA's
+    // CRL with a bad signature is refused: tests/real_world_trust.rs.)
     let pki = Pki::new();
     let upstream = Upstream::start().await;
     let ca = RevokingCa::root(pki.dir.path(), "Client CA");
@@ -513,15 +516,22 @@ async fn crl_from_an_unknown_ca_is_rejected_and_the_old_crl_stays() {
         Got::Status(200)
     );
 
-    // Signed by a CA certgate does not know: must not replace the good CRL.
-    write_atomic(&crl, &stranger.crl(&[]));
+    write_atomic(
+        &crl,
+        &format!("{}{}", stranger.crl(&[0x1002]), ca.crl(&[0x1001])),
+    );
 
-    let line = cg.wait_for_log("reload failed").await;
-    assert!(line.contains("client-ca.crl.pem"), "names the file: {line}");
+    wait_for_crl_reload(&cg).await;
+    let line = cg.wait_for_log("no configured CA").await;
+    assert!(
+        line.contains("CN=Stranger CA") && line.contains("client-ca.crl.pem"),
+        "{line}"
+    );
     assert_eq!(got(&revoked_client, "/hooks/r2").await, Got::TlsRefused);
     assert_eq!(
         got(&cg.client(&pki).cert(&good), "/hooks/g1").await,
-        Got::Status(200)
+        Got::Status(200),
+        "the stranger's CRL lists the good client's serial, but it is not its issuer's CRL"
     );
     assert_eq!(upstream.paths(), ["/hooks/g0", "/hooks/g1"]);
 }

@@ -63,10 +63,18 @@ pub fn load_server_key(
         .map(|(_, d)| d)
         .collect();
     let bytes = read_file("--server-key", key, files::CERT_LIMIT)?;
-    let der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| TrustError::Invalid {
+    let key_invalid = |problem: String| TrustError::Invalid {
         flag: "--server-key",
         path: key.to_owned(),
-        problem: format!("no PEM private key (PKCS#8, SEC1 or PKCS#1) found: {e}"),
+        problem,
+    };
+    if let Some(problem) = super::diagnose::key_problem(key, &bytes) {
+        return Err(key_invalid(problem));
+    }
+    let der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
+        key_invalid(format!(
+            "no PEM private key (PKCS#8, SEC1 or PKCS#1) found: {e}"
+        ))
     })?;
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let signing = provider
@@ -83,11 +91,38 @@ pub fn load_server_key(
             .map(|c| c.as_ref())
             .chain(std::iter::once(&bytes[..])),
     );
-    let ck = CertifiedKey::new(chain, signing);
-    ck.keys_match().map_err(|_| TrustError::KeyMismatch {
-        cert: cert.to_owned(),
-        key: key.to_owned(),
-    })?;
+    let ck = CertifiedKey::new(chain.clone(), signing.clone());
+    if ck.keys_match().is_err() {
+        // A chain with the CA first: say which certificate the key belongs to.
+        let matching = chain.iter().position(|c| {
+            CertifiedKey::new(vec![c.clone()], signing.clone())
+                .keys_match()
+                .is_ok()
+        });
+        let subject = |c: &CertificateDer<'_>| {
+            use der::Decode;
+            x509_cert::Certificate::from_der(c.as_ref())
+                .map(|x| super::dn::Dn::from_name(&x.tbs_certificate.subject).to_rfc4514())
+                .unwrap_or_else(|_| "unparsable".into())
+        };
+        return Err(match matching {
+            Some(i) if i > 0 => TrustError::Invalid {
+                flag: "--server-cert",
+                path: cert.to_owned(),
+                problem: super::diagnose::chain_order(
+                    cert,
+                    key,
+                    &subject(&chain[0]),
+                    i,
+                    &subject(&chain[i]),
+                ),
+            },
+            _ => TrustError::KeyMismatch {
+                cert: cert.to_owned(),
+                key: key.to_owned(),
+            },
+        });
+    }
     Ok((Arc::new(ck), digest))
 }
 
@@ -199,10 +234,11 @@ pub(crate) fn read_certs_in(
     let mut out = Vec::new();
     for file in files_of(flag, path, &["pem", "crt", "cer"])? {
         let bytes = read_file(flag, &file, files::CERT_LIMIT)?;
+        // A known other kind of file (PKCS#12, PKCS#7, CSR, key) is named as such.
         let invalid = |problem: String| TrustError::Invalid {
             flag,
             path: file.clone(),
-            problem,
+            problem: super::diagnose::not_certificates(flag, &file, &bytes).unwrap_or(problem),
         };
         let before = out.len();
         if looks_like_pem(&bytes) {
@@ -212,7 +248,7 @@ pub(crate) fn read_certs_in(
                 out.push((file.clone(), c));
             }
         } else if !bytes.is_empty() {
-            let c = CertificateDer::from(bytes);
+            let c = CertificateDer::from(bytes.clone());
             x509_check(&c).map_err(&invalid)?;
             out.push((file.clone(), c));
         }

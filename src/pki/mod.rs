@@ -5,6 +5,7 @@
 pub mod crl;
 pub(crate) mod der_walk;
 pub mod describe;
+mod diagnose;
 pub mod dn;
 pub mod expiry;
 pub mod files;
