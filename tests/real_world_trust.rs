@@ -118,7 +118,8 @@ async fn revoked_leaf_under_a_client_sent_intermediate_is_refused_with_only_the_
 }
 
 #[tokio::test]
-async fn crl_arriving_by_a_data_swap_refuses_the_revoked_leafs_open_connection_and_new_handshakes() {
+async fn crl_arriving_by_a_data_swap_refuses_the_revoked_leafs_open_connection_and_new_handshakes()
+{
     let pki = Pki::new();
     let upstream = Upstream::start().await;
     let root = OsslCa::root(pki.dir.path(), "Acme Root CA");
@@ -188,9 +189,15 @@ async fn crl_arriving_by_a_data_swap_refuses_the_revoked_leafs_open_connection_a
         Got::Status(200)
     );
     let paths = upstream.paths();
-    assert_eq!(paths.len(), seen + 1, "only the good request after the 403: {paths:?}");
+    assert_eq!(
+        paths.len(),
+        seen + 1,
+        "only the good request after the 403: {paths:?}"
+    );
     assert_eq!(paths.last().unwrap(), "/hooks/good");
-    assert!(!paths.iter().any(|p| p == "/hooks/after" || p == "/hooks/new"));
+    assert!(!paths
+        .iter()
+        .any(|p| p == "/hooks/after" || p == "/hooks/new"));
     assert_eq!(count_logs(&cg, &["reload failed"]), 0, "{:?}", cg.logs());
 }
 
@@ -209,11 +216,7 @@ async fn rotation_takes_effect(pki: &Pki, old: &OsslCa, new: &OsslCa) {
     let crl = pki.path("crls.pem");
     write(&crl, old.gencrl().as_bytes());
     let cg = Certgate::start_args(
-        &run_args(
-            pki,
-            &upstream,
-            &["--trust", &s(&trust), "--crl", &s(&crl)],
-        ),
+        &run_args(pki, &upstream, &["--trust", &s(&trust), "--crl", &s(&crl)]),
         &[],
     )
     .await;
@@ -317,7 +320,11 @@ async fn configured_cas_crl_with_a_bad_signature_is_refused_at_start_and_on_relo
     let exit = run_to_exit(&args, &[]);
     assert_eq!(exit.code, Some(2), "{exit:?}");
     for needle in ["--crl", "broken.crl.pem", "signature", "CN=Direct Root CA"] {
-        assert!(exit.stderr.contains(needle), "mentions {needle}: {}", exit.stderr);
+        assert!(
+            exit.stderr.contains(needle),
+            "mentions {needle}: {}",
+            exit.stderr
+        );
     }
 
     // Reload: the good CRL stays in force.
@@ -338,7 +345,10 @@ async fn configured_cas_crl_with_a_bad_signature_is_refused_at_start_and_on_relo
     );
     replace_file(&crl, broken.as_bytes());
     let line = cg.wait_for_log("reload failed").await;
-    assert!(line.contains("root.crl.pem") && line.contains("signature"), "{line}");
+    assert!(
+        line.contains("root.crl.pem") && line.contains("signature"),
+        "{line}"
+    );
     assert_eq!(
         got(&cg.client(&pki).cert(&leaked), "/hooks/leaked").await,
         Got::TlsRefused,
@@ -362,7 +372,9 @@ async fn empty_crl_and_intermediates_directories_start_and_are_filled_later() {
     let root = OsslCa::root(pki.dir.path(), "Acme Root CA");
     let int = root.intermediate("Acme Issuing CA 3", &[]);
     // Senders that send their leaf alone: the chain needs --intermediates.
-    let leaked = int.issue("leaked.acme.test", Key::P256, &[]).without_chain();
+    let leaked = int
+        .issue("leaked.acme.test", Key::P256, &[])
+        .without_chain();
     let good = int.issue("good.acme.test", Key::P256, &[]).without_chain();
     let crl_dir = pki.path("crl.d");
     let int_dir = pki.path("intermediates.d");

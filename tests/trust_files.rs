@@ -20,7 +20,12 @@ fn write(path: &Path, contents: &[u8]) {
 fn start_fails(pki: &Pki, extra: &[&str]) -> Exit {
     let mut args = vec!["run".to_string()];
     args.extend(pki.base_args());
-    args.extend(["--route".into(), "hooks=/hooks".into(), "--allow".into(), "hooks=any".into()]);
+    args.extend([
+        "--route".into(),
+        "hooks=/hooks".into(),
+        "--allow".into(),
+        "hooks=any".into(),
+    ]);
     args.extend(extra.iter().map(|a| a.to_string()));
     run_to_exit(&args, &[])
 }
@@ -42,12 +47,22 @@ async fn a_senders_own_certificate_given_as_trust_is_loaded_with_a_not_a_ca_warn
     let cg = Certgate::start(
         &pki,
         &upstream.url,
-        &["--trust", &s(&trust_dir), "--route", "hooks=/hooks", "--allow", "hooks=any"],
+        &[
+            "--trust",
+            &s(&trust_dir),
+            "--route",
+            "hooks=/hooks",
+            "--allow",
+            "hooks=any",
+        ],
     )
     .await;
     let line = cg.wait_for_log("not a CA").await;
     assert!(line.contains("vendor-cert.pem"), "names the file: {line}");
-    assert!(line.contains("hooks.vendor.test"), "names the certificate: {line}");
+    assert!(
+        line.contains("hooks.vendor.test"),
+        "names the certificate: {line}"
+    );
     assert!(line.contains("WARN"), "a warning: {line}");
     assert_eq!(
         got(&cg.client(&pki).cert(&sender), "/hooks/x").await,
@@ -86,8 +101,18 @@ fn a_pkcs12_file_as_trust_or_server_cert_is_named_with_the_openssl_command_that_
     );
     let exit = start_fails(&pki, &["--trust", &s(&p12)]);
     assert_eq!(exit.code, Some(2), "{exit:?}");
-    for needle in ["--trust", "vendor.p12", "PKCS#12", "openssl pkcs12", "-cacerts"] {
-        assert!(exit.stderr.contains(needle), "mentions {needle}: {}", exit.stderr);
+    for needle in [
+        "--trust",
+        "vendor.p12",
+        "PKCS#12",
+        "openssl pkcs12",
+        "-cacerts",
+    ] {
+        assert!(
+            exit.stderr.contains(needle),
+            "mentions {needle}: {}",
+            exit.stderr
+        );
     }
 
     // The same archive as the server certificate.
@@ -99,7 +124,11 @@ fn a_pkcs12_file_as_trust_or_server_cert_is_named_with_the_openssl_command_that_
     let exit = run_to_exit(&args, &[]);
     assert_eq!(exit.code, Some(2), "{exit:?}");
     for needle in ["--server-cert", "PKCS#12", "openssl pkcs12", "-clcerts"] {
-        assert!(exit.stderr.contains(needle), "mentions {needle}: {}", exit.stderr);
+        assert!(
+            exit.stderr.contains(needle),
+            "mentions {needle}: {}",
+            exit.stderr
+        );
     }
 }
 
@@ -144,7 +173,11 @@ fn an_encrypted_server_key_is_named_with_the_openssl_command_that_decrypts_it() 
         let exit = run_to_exit(&args, &[]);
         assert_eq!(exit.code, Some(2), "{exit:?}");
         for needle in ["--server-key", "encrypted", "openssl pkey -in"] {
-            assert!(exit.stderr.contains(needle), "mentions {needle}: {}", exit.stderr);
+            assert!(
+                exit.stderr.contains(needle),
+                "mentions {needle}: {}",
+                exit.stderr
+            );
         }
     }
 }
@@ -155,8 +188,12 @@ fn a_server_chain_with_the_ca_first_is_named_with_how_to_reorder_it() {
     let chain = pki.path("ca-first.pem");
     write(
         &chain,
-        format!("{}{}", pki.ca.pem(), std::fs::read_to_string(&pki.server.cert_path).unwrap())
-            .as_bytes(),
+        format!(
+            "{}{}",
+            pki.ca.pem(),
+            std::fs::read_to_string(&pki.server.cert_path).unwrap()
+        )
+        .as_bytes(),
     );
     let mut args = vec!["run".to_string()];
     let mut base = pki.base_args();
@@ -173,7 +210,11 @@ fn a_server_chain_with_the_ca_first_is_named_with_how_to_reorder_it() {
         "leaf first",
         "openssl",
     ] {
-        assert!(exit.stderr.contains(needle), "mentions {needle}: {}", exit.stderr);
+        assert!(
+            exit.stderr.contains(needle),
+            "mentions {needle}: {}",
+            exit.stderr
+        );
     }
 }
 
@@ -216,8 +257,18 @@ async fn ca_names_over_what_a_certificate_request_holds_are_a_startup_error_nami
     let many = pki.path("partner-banks.pem");
     many_long_named_cas(&many, 400);
     let mut args = pki.base_args();
-    args.extend(["--upstream".into(), upstream.url.clone(), "--trust".into(), s(&many)]);
-    args.extend(["--route".into(), "hooks=/hooks".into(), "--allow".into(), "hooks=any".into()]);
+    args.extend([
+        "--upstream".into(),
+        upstream.url.clone(),
+        "--trust".into(),
+        s(&many),
+    ]);
+    args.extend([
+        "--route".into(),
+        "hooks=/hooks".into(),
+        "--allow".into(),
+        "hooks=any".into(),
+    ]);
     let err = match Certgate::try_start_args(&args, &[]).await {
         Ok(_) => panic!("certgate started with 400 long CA names advertised"),
         Err(e) => e,
@@ -258,7 +309,9 @@ async fn client_ca_hints_none_and_bundle_choose_what_the_certificate_request_nam
     let (c, hints) = cg.client(&pki).cert(&client).record_ca_hints();
     assert_eq!(got(&c, "/hooks/none").await, Got::Status(200));
     assert_eq!(hints.lock().unwrap().as_ref().map(Vec::len), Some(0));
-    let stranger = pki.other_ca("Stranger").issue("x", ClientSpec::cn_only("x"));
+    let stranger = pki
+        .other_ca("Stranger")
+        .issue("x", ClientSpec::cn_only("x"));
     assert_eq!(
         got(&cg.client(&pki).cert(&stranger), "/hooks/stranger").await,
         Got::TlsRefused,
@@ -298,7 +351,12 @@ async fn a_trust_reload_past_the_hint_limit_keeps_the_old_material() {
     let i = args.iter().position(|a| a == "--trust").unwrap();
     args[i + 1] = s(&trust_dir);
     args.extend(["--upstream".into(), upstream.url.clone()]);
-    args.extend(["--route".into(), "hooks=/hooks".into(), "--allow".into(), "hooks=any".into()]);
+    args.extend([
+        "--route".into(),
+        "hooks=/hooks".into(),
+        "--allow".into(),
+        "hooks=any".into(),
+    ]);
     let cg = Certgate::start_args(&args, &[]).await;
     let (c, hints) = cg.client(&pki).cert(&client).record_ca_hints();
     assert_eq!(got(&c, "/hooks/1").await, Got::Status(200));

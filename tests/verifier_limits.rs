@@ -112,7 +112,13 @@ async fn check_refuses_an_rsa_1024_leaf_as_the_handshake_does() {
     assert!(o.stdout.starts_with("DENIED"), "{}", o.stdout);
     assert!(o.stdout.contains("RSA 1024"), "names the key: {}", o.stdout);
     let o = check(&root, &strong.chain_path, "any");
-    assert_eq!(o.code, Some(0), "RSA-2048 is fine: {}{}", o.stdout, o.stderr);
+    assert_eq!(
+        o.code,
+        Some(0),
+        "RSA-2048 is fine: {}{}",
+        o.stdout,
+        o.stderr
+    );
 
     let cg = proxy(&pki, &root, &upstream, "any").await;
     let out = s_client_weak(&pki, &cg, &weak).await;
@@ -131,7 +137,11 @@ async fn check_refuses_a_p192_leaf_as_the_handshake_does() {
     let o = check(&root, &weak.chain_path, "any");
     assert_eq!(o.code, Some(1), "{}{}", o.stdout, o.stderr);
     assert!(o.stdout.starts_with("DENIED"), "{}", o.stdout);
-    assert!(o.stdout.contains("prime192v1") || o.stdout.contains("P-192"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("prime192v1") || o.stdout.contains("P-192"),
+        "{}",
+        o.stdout
+    );
 
     let cg = proxy(&pki, &root, &upstream, "any").await;
     let out = s_client_weak(&pki, &cg, &weak).await;

@@ -29,7 +29,8 @@ pub fn pem_crls(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut pos = 0;
     while let Some(b) = find(text, BEGIN, pos) {
         let label_start = b + BEGIN.len();
-        let label_end = find(text, b"-----", label_start).ok_or("bad PEM: unterminated BEGIN line")?;
+        let label_end =
+            find(text, b"-----", label_start).ok_or("bad PEM: unterminated BEGIN line")?;
         let label = &text[label_start..label_end];
         let body_start = label_end + 5;
         let mut end_marker = b"-----END ".to_vec();
@@ -173,7 +174,9 @@ impl Crl {
                 return Err(malformed("unknown CRL version (only v1 and v2 exist)"));
             }
         }
-        let inner_alg = t.expect(SEQUENCE, "no signature algorithm").map_err(malformed)?;
+        let inner_alg = t
+            .expect(SEQUENCE, "no signature algorithm")
+            .map_err(malformed)?;
         if contents(buf, inner_alg) != contents(buf, sig_alg) {
             return Err(malformed(
                 "the signature algorithm inside and outside the signed part differ",
@@ -245,7 +248,7 @@ impl Crl {
                             Ok(())
                         }
                     })
-                    .map_err(|e| e.unwrap_or_else(|w| malformed(w)))?;
+                    .map_err(|e| e.unwrap_or_else(malformed))?;
                 }
                 serials.push(u32::try_from(serial.start).map_err(|_| malformed("too large"))?);
             }
@@ -256,7 +259,9 @@ impl Crl {
         if t.peek() == Some(CONTEXT_0_CONSTRUCTED) {
             let wrap = t.read().map_err(malformed)?;
             let mut w = Reader::inside(buf, wrap);
-            let exts = w.expect(SEQUENCE, "bad CRL extensions").map_err(malformed)?;
+            let exts = w
+                .expect(SEQUENCE, "bad CRL extensions")
+                .map_err(malformed)?;
             for_each_extension(buf, exts, |oid, critical, value| {
                 if oid == ce(27) {
                     Err(unsupported("a delta CRL (deltaCRLIndicator)".into()))
@@ -277,7 +282,7 @@ impl Crl {
                     Ok(())
                 }
             })
-            .map_err(|e| e.unwrap_or_else(|w| malformed(w)))?;
+            .map_err(|e| e.unwrap_or_else(malformed))?;
         }
         if !t.at_end() {
             return Err(malformed("trailing data in the signed part"));
@@ -399,7 +404,7 @@ impl Crl {
                 if s.uris.is_empty() {
                     return false;
                 }
-                if s.uris.iter().any(|u| *u == uri) {
+                if s.uris.contains(&uri) {
                     return true;
                 }
             }
@@ -550,3 +555,142 @@ fn crl_distribution_points(cert: &[u8]) -> Option<Vec<Vec<Vec<u8>>>> {
     Some(out)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, IsCa, KeyIdMethod,
+        KeyPair, KeyUsagePurpose, RevokedCertParams, SerialNumber,
+    };
+
+    fn ca() -> (rcgen::Certificate, KeyPair) {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Unit CA");
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        (p.self_signed(&key).unwrap(), key)
+    }
+
+    fn crl_der(ca: &(rcgen::Certificate, KeyPair), serials: &[u64]) -> Vec<u8> {
+        let now = time::OffsetDateTime::now_utc();
+        CertificateRevocationListParams {
+            this_update: now,
+            next_update: now + time::Duration::days(1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|s| RevokedCertParams {
+                    serial_number: SerialNumber::from(*s),
+                    revocation_time: now,
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&ca.0, &ca.1)
+        .unwrap()
+        .der()
+        .to_vec()
+    }
+
+    /// DER INTEGER contents of `n` as a certificate carries it.
+    fn serial(n: u64) -> Vec<u8> {
+        let b = n.to_be_bytes();
+        let first = b.iter().position(|x| *x != 0).unwrap_or(7);
+        let mut v = b[first..].to_vec();
+        if v[0] & 0x80 != 0 {
+            v.insert(0, 0);
+        }
+        v
+    }
+
+    #[test]
+    fn entries_are_found_whatever_their_order_in_the_crl() {
+        let ca = ca();
+        let serials = [5u64, 3, 0x0100, 1, 0xffff_ffff, 0x80];
+        let crl = Crl::parse(Path::new("t.crl"), crl_der(&ca, &serials)).unwrap();
+        assert_eq!(crl.len(), serials.len());
+        for s in serials {
+            let e = crl
+                .find(&serial(s))
+                .unwrap_or_else(|| panic!("serial {s:#x}"));
+            assert_eq!(e.reason, Some("KeyCompromise"));
+            assert!(e.revoked_at.is_some());
+        }
+        for s in [2u64, 4, 0x0101, 0x7f] {
+            assert!(crl.find(&serial(s)).is_none(), "{s:#x}");
+        }
+        assert!(crl.issuer_display.contains("CN=Unit CA"));
+    }
+
+    #[test]
+    fn damaged_crls_are_refused_with_a_reason() {
+        let ca = ca();
+        let der = crl_der(&ca, &[1, 2]);
+        for cut in [1, 10, der.len() / 2, der.len() - 1] {
+            assert!(
+                matches!(
+                    Crl::parse(Path::new("t"), der[..cut].to_vec()),
+                    Err(CrlError::Malformed(_))
+                ),
+                "cut at {cut}"
+            );
+        }
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert!(Crl::parse(Path::new("t"), trailing).is_err());
+    }
+
+    #[test]
+    fn the_signature_is_checked_against_the_issuer_key_and_remembered() {
+        let (ca, other) = (self::tests::ca(), self::tests::ca());
+        let algs = rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .all;
+        let crl = Crl::parse(Path::new("t"), crl_der(&ca, &[1])).unwrap();
+        let spki = |c: &rcgen::Certificate| {
+            webpki::EndEntityCert::try_from(c.der())
+                .unwrap()
+                .subject_public_key_info()
+                .as_ref()
+                .to_vec()
+        };
+        assert_eq!(crl.verify_with(&spki(&ca.0), || true, algs), SigState::Good);
+        assert_eq!(
+            crl.verify_with(&spki(&other.0), || true, algs),
+            SigState::Bad
+        );
+        assert_eq!(
+            crl.verified.read().unwrap().len(),
+            2,
+            "both answers remembered"
+        );
+        // Remembered: the key-usage closure is not asked again.
+        assert_eq!(
+            crl.verify_with(&spki(&ca.0), || panic!("verified twice"), algs),
+            SigState::Good
+        );
+    }
+
+    #[test]
+    fn pem_bundles_yield_every_crl_block_and_skip_others() {
+        let ca = ca();
+        let b64 = |d: &[u8]| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(d)
+        };
+        let a = crl_der(&ca, &[1]);
+        let b = crl_der(&ca, &[2, 3]);
+        let text = format!(
+            "junk\n-----BEGIN X509 CRL-----\n{}\n-----END X509 CRL-----\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN X509 CRL-----\r\n{}\r\n-----END X509 CRL-----\n",
+            b64(&a),
+            b64(&b)
+        );
+        assert_eq!(pem_crls(text.as_bytes()).unwrap(), vec![a, b]);
+        assert!(pem_crls(b"-----BEGIN X509 CRL-----\nAAAA").is_err());
+    }
+}

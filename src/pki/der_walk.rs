@@ -203,4 +203,3 @@ pub(crate) fn signature_ok(
             && a.verify_signature(key, message, signature).is_ok()
     })
 }
-

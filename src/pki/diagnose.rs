@@ -68,7 +68,8 @@ pub(crate) fn not_certificates(flag: &str, file: &Path, bytes: &[u8]) -> Option<
     }
     if labels.iter().any(|l| l.ends_with("PRIVATE KEY")) {
         return Some(if server {
-            "holds a private key, not a certificate: were --server-cert and --server-key swapped?".into()
+            "holds a private key, not a certificate: were --server-cert and --server-key swapped?"
+                .into()
         } else {
             "holds a private key, not a certificate: give the CA's certificate (and keep private keys out of trust files)".into()
         });
@@ -97,7 +98,8 @@ pub(crate) fn key_problem(file: &Path, bytes: &[u8]) -> Option<String> {
     let f = file.display();
     let labels = pem_labels(bytes);
     let text = String::from_utf8_lossy(bytes);
-    if labels.iter().any(|l| l == "ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED")
+    if labels.iter().any(|l| l == "ENCRYPTED PRIVATE KEY")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
     {
         return Some(format!(
             "the private key is encrypted (passphrase-protected), and certgate cannot ask for a passphrase: decrypt it once with `openssl pkey -in {f} -out server.key` (it asks for the passphrase), keep server.key readable by certgate only, and give it to --server-key"

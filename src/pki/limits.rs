@@ -185,10 +185,9 @@ pub fn explain_name_constraints(
                     GeneralName::Rfc822Name(e) => ("email", e.to_string()),
                     GeneralName::DnsName(d) => ("DNS", d.to_string()),
                     GeneralName::IpAddress(ip) => ("IP", format!("{:02x?}", ip.as_bytes())),
-                    GeneralName::DirectoryName(n) => (
-                        "dirName",
-                        crate::pki::dn::Dn::from_name(n).to_rfc4514(),
-                    ),
+                    GeneralName::DirectoryName(n) => {
+                        ("dirName", crate::pki::dn::Dn::from_name(n).to_rfc4514())
+                    }
                     _ => ("otherName", String::new()),
                 };
                 all.push(Constraint {
@@ -203,10 +202,9 @@ pub fn explain_name_constraints(
     for c in &all {
         let names = match c.form {
             "URI" | "email" => leaf_names(c.form),
-            "dirName" | "otherName" => vec![crate::pki::dn::Dn::from_name(
-                &leaf.tbs_certificate.subject,
-            )
-            .to_rfc4514()],
+            "dirName" | "otherName" => {
+                vec![crate::pki::dn::Dn::from_name(&leaf.tbs_certificate.subject).to_rfc4514()]
+            }
             _ => continue,
         };
         if let Some(n) = names.first() {

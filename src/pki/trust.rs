@@ -4,8 +4,8 @@
 
 use super::crl::Crl;
 use super::limits;
-use super::load::{digest_of, read_certs_in, read_crls};
 pub use super::load::TrustError;
+use super::load::{digest_of, read_certs_in, read_crls};
 pub use super::load::{load_server_key, read_certs};
 pub use super::revocation::Note;
 use super::revocation::{key_usage_allows_crl_sign, ConfiguredCa, Revocation};
@@ -640,7 +640,7 @@ fn select_hints(
     let chosen = |b: &Bundle| match choice {
         ClientCaHints::All => true,
         ClientCaHints::None => false,
-        ClientCaHints::Bundles(names) => names.iter().any(|n| *n == b.name),
+        ClientCaHints::Bundles(names) => names.contains(&b.name),
     };
     let mut hints: Vec<DistinguishedName> = Vec::new();
     for b in bundles.iter().filter(|b| chosen(b)) {

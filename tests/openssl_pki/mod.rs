@@ -322,7 +322,10 @@ pub fn leaf_from_files(name: &str, cert_path: &Path, key_path: &Path, chain_pem:
     let chain_path = cert_path.with_extension("chain.pem");
     write(&chain_path, format!("{pem}{chain_pem}").as_bytes());
     let key_pem = std::fs::read_to_string(key_path).unwrap();
-    let chain_der = pem_blocks(chain_pem).iter().map(|b| pem_to_der(b)).collect();
+    let chain_der = pem_blocks(chain_pem)
+        .iter()
+        .map(|b| pem_to_der(b))
+        .collect();
     Leaf {
         name: name.to_string(),
         cert_path: cert_path.to_path_buf(),
@@ -387,7 +390,11 @@ impl ProjectedVolume {
     /// A new `..<timestamp>` directory with `files`, then `..data` renamed over atomically.
     pub fn publish(&mut self, files: &[(&str, &[u8])]) {
         self.generation += 1;
-        let gen = format!("..2026_12_01_00_00_{:02}.{}", self.generation, 1000 + self.generation);
+        let gen = format!(
+            "..2026_12_01_00_00_{:02}.{}",
+            self.generation,
+            1000 + self.generation
+        );
         let gen_dir = self.dir.join(&gen);
         std::fs::create_dir(&gen_dir).unwrap();
         for (name, contents) in files {
