@@ -4,7 +4,6 @@
 //! calls these, so `run`, the open-connection re-check and `check` say the same.
 
 use super::der_walk::{contents, split_spki, Reader, INTEGER, SEQUENCE};
-use super::trust::VerifyFailure;
 use rustls::pki_types::{CertificateDer, SignatureVerificationAlgorithm};
 use webpki::EndEntityCert;
 
@@ -25,17 +24,26 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
+/// Why a leaf's key is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// The SubjectPublicKeyInfo does not parse.
+    Malformed,
+    /// No signature algorithm of the handshake takes this key; the words say which key.
+    Unsupported(String),
+}
+
 /// Refuse a leaf whose key no signature algorithm of the handshake accepts.
 pub fn leaf_key_usable(
     ee: &EndEntityCert<'_>,
     algs: &[&dyn SignatureVerificationAlgorithm],
-) -> Result<(), VerifyFailure> {
+) -> Result<(), KeyRefusal> {
     let spki = ee.subject_public_key_info();
     let Some((alg, key)) = split_spki(spki.as_ref()) else {
-        return Err(VerifyFailure::BadEncoding);
+        return Err(KeyRefusal::Malformed);
     };
     let refuse = |what: String| {
-        VerifyFailure::UnsupportedKey(format!(
+        KeyRefusal::Unsupported(format!(
             "client certificate key {what} cannot sign a TLS handshake that certgate verifies (accepted: {ACCEPTED}); the sender needs a certificate with such a key"
         ))
     };
@@ -43,7 +51,7 @@ pub fn leaf_key_usable(
         return Err(refuse(describe_key_alg(alg)));
     }
     if oid_of(alg) == Some(RSA_OID) {
-        let bits = rsa_bits(key).ok_or(VerifyFailure::BadEncoding)?;
+        let bits = rsa_bits(key).ok_or(KeyRefusal::Malformed)?;
         if !RSA_BITS.contains(&bits) {
             return Err(refuse(format!("RSA {bits} bits")));
         }

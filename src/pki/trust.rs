@@ -520,7 +520,10 @@ impl TrustStore {
         };
         // Keys the handshake could not verify a signature of are refused here too, so that
         // `check` says what a live handshake would.
-        limits::leaf_key_usable(&ee, self.algs.all)?;
+        limits::leaf_key_usable(&ee, self.algs.all).map_err(|r| match r {
+            limits::KeyRefusal::Malformed => VerifyFailure::BadEncoding,
+            limits::KeyRefusal::Unsupported(why) => VerifyFailure::UnsupportedKey(why),
+        })?;
         // Revocation is certgate's own index, run by webpki on every path it builds (a
         // revoked path makes webpki try the next one, as with its own CRL support).
         let revocation = |p: &webpki::VerifiedPath<'_>| self.revocation.check_path(p, now);
