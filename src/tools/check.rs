@@ -107,6 +107,11 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
     let store = TrustStore::load(&settings.trust)?;
 
     let mut v = evaluate(&settings, &store, &path, &identity, at_unix);
+    // What `run` logs when it loads this material (kept CRLs, non-CA anchors).
+    for n in store.notes() {
+        let (crate::pki::trust::Note::Warn(m) | crate::pki::trust::Note::Info(m)) = n;
+        v.details.push(format!("note: {m}"));
+    }
     v.details.push(format!(
         "certificate: subject {}, issuer {}, SHA-256 {}",
         identity.subject_rfc4514, identity.issuer_rfc4514, identity.fingerprint_hex
