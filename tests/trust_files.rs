@@ -278,6 +278,14 @@ async fn ca_names_over_what_a_certificate_request_holds_are_a_startup_error_nami
         assert!(err.contains(needle), "mentions {needle}: {err}");
     }
     upstream.assert_nothing("no start");
+    // The fix it names, from the environment as a pod spec would set it.
+    let cg = Certgate::start_args(&args, &[("CERTGATE_CLIENT_CA_HINTS", "none")]).await;
+    let client = pki.client("hooks", ClientSpec::cn_only("hooks.example"));
+    assert_eq!(
+        got(&cg.client(&pki).cert(&client), "/hooks/ok").await,
+        Got::Status(200)
+    );
+    assert_eq!(upstream.paths(), ["/hooks/ok"]);
 }
 
 #[tokio::test]
