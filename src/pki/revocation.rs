@@ -37,6 +37,9 @@ pub enum Note {
 pub struct Revocation {
     crls: Vec<Crl>,
     by_issuer: HashMap<Vec<u8>, Vec<usize>>,
+    /// Configured CAs' keys (SubjectPublicKeyInfo DER) -> keyUsage allows cRLSign; anchors
+    /// reach the check as bare keys, without their certificate.
+    crl_signers: HashMap<Vec<u8>, bool>,
     allow_expired: bool,
     algs: &'static [&'static dyn SignatureVerificationAlgorithm],
 }
@@ -46,6 +49,7 @@ impl Revocation {
         Revocation {
             crls: Vec::new(),
             by_issuer: HashMap::new(),
+            crl_signers: HashMap::new(),
             allow_expired: false,
             algs,
         }
@@ -131,6 +135,7 @@ impl Revocation {
             Revocation {
                 crls: kept,
                 by_issuer,
+                crl_signers: cas.iter().map(|c| (c.spki.clone(), c.crl_sign)).collect(),
                 allow_expired,
                 algs,
             },
@@ -190,8 +195,7 @@ impl Revocation {
             }
             let crl_sign = || match issuer {
                 Issuer::Cert(c) => key_usage_allows_crl_sign(c.der().as_ref()),
-                // Anchors' CRLs were verified at load, with their keyUsage.
-                Issuer::Anchor(_) => true,
+                Issuer::Anchor(_) => self.crl_signers.get(spki.as_ref()).copied().unwrap_or(true),
             };
             match crl.verify_with(spki.as_ref(), crl_sign, self.algs) {
                 SigState::Good => {
