@@ -480,3 +480,72 @@ async fn an_intermediates_crl_signature_is_verified_once_and_remembered() {
     );
     assert_eq!(upstream.count(), 4);
 }
+
+// ---------------------------------------------------------------------------------------
+// --crl-expired for the CRL of an intermediate that the client sends
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_client_sent_intermediates_stale_crl_refuses_its_chains_unless_allowed() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let root = OsslCa::root(pki.dir.path(), "Acme Root CA");
+    let int = root.intermediate("Acme Issuing CA 5", &[]);
+    let covered = int.issue("covered.acme.test", Key::P256, &[]);
+    let direct = root.issue("direct.acme.test", Key::P256, &[]);
+    let crl = pki.path("stale.crl.pem");
+    write(
+        &crl,
+        int.gencrl_between("20250101000000Z", "20250108000000Z")
+            .as_bytes(),
+    );
+    let trust = s(&root.cert_path);
+    let crl_arg = s(&crl);
+
+    let strict = Certgate::start_args(
+        &run_args(&pki, &upstream, &["--trust", &trust, "--crl", &crl_arg]),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        got(&strict.client(&pki).cert(&covered), "/hooks/strict-covered").await,
+        Got::TlsRefused,
+        "the intermediate's CRL is past its next update"
+    );
+    wait_for_handshake_rejection_log(&strict, &["past its next update"]).await;
+    assert_eq!(
+        got(&strict.client(&pki).cert(&direct), "/hooks/strict-direct").await,
+        Got::Status(200),
+        "a chain without that intermediate is not covered"
+    );
+    drop(strict);
+
+    let lenient = Certgate::start_args(
+        &run_args(
+            &pki,
+            &upstream,
+            &[
+                "--trust",
+                &trust,
+                "--crl",
+                &crl_arg,
+                "--crl-expired",
+                "allow",
+            ],
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        got(
+            &lenient.client(&pki).cert(&covered),
+            "/hooks/lenient-covered"
+        )
+        .await,
+        Got::Status(200)
+    );
+    assert_eq!(
+        upstream.paths(),
+        ["/hooks/strict-direct", "/hooks/lenient-covered"]
+    );
+}

@@ -304,6 +304,28 @@ impl OsslCa {
         std::fs::read_to_string(out).unwrap()
     }
 
+    /// `openssl ca -gencrl` with fixed dates (`YYYYMMDDHHMMSSZ`), e.g. a CRL already past its
+    /// next update.
+    pub fn gencrl_between(&self, last_update: &str, next_update: &str) -> String {
+        let out = self.home.join("crl-dated.pem");
+        openssl(
+            &self.home,
+            &[
+                "ca",
+                "-config",
+                "openssl.cnf",
+                "-gencrl",
+                "-crl_lastupdate",
+                last_update,
+                "-crl_nextupdate",
+                next_update,
+                "-out",
+                out.to_str().unwrap(),
+            ],
+        );
+        std::fs::read_to_string(out).unwrap()
+    }
+
     /// This CA's certificate as PEM.
     pub fn pem(&self) -> String {
         std::fs::read_to_string(&self.cert_path).unwrap()
