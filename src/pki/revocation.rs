@@ -269,3 +269,124 @@ pub fn name_contents(name_der: &[u8]) -> Option<&[u8]> {
     let t = r.expect(super::der_walk::SEQUENCE, "").ok()?;
     r.at_end().then(|| super::der_walk::contents(name_der, t))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, IsCa, KeyIdMethod,
+        KeyPair, KeyUsagePurpose, SerialNumber,
+    };
+    use std::path::Path;
+
+    fn algs() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .all
+    }
+
+    fn ca(name: &str) -> (rcgen::Certificate, KeyPair) {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, name);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        (p.self_signed(&key).unwrap(), key)
+    }
+
+    fn crl(ca: &(rcgen::Certificate, KeyPair), method: KeyIdMethod) -> Crl {
+        let now = time::OffsetDateTime::now_utc();
+        let der = CertificateRevocationListParams {
+            this_update: now,
+            next_update: now + time::Duration::days(1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: vec![],
+            key_identifier_method: method,
+        }
+        .signed_by(&ca.0, &ca.1)
+        .unwrap()
+        .der()
+        .to_vec();
+        Crl::parse(Path::new("t.crl"), der).unwrap()
+    }
+
+    /// `ca` as configured, with the key of `key_of` (same name, maybe another key).
+    fn configured(
+        ca: &rcgen::Certificate,
+        key_of: &rcgen::Certificate,
+        crl_sign: bool,
+    ) -> ConfiguredCa {
+        let subject = |c: &rcgen::Certificate| {
+            webpki::EndEntityCert::try_from(c.der())
+                .unwrap()
+                .subject()
+                .to_vec()
+        };
+        let spki = webpki::EndEntityCert::try_from(key_of.der())
+            .unwrap()
+            .subject_public_key_info()
+            .as_ref()
+            .to_vec();
+        ConfiguredCa {
+            subject: subject(ca),
+            spki,
+            key_id: None,
+            crl_sign,
+            source: "--trust t.pem".into(),
+        }
+    }
+
+    #[test]
+    fn a_configured_cas_crl_must_verify_and_the_ca_may_sign_crls() {
+        let a = ca("Unit CA");
+        let other = ca("Unit CA");
+        let ok = Revocation::build(
+            vec![crl(&a, KeyIdMethod::Sha256)],
+            &[configured(&a.0, &a.0, true)],
+            false,
+            algs(),
+        );
+        assert!(ok.is_ok_and(|(_, notes)| notes.is_empty()));
+        // Same name, other key, and the CRL's key identifier does not rule it out: an error.
+        let bad = Revocation::build(
+            vec![crl(&a, KeyIdMethod::Sha256)],
+            &[configured(&a.0, &other.0, true)],
+            false,
+            algs(),
+        );
+        assert!(matches!(bad, Err((_, CrlError::BadSignature { .. }))));
+        let no_sign = Revocation::build(
+            vec![crl(&a, KeyIdMethod::Sha256)],
+            &[configured(&a.0, &a.0, false)],
+            false,
+            algs(),
+        );
+        assert!(matches!(no_sign, Err((_, CrlError::NotCrlSigner { .. }))));
+    }
+
+    #[test]
+    fn a_crl_that_no_configured_ca_issued_is_kept_with_a_note() {
+        let a = ca("Unit CA");
+        let b = ca("Other CA");
+        let (rev, notes) = Revocation::build(
+            vec![crl(&b, KeyIdMethod::Sha256)],
+            &[configured(&a.0, &a.0, true)],
+            false,
+            algs(),
+        )
+        .unwrap();
+        assert_eq!(rev.crls().len(), 1);
+        assert!(matches!(&notes[..], [Note::Info(m)] if m.contains("CN=Other CA")));
+    }
+
+    #[test]
+    fn name_contents_strips_the_sequence_header() {
+        assert_eq!(
+            name_contents(&[0x30, 0x02, 0x31, 0x00]),
+            Some(&[0x31, 0x00][..])
+        );
+        assert_eq!(name_contents(&[0x30, 0x02, 0x31]), None);
+        assert_eq!(name_contents(&[0x31, 0x00]), None);
+    }
+}
