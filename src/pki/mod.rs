@@ -9,6 +9,7 @@ mod diagnose;
 pub mod dn;
 pub mod expiry;
 pub mod files;
+pub mod hints;
 pub mod identity;
 pub mod limits;
 pub mod load;

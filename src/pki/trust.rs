@@ -3,6 +3,7 @@
 //! function that the handshake, the per-connection re-check and `certgate check` share.
 
 use super::crl::Crl;
+pub use super::hints::{ClientCaHints, MAX_HINT_BYTES};
 use super::limits;
 pub use super::load::TrustError;
 use super::load::{digest_of, read_certs_in, read_crls};
@@ -20,36 +21,6 @@ use webpki::{EndEntityCert, KeyUsage};
 pub fn verification_algs() -> WebPkiSupportedAlgorithms {
     rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms
 }
-
-/// Which CA names the CertificateRequest carries (`--client-ca-hints`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum ClientCaHints {
-    /// Every configured anchor.
-    #[default]
-    All,
-    /// None: clients offer any certificate they have.
-    None,
-    /// The anchors of these bundles (`default` is `--trust`).
-    Bundles(Vec<String>),
-}
-
-impl std::fmt::Display for ClientCaHints {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientCaHints::All => f.write_str("all"),
-            ClientCaHints::None => f.write_str("none"),
-            ClientCaHints::Bundles(b) => {
-                let v: Vec<String> = b.iter().map(|n| format!("bundle:{n}")).collect();
-                f.write_str(&v.join(","))
-            }
-        }
-    }
-}
-
-/// What the hints may take: a CertificateRequest's list of names has a 16-bit length, and in
-/// TLS 1.3 it shares a 16-bit extensions block with the signature algorithms; 256 bytes are
-/// kept for those.
-pub const MAX_HINT_BYTES: usize = 65_535 - 256;
 
 /// The bundle that `--trust` forms.
 pub const DEFAULT_BUNDLE: &str = "default";
@@ -375,7 +346,10 @@ impl TrustStore {
                 intermediates.push(der);
             }
         }
-        let hints = select_hints(&bundles, &src.hints)?;
+        let hints = super::hints::select(
+            bundles.iter().map(|b| (b.name.as_str(), &b.anchors[..])),
+            &src.hints,
+        )?;
         let mut parsed = Vec::new();
         for path in &src.crls {
             for (file, der) in read_crls(path)? {
@@ -632,37 +606,6 @@ impl TrustStore {
         }
         IssuerHint::Unknown
     }
-}
-
-/// The anchors' subjects that `choice` advertises, deduplicated, checked to fit in a
-/// CertificateRequest.
-fn select_hints(
-    bundles: &[Bundle],
-    choice: &ClientCaHints,
-) -> Result<Vec<DistinguishedName>, TrustError> {
-    let chosen = |b: &Bundle| match choice {
-        ClientCaHints::All => true,
-        ClientCaHints::None => false,
-        ClientCaHints::Bundles(names) => names.contains(&b.name),
-    };
-    let mut hints: Vec<DistinguishedName> = Vec::new();
-    for b in bundles.iter().filter(|b| chosen(b)) {
-        for a in &b.anchors {
-            let hint = DistinguishedName::in_sequence(a.subject.as_ref());
-            if !hints.iter().any(|h| h.as_ref() == hint.as_ref()) {
-                hints.push(hint);
-            }
-        }
-    }
-    let bytes: usize = hints.iter().map(|h| h.as_ref().len() + 2).sum();
-    if bytes > MAX_HINT_BYTES {
-        return Err(TrustError::HintsTooLarge {
-            choice: choice.to_string(),
-            count: hints.len(),
-            bytes,
-        });
-    }
-    Ok(hints)
 }
 
 /// What the CRL check and the load warnings need to know of a configured CA certificate.
