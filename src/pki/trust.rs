@@ -467,6 +467,19 @@ impl TrustStore {
         self.verify_path(leaf, presented, now).map(|v| v.bundles)
     }
 
+    /// The handshake's CertificateVerify step, as far as it can be judged offline: is the
+    /// leaf's key one that the handshake's signature algorithms accept (RSA 2048 to 8192
+    /// bits, ECDSA P-256/P-384/P-521, Ed25519)? A live handshake refuses other keys when the
+    /// client's signature fails to verify (`tls.rs`); `check` calls this so that it refuses
+    /// them too, from the same algorithm list.
+    pub fn check_leaf_key(&self, leaf: &CertificateDer<'_>) -> Result<(), VerifyFailure> {
+        let ee = EndEntityCert::try_from(leaf).map_err(VerifyFailure::from_webpki)?;
+        limits::leaf_key_usable(&ee, self.algs.all).map_err(|r| match r {
+            limits::KeyRefusal::Malformed => VerifyFailure::BadEncoding,
+            limits::KeyRefusal::Unsupported(why) => VerifyFailure::UnsupportedKey(why),
+        })
+    }
+
     /// As `verify`, also returning the intermediates of the first verified path (leaf's
     /// issuer first, anchor excluded): the chain actually used for validation, which may
     /// hold `--intermediates` certificates and never holds extra certificates the client sent.
@@ -492,12 +505,6 @@ impl TrustStore {
                 .collect();
             &combined
         };
-        // Keys the handshake could not verify a signature of are refused here too, so that
-        // `check` says what a live handshake would.
-        limits::leaf_key_usable(&ee, self.algs.all).map_err(|r| match r {
-            limits::KeyRefusal::Malformed => VerifyFailure::BadEncoding,
-            limits::KeyRefusal::Unsupported(why) => VerifyFailure::UnsupportedKey(why),
-        })?;
         // Revocation is certgate's own index, run by webpki on every path it builds (a
         // revoked path makes webpki try the next one, as with its own CRL support).
         let revocation = |p: &webpki::VerifiedPath<'_>| self.revocation.check_path(p, now);

@@ -185,7 +185,12 @@ pub fn evaluate(
         );
         return v;
     }
-    match store.verify(&identity.leaf_der, &identity.chain_der, at) {
+    // The handshake verifies the client's signature with the leaf's key after the chain:
+    // a key it cannot use is refused there, so here too.
+    let verified = store
+        .check_leaf_key(&identity.leaf_der)
+        .and_then(|()| store.verify(&identity.leaf_der, &identity.chain_der, at));
+    match verified {
         Ok(bundles) => {
             let mut v = verdict_for(
                 policy,
