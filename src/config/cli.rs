@@ -151,6 +151,11 @@ pub struct PolicyArgs {
     /// [env: CERTGATE_ALLOW, comma-separated; a comma splits only before `<route>=<rule kind>`]
     #[arg(long = "allow", value_name = "NAME=RULE")]
     pub allow: Vec<String>,
+    /// More rules for route NAME from a file (one rule per line, `#` comments), NAME=PATH,
+    /// repeatable; watched and hot-reloaded.
+    /// [env: CERTGATE_ALLOW_FILE, comma-separated]
+    #[arg(long = "allow-file", value_name = "NAME=PATH")]
+    pub allow_file: Vec<String>,
     /// The bundle a route's client chain must verify against, NAME=BUNDLE, repeatable.
     /// [env: CERTGATE_ROUTE_TRUST, comma-separated]
     #[arg(long = "route-trust", value_name = "NAME=BUNDLE")]
@@ -448,6 +453,7 @@ impl PolicyArgs {
             self.allow = env_list("CERTGATE_ALLOW", Some(&routes));
         }
         fill_strings(&mut self.route_trust, "CERTGATE_ROUTE_TRUST");
+        fill_strings(&mut self.allow_file, "CERTGATE_ALLOW_FILE");
     }
 }
 

@@ -1,6 +1,7 @@
 //! Validated, plain settings built from the CLI: parse, don't validate later. Every error
 //! names the flag (or file) and the problem; `main` turns it into exit code 2.
 
+use crate::config::allow_file::{self, AllowFile, AllowFileError};
 use crate::config::cli::{
     ClientAuthArg, CrlExpiredArg, ForwardCertArg, LogFormat, MinTlsArg, PolicyArgs, RunArgs,
 };
@@ -28,6 +29,8 @@ pub enum SettingsError {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Headers(#[from] HeaderError),
+    #[error(transparent)]
+    AllowFile(#[from] AllowFileError),
 }
 
 /// `--client-ca-hints all|none|bundle:NAME...`: `all` and `none` stand alone; every NAME must
@@ -150,7 +153,10 @@ pub fn parse_upstream(
 pub struct PolicySettings {
     pub trust: TrustSources,
     pub client_auth: ClientAuth,
+    /// The `--allow` rules and, after them, those the `--allow-file`s held at start-up.
     pub policy: Policy,
+    /// `--allow-file`, in flag order.
+    pub allow_files: Vec<AllowFile>,
 }
 
 impl PolicySettings {
@@ -160,6 +166,10 @@ impl PolicySettings {
         route_upstream: &[String],
     ) -> Result<PolicySettings, SettingsError> {
         let policy = Policy::from_flags(&a.route, &a.allow, &a.route_trust, route_upstream)?;
+        // --allow-file: read whole at start-up; an unreadable or bad file is exit 2.
+        let allow_files = allow_file::load_all(&a.allow_file, &policy)?;
+        let policy =
+            policy.with_file_rules(allow_files.iter().map(|f| (f.route, f.initial.as_slice())));
         let mut bundles: Vec<(String, Vec<PathBuf>)> = Vec::new();
         if !a.trust.is_empty() {
             bundles.push((DEFAULT_BUNDLE.to_string(), a.trust.clone()));
@@ -184,7 +194,7 @@ impl PolicySettings {
             }
         }
         for route in policy.routes() {
-            let public = route.rules.contains(&crate::policy::Rule::Public);
+            let public = route.public();
             if !public && !bundles.iter().any(|(n, _)| *n == route.trust_bundle) {
                 let flag = if route.trust_bundle == DEFAULT_BUNDLE {
                     "--trust"
@@ -219,6 +229,7 @@ impl PolicySettings {
                 ClientAuthArg::Optional => ClientAuth::Optional,
             },
             policy,
+            allow_files,
         })
     }
 }
@@ -277,6 +288,7 @@ impl Settings {
     pub fn watched_paths(&self) -> Vec<&std::path::Path> {
         let mut paths = vec![self.server_cert.as_path(), self.server_key.as_path()];
         paths.extend(self.policy.trust.paths());
+        paths.extend(self.policy.allow_files.iter().map(|f| f.path.as_path()));
         paths
     }
 

@@ -1,9 +1,11 @@
 //! Expiry reporting: the `certgate_cert_expiry_timestamp_seconds` gauges and the warnings
-//! for what expires within `--expiry-warning` (the dates themselves: `pki::expiry`).
+//! for what expires within `--expiry-warning` (the dates themselves: `pki::expiry`), rules
+//! whose ` until=` ends within it included.
 
 use crate::ops::metrics::{ExpiryLabels, Metrics};
 use crate::pki::expiry::{dated, expiring, now_unix};
 use crate::pki::material::Live;
+use crate::policy::Policy;
 use std::time::Duration;
 use tracing::warn;
 
@@ -30,5 +32,31 @@ pub fn record(metrics: &Metrics, live: &Live, window: Duration) {
             days_left = left_days,
             "expires within --expiry-warning: plan the rotation"
         );
+    }
+}
+
+/// Warn about every rule whose ` until=` falls within `window` from `now` (and say so for
+/// rules that have already ended, which allow nothing any more).
+pub fn warn_rules(policy: &Policy, window: Duration, now: std::time::SystemTime) {
+    for route in policy.routes() {
+        for rule in &route.rules {
+            let Some(until) = rule.until else { continue };
+            match until.duration_since(now) {
+                Ok(left) if left <= window => warn!(
+                    route = %route.name,
+                    rule = %rule,
+                    source = %rule.source,
+                    days_left = left.as_secs() / 86_400,
+                    "rule ends (until=) within --expiry-warning: it allows nothing from then on; make sure its replacement is in place"
+                ),
+                Ok(_) => {}
+                Err(_) => warn!(
+                    route = %route.name,
+                    rule = %rule,
+                    source = %rule.source,
+                    "rule has ended (until= is past): it allows nothing; remove it"
+                ),
+            }
+        }
     }
 }

@@ -1,24 +1,29 @@
 //! Routes, rules and the allow/deny decision. PURE: plain data in, a `Decision` out;
-//! no sockets, no clocks. The proxy calls `Policy::decide` once per request.
+//! no sockets, no clocks (the caller passes `now`, for rules with ` until=`). The proxy
+//! calls `Policy::decide_route` once per connection, route and policy generation.
 
+pub mod allow;
 pub mod explain;
 pub mod path;
 pub mod rule;
 
 pub use explain::{dn_difference, nearest_miss, Miss};
 pub use path::{canonical_prefix, normalize_path, PathError};
+pub use allow::{parse_rule, parse_rules_file, LineError, RouteRule, RuleSource};
 pub use rule::{AttrKind, Rule, RuleError};
 
 use crate::pki::identity::PeerIdentity;
 use path::prefix_matches;
+use std::time::SystemTime;
 
 /// One `--route NAME=PREFIX` with everything attached to it by other flags.
 #[derive(Debug, Clone)]
 pub struct Route {
     pub name: String,
     pub prefix: String,
-    /// OR-ed; empty denies everything.
-    pub rules: Vec<Rule>,
+    /// OR-ed; empty denies everything. `--allow` rules first, then those of the
+    /// `--allow-file`s in flag order.
+    pub rules: Vec<RouteRule>,
     /// `--route-trust NAME=BUNDLE`, `default` unless set.
     pub trust_bundle: String,
     /// `--route-upstream NAME=URL`, unparsed; `None` means `--upstream`.
@@ -60,6 +65,8 @@ pub enum Forbidden {
     NoRules,
     /// No rule of the route matched.
     NoRuleMatched,
+    /// No rule in force matched; rule `rule` would have, but its ` until=` has passed.
+    RuleEnded { rule: usize },
 }
 
 #[derive(Debug, Clone)]
@@ -158,8 +165,12 @@ impl Policy {
                 .split_once('=')
                 .ok_or_else(|| err("expected NAME=RULE".into()))?;
             let route = find_route(&mut out, name).ok_or_else(|| err(unknown_route(name)))?;
-            let rule: Rule = rule.parse().map_err(|e: RuleError| err(e.to_string()))?;
-            route.rules.push(rule);
+            let (rule, until) = parse_rule(rule).map_err(|e| err(e.to_string()))?;
+            route.rules.push(RouteRule {
+                rule,
+                until,
+                source: RuleSource::Flag,
+            });
         }
 
         let mut trust_set: Vec<&str> = Vec::new();
@@ -220,21 +231,26 @@ impl Policy {
             .iter()
             .position(|r| prefix_matches(&r.prefix, path))
     }
-    /// `path` is already normalized (see `normalize_path`).
-    pub fn decide(&self, path: &str, peer: Option<Peer<'_>>) -> Decision {
+    /// `path` is already normalized (see `normalize_path`); `now` ends rules with `until=`.
+    pub fn decide(&self, path: &str, peer: Option<Peer<'_>>, now: SystemTime) -> Decision {
         // --route: the longest matching prefix picks the route.
         match self.match_route(path) {
             None => Decision::NoRoute,
-            Some(route) => self.decide_route(route, peer),
+            Some(route) => self.decide_route(route, peer, now),
         }
     }
 
-    /// The decision for a request on `route` (from `match_route`): it depends on the route
-    /// and the peer only, so a connection can keep it for its requests to that route.
-    pub fn decide_route(&self, route: usize, peer: Option<Peer<'_>>) -> Decision {
+    /// The decision for a request on `route` (from `match_route`): it depends on the route,
+    /// the peer and the rules only, so a connection can keep it for its requests to that
+    /// route under these rules, until `valid_until` of the decision.
+    pub fn decide_route(&self, route: usize, peer: Option<Peer<'_>>, now: SystemTime) -> Decision {
         let r = &self.routes[route];
         // --allow NAME=public: open to everyone, certificate or not, whatever its bundle.
-        if let Some(rule) = r.rules.iter().position(|x| matches!(x, Rule::Public)) {
+        if let Some(rule) = r
+            .rules
+            .iter()
+            .position(|x| x.rule == Rule::Public && x.active(now))
+        {
             return Decision::Allow { route, rule };
         }
         // --client-auth optional: every other route demands a verified certificate.
@@ -257,18 +273,67 @@ impl Policy {
                 },
             };
         }
-        // --allow: rules are OR-ed; the first that matches wins.
-        match r.rules.iter().position(|x| x.matches(peer.identity)) {
-            Some(rule) => Decision::Allow { route, rule },
-            None => Decision::Forbidden {
-                route,
-                reason: Forbidden::NoRuleMatched,
+        // --allow / --allow-file: rules are OR-ed; the first in force that matches wins;
+        // ` until=`: a rule past its end allows nothing.
+        let mut ended = None;
+        for (rule, x) in r.rules.iter().enumerate() {
+            if x.rule.matches(peer.identity) {
+                if x.active(now) {
+                    return Decision::Allow { route, rule };
+                }
+                ended.get_or_insert(rule);
+            }
+        }
+        Decision::Forbidden {
+            route,
+            reason: match ended {
+                Some(rule) => Forbidden::RuleEnded { rule },
+                None => Forbidden::NoRuleMatched,
             },
         }
     }
-    /// True when every route allows `public` (then no trust anchor is required).
+
+    /// Until when `decision` (taken by `decide_route` under these rules) stays right: time
+    /// only ends rules, so only an allow by a rule with ` until=` can turn; `None`: for good.
+    pub fn valid_until(&self, decision: &Decision) -> Option<SystemTime> {
+        match decision {
+            Decision::Allow { route, rule } => self.routes[*route].rules[*rule].until,
+            _ => None,
+        }
+    }
+
+    /// True when every route has a `public` rule (then no trust anchor is required).
     pub fn all_public(&self) -> bool {
-        !self.routes.is_empty() && self.routes.iter().all(|r| r.rules.contains(&Rule::Public))
+        !self.routes.is_empty() && self.routes.iter().all(Route::public)
+    }
+
+    /// The same routes with the rules of the `--allow-file`s replaced: `files` holds, per
+    /// file, the index of its route in `routes()` and its rules (appended in this order).
+    pub fn with_file_rules<'a>(
+        &self,
+        files: impl IntoIterator<Item = (usize, &'a [RouteRule])>,
+    ) -> Policy {
+        let mut routes = self.routes.clone();
+        for r in &mut routes {
+            r.rules.retain(|x| x.source == RuleSource::Flag);
+        }
+        for (route, rules) in files {
+            routes[route].rules.extend(rules.iter().cloned());
+        }
+        // Already sorted: the routes are the same.
+        Policy { routes }
+    }
+
+    /// Index of the route named `name`.
+    pub fn route_index(&self, name: &str) -> Option<usize> {
+        self.routes.iter().position(|r| r.name == name)
+    }
+}
+
+impl Route {
+    /// Has a `public` rule (open to everyone, until its `until=` if it has one).
+    pub fn public(&self) -> bool {
+        self.rules.iter().any(|x| x.rule == Rule::Public)
     }
 }
 
@@ -559,6 +624,8 @@ mod tests {
         }
     }
 
+    const NOW: SystemTime = SystemTime::UNIX_EPOCH;
+
     fn policy(routes: &[&str], allows: &[&str]) -> Policy {
         Policy::from_flags(&strs(routes), &strs(allows), &[], &[]).unwrap()
     }
@@ -607,7 +674,7 @@ mod tests {
     #[test]
     fn decide_no_route() {
         let p = policy(&["api=/api"], &["api=any"]);
-        assert_eq!(p.decide("/other", None), Decision::NoRoute);
+        assert_eq!(p.decide("/other", None, NOW), Decision::NoRoute);
     }
 
     #[test]
@@ -620,7 +687,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            p.decide("/pub/x", None),
+            p.decide("/pub/x", None, NOW),
             Decision::Allow { route: 0, rule: 1 }
         );
         let id = ident();
@@ -630,7 +697,7 @@ mod tests {
             bundles: &bundles,
         };
         assert_eq!(
-            p.decide("/pub", Some(peer)),
+            p.decide("/pub", Some(peer), NOW),
             Decision::Allow { route: 0, rule: 1 }
         );
         assert!(p.all_public());
@@ -640,7 +707,7 @@ mod tests {
     fn decide_unauthenticated_without_peer() {
         let p = policy(&["api=/api"], &["api=any"]);
         assert_eq!(
-            p.decide("/api", None),
+            p.decide("/api", None, NOW),
             Decision::Unauthenticated { route: 0 }
         );
         assert!(!p.all_public());
@@ -663,14 +730,14 @@ mod tests {
         });
         let route = |name: &str| p.routes().iter().position(|r| r.name == name).unwrap();
         assert_eq!(
-            p.decide("/empty", peer),
+            p.decide("/empty", peer, NOW),
             Decision::Forbidden {
                 route: route("empty"),
                 reason: Forbidden::NoRules
             }
         );
         assert_eq!(
-            p.decide("/prod", peer),
+            p.decide("/prod", peer, NOW),
             Decision::Forbidden {
                 route: route("prod"),
                 reason: Forbidden::WrongBundle {
@@ -679,7 +746,7 @@ mod tests {
             }
         );
         assert_eq!(
-            p.decide("/api", peer),
+            p.decide("/api", peer, NOW),
             Decision::Forbidden {
                 route: route("api"),
                 reason: Forbidden::NoRuleMatched
@@ -703,7 +770,7 @@ mod tests {
             bundles: &bundles,
         };
         assert_eq!(
-            p.decide("/prod/x", Some(peer)),
+            p.decide("/prod/x", Some(peer), NOW),
             Decision::Allow { route: 0, rule: 1 }
         );
     }
@@ -720,7 +787,10 @@ mod tests {
         let a = &p.routes()[p.routes().iter().position(|r| r.name == "a").unwrap()];
         assert_eq!(
             a.rules,
-            vec![Rule::Any, Rule::SanUri("spiffe://x/y=z".into())]
+            vec![
+                RouteRule::flag(Rule::Any),
+                RouteRule::flag(Rule::SanUri("spiffe://x/y=z".into()))
+            ]
         );
         assert_eq!(a.trust_bundle, "default");
         assert_eq!(a.upstream.as_deref(), Some("http://127.0.0.1:9000"));

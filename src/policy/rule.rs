@@ -48,6 +48,8 @@ pub enum RuleError {
     BadDnsName(String),
     #[error("rule {kind} takes no value")]
     UnexpectedValue { kind: &'static str },
+    #[error("until={0:?}: expected an RFC 3339 UTC time such as 2027-03-01T00:00:00Z")]
+    BadUntil(String),
 }
 
 impl std::str::FromStr for Rule {

@@ -1,4 +1,4 @@
-//! Plain-HTTP admin server: `/healthz`, `/readyz`, `/metrics`; and the log lines that say
+//! Plain-HTTP admin server: `/healthz`, `/readyz`, `/metrics`, `/rules`; and the log lines that say
 //! when readiness changes because of the server certificate's validity period.
 
 use super::state::Shared;
@@ -41,6 +41,11 @@ pub fn respond(shared: &Shared, path: &str) -> Response<Full<Bytes>> {
             StatusCode::OK,
             shared.metrics.encode(),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+        "/rules" => text(
+            StatusCode::OK,
+            super::rules::rules_json(shared),
+            "application/json",
         ),
         _ => text(StatusCode::NOT_FOUND, "not found\n", "text/plain"),
     }

@@ -7,6 +7,7 @@ pub mod listener;
 pub mod peer;
 pub mod proxy;
 pub mod reloader;
+pub mod rules;
 pub mod run;
 pub mod send;
 pub mod state;

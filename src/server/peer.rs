@@ -1,15 +1,17 @@
 //! What a connection knows about its peer: the verified identity (computed once per TLS
 //! connection), its authorisation per trust generation (re-checked after a trust change),
-//! the remembered policy decisions, and the activity counters the lifecycle reads.
+//! the remembered policy decisions (per policy generation, and never past the `until=` of
+//! the rule they rest on), and the activity counters the lifecycle reads.
 
 use super::state::Shared;
 use crate::http::headers::IdentityHeaders;
 use crate::pki::identity::PeerIdentity;
+use crate::policy::Decision;
 use crate::pki::trust::VerifyFailure;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tracing::warn;
 
 /// The authenticated side of a connection for one trust generation.
@@ -20,9 +22,17 @@ pub struct ConnAuth {
     pub bundles: Vec<String>,
     /// Set when a re-check after a trust change refused the chain.
     pub refused: Option<VerifyFailure>,
-    /// Policy decisions already taken for this connection in this generation, by route
-    /// (a decision depends only on the route and the peer, both fixed here).
-    decisions: Mutex<Vec<Option<crate::policy::Decision>>>,
+    /// Policy decisions already taken for this connection in this trust generation, by
+    /// route (a decision depends only on the route, the peer and the rules).
+    decisions: Mutex<Vec<Option<Remembered>>>,
+}
+
+/// A decision taken under one policy generation, right until `valid_until` (if any).
+#[derive(Debug, Clone)]
+struct Remembered {
+    policy_generation: u64,
+    valid_until: Option<SystemTime>,
+    decision: Decision,
 }
 
 impl ConnAuth {
@@ -39,22 +49,35 @@ impl ConnAuth {
         }
     }
 
-    /// The decision for `route`, taken by `decide` the first time and remembered.
+    /// The decision for `route` under policy generation `policy_generation`: remembered
+    /// from an earlier request when it was taken under the same generation and has not
+    /// reached its `valid_until`; else taken by `decide(now)`, which also says until when
+    /// it holds, and remembered.
     pub fn decision(
         &self,
         route: usize,
-        decide: impl FnOnce() -> crate::policy::Decision,
-    ) -> crate::policy::Decision {
+        policy_generation: u64,
+        decide: impl FnOnce(SystemTime) -> (Decision, Option<SystemTime>),
+    ) -> Decision {
         let mut cache = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(Some(d)) = cache.get(route) {
-            return d.clone();
+        if let Some(Some(r)) = cache.get(route) {
+            // The clock is read only for a decision that rests on a rule with `until=`.
+            if r.policy_generation == policy_generation
+                && r.valid_until.is_none_or(|u| SystemTime::now() < u)
+            {
+                return r.decision.clone();
+            }
         }
-        let d = decide();
+        let (decision, valid_until) = decide(SystemTime::now());
         if cache.len() <= route {
             cache.resize(route + 1, None);
         }
-        cache[route] = Some(d.clone());
-        d
+        cache[route] = Some(Remembered {
+            policy_generation,
+            valid_until,
+            decision: decision.clone(),
+        });
+        decision
     }
 }
 

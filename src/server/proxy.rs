@@ -353,25 +353,32 @@ fn check_host(req: &Request<Incoming>) -> Result<(), ProxyError> {
     Ok(())
 }
 
-/// Route and authorise (pure `Policy::decide_route`, remembered per connection and trust
-/// generation): the route index and the identity headers to set, if the route vouches.
+/// Route and authorise (pure `Policy::decide_route`, remembered per connection, trust
+/// generation and policy generation): the route index and the identity headers to set, if
+/// the route vouches.
 fn authorise<'c>(
     shared: &Shared,
     conn: &'c Conn,
     path: &str,
     outcome: &mut Outcome,
 ) -> Result<(usize, Option<&'c IdentityHeaders>), ProxyError> {
-    let policy = &shared.settings.policy.policy;
+    // The rules in force (--allow, --allow-file): one atomic load when nothing changed.
+    let rules = shared.policy.load();
+    let policy = &rules.policy;
     let auth = conn.auth(shared);
     let peer = conn.identity.as_deref().map(|identity| Peer {
         identity,
         bundles: &auth.bundles,
     });
     // The route from the path; the decision for that route is taken once per connection
-    // (per trust generation) and remembered.
+    // (per trust and policy generation, and again once a rule it rests on ends).
     let decision = match policy.match_route(path) {
         None => Decision::NoRoute,
-        Some(route) => auth.decision(route, || policy.decide_route(route, peer)),
+        Some(route) => auth.decision(route, rules.generation, |now| {
+            let d = policy.decide_route(route, peer, now);
+            let until = policy.valid_until(&d);
+            (d, until)
+        }),
     };
     let route = match decision {
         Decision::NoRoute => return Err(ProxyError::NoRoute),
@@ -388,6 +395,10 @@ fn authorise<'c>(
                 ),
                 (Forbidden::NoRules, None) => "route has no --allow rule".to_string(),
                 (Forbidden::NoRuleMatched, None) => "no --allow rule of the route matches the client certificate".to_string(),
+                (Forbidden::RuleEnded { rule }, None) => {
+                    let r = &policy.routes()[route].rules[rule];
+                    format!("rule {r} ({}) matches the client certificate but has ended (until=)", r.source)
+                }
             };
             return Err(ProxyError::Forbidden(why));
         }

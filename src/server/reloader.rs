@@ -6,11 +6,12 @@ use crate::ops::expiry;
 use crate::pki::material::Reloaded;
 use crate::pki::watch::Watching;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tracing::{debug, error, info};
 
 /// Reload once, then log and count the outcome of each source.
 pub fn reload_and_report(shared: &Shared, why: &str) {
+    reload_rules(shared, why);
     let Reloaded {
         live,
         changes,
@@ -46,6 +47,39 @@ pub fn reload_and_report(shared: &Shared, why: &str) {
     expiry::record(&shared.metrics, &live, shared.settings.expiry_warning);
 }
 
+/// Re-read every `--allow-file`; a changed file moves the policy generation, so every open
+/// connection's next request is decided under the new rules. A bad file keeps its rules.
+fn reload_rules(shared: &Shared, why: &str) {
+    let files = &shared.settings.policy.allow_files;
+    if files.is_empty() {
+        return;
+    }
+    let r = shared.policy.reload(files);
+    for e in &r.errors {
+        shared.metrics.reload("allow", false);
+        error!(why, source = "allow", file = e.path().unwrap_or(""), error = %e,
+            "allow file not reloaded; the previous rules of this file stay in force");
+    }
+    if r.changed.is_empty() {
+        return;
+    }
+    let changed: Vec<&str> = r.changed.iter().map(|&i| &*files[i].label).collect();
+    for _ in &changed {
+        shared.metrics.reload("allow", true);
+    }
+    info!(
+        why,
+        files = ?changed,
+        policy_generation = r.current.generation,
+        "allow-list reloaded: every open connection's next request is decided under the new rules"
+    );
+    expiry::warn_rules(
+        &r.current.policy,
+        shared.settings.expiry_warning,
+        SystemTime::now(),
+    );
+}
+
 /// Reload on every event from `watching` until the process ends (or the task is aborted).
 pub async fn watch(shared: Arc<Shared>, mut watching: Watching) {
     while let Some(why) = watching.next().await {
@@ -66,5 +100,11 @@ pub async fn daily_expiry(shared: Arc<Shared>) {
         tick.tick().await;
         let live = shared.live.load();
         expiry::record(&shared.metrics, &live, shared.settings.expiry_warning);
+        let rules = shared.policy.load_full();
+        expiry::warn_rules(
+            &rules.policy,
+            shared.settings.expiry_warning,
+            SystemTime::now(),
+        );
     }
 }

@@ -88,6 +88,11 @@ pub async fn run_with_ready(
         &shared.live.load(),
         shared.settings.expiry_warning,
     );
+    expiry::warn_rules(
+        &shared.settings.policy.policy,
+        shared.settings.expiry_warning,
+        std::time::SystemTime::now(),
+    );
     let background = [
         tokio::spawn(super::admin::log_server_cert_readiness(shared.clone())),
         tokio::spawn(reloader::daily_expiry(shared.clone())),

@@ -7,6 +7,7 @@ use crate::config::settings::Settings;
 use crate::http::upstream::Upstream;
 use crate::ops::metrics::Metrics;
 use crate::pki::material::LiveConfig;
+use super::rules::LivePolicy;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::sign::CertifiedKey;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +18,8 @@ use tokio::sync::watch;
 pub struct Shared {
     pub settings: Settings,
     pub live: LiveConfig,
+    /// The rules in force (`--allow` and `--allow-file`), swapped on every change.
+    pub policy: LivePolicy,
     /// Indexed like `settings.upstreams`.
     pub upstreams: Vec<Upstream>,
     /// Route names for labels, indexed like `settings.policy.policy.routes()`.
@@ -55,8 +58,24 @@ impl Shared {
         let _ = aws_lc_rs::rand::fill(&mut seed);
         let (shutdown, _) = watch::channel(false);
         let http = http_builders(&settings);
+        let policy = LivePolicy::new(
+            settings.policy.policy.clone(),
+            &settings.policy.allow_files,
+        );
+        // certgate_reloads_total{source="allow"} from the start, whether files are used or not.
+        for result in ["ok", "error"] {
+            drop(
+                metrics
+                    .reloads
+                    .get_or_create(&crate::ops::metrics::ReloadLabels {
+                        source: "allow",
+                        result,
+                    }),
+            );
+        }
         Arc::new(Shared {
             http,
+            policy,
             settings,
             live,
             upstreams,

@@ -10,7 +10,9 @@ use crate::config::settings::{PolicySettings, SettingsError};
 use crate::pki::identity::{IdentityError, PeerIdentity};
 use crate::pki::tls::ClientAuth;
 use crate::pki::trust::{read_certs, rfc3339, TrustError, TrustStore, VerifyFailure};
-use crate::policy::{nearest_miss, normalize_path, Decision, Forbidden, Peer, Route, Rule};
+use crate::policy::{
+    nearest_miss, normalize_path, Decision, Forbidden, Peer, Route, Rule, RuleSource,
+};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use std::io::Write;
 use std::time::Duration;
@@ -161,7 +163,10 @@ fn rules_list(r: &Route) -> Vec<String> {
         r.rules
             .iter()
             .enumerate()
-            .map(|(i, rule)| format!("  {}. {rule}", i + 1)),
+            .map(|(i, rule)| match &rule.source {
+                RuleSource::Flag => format!("  {}. {rule}", i + 1),
+                file => format!("  {}. {rule} ({file})", i + 1),
+            }),
     );
     v
 }
@@ -176,9 +181,10 @@ pub fn evaluate(
     at: UnixTime,
 ) -> Verdict {
     let policy = &settings.policy;
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(at.as_secs());
     // With no anchor at all certgate does not ask for a certificate (tls.rs offer_client_auth).
     if store.is_empty() {
-        let mut v = verdict_for(policy, path, None, identity);
+        let mut v = verdict_for(policy, path, None, identity, now);
         v.details.insert(
             0,
             "no trust anchor is configured (every route is public): certgate does not ask for a client certificate".into(),
@@ -200,6 +206,7 @@ pub fn evaluate(
                     bundles: &bundles,
                 }),
                 identity,
+                now,
             );
             v.details
                 .push(format!("chain verifies against trust bundles {bundles:?}"));
@@ -208,11 +215,11 @@ pub fn evaluate(
         Err(f) => {
             let why = explain_failure(&f, identity, store, at);
             let route = policy.match_route(path).map(|i| &policy.routes()[i]);
-            let public = route.is_some_and(|r| r.rules.contains(&Rule::Public));
+            let public = route.is_some_and(Route::public);
             // rustls refuses an invalid certificate in both modes; in optional mode the
             // client can still reach public routes by not sending one.
             if public && settings.client_auth == ClientAuth::Optional {
-                let mut v = verdict_for(policy, path, None, identity);
+                let mut v = verdict_for(policy, path, None, identity, now);
                 v.details.push(format!(
                     "note: this chain itself is refused at the TLS handshake ({why}); the request is allowed only when sent without a certificate"
                 ));
@@ -236,7 +243,7 @@ pub fn evaluate(
                         identity,
                         bundles: &hypothetical,
                     };
-                    if let Decision::Allow { rule, .. } = policy.decide(path, Some(peer)) {
+                    if let Decision::Allow { rule, .. } = policy.decide(path, Some(peer), now) {
                         v.details.push(format!(
                             "were the chain valid, rule {} {} would allow it",
                             rule + 1,
@@ -260,8 +267,9 @@ fn verdict_for(
     path: &str,
     peer: Option<Peer<'_>>,
     identity: &PeerIdentity,
+    now: std::time::SystemTime,
 ) -> Verdict {
-    match policy.decide(path, peer) {
+    match policy.decide(path, peer, now) {
         Decision::Allow { route, rule } => {
             let r = &policy.routes()[route];
             let mut v = Verdict::allow(format!(
@@ -270,7 +278,7 @@ fn verdict_for(
                 rule + 1,
                 r.rules[rule]
             ));
-            if r.rules[rule] == Rule::Public {
+            if r.rules[rule].rule == Rule::Public {
                 v.details
                     .push("public: open to everyone, certificate or not".into());
             }
@@ -308,8 +316,15 @@ fn verdict_for(
                         route_label(r)
                     ))
                 }
+                Forbidden::RuleEnded { rule } => Verdict::deny(format!(
+                    "{}: rule {} {} would match, but it ended (until=) before the check time (run answers 403)",
+                    route_label(r),
+                    rule + 1,
+                    r.rules[rule]
+                )),
                 Forbidden::NoRuleMatched => {
-                    let nearest = match nearest_miss(&r.rules, identity) {
+                    let plain: Vec<Rule> = r.rules.iter().map(|x| x.rule.clone()).collect();
+                    let nearest = match nearest_miss(&plain, identity) {
                         Some((i, m)) => {
                             format!("; nearest is rule {} {}: {}", i + 1, r.rules[i], m.why)
                         }

@@ -293,6 +293,19 @@ fn write_text(out: &mut dyn Write, f: &Found) -> std::io::Result<()> {
                 shell_quote(&format!("{ROUTE_PLACEHOLDER}={rule}"))
             )?;
         }
+        // The same pin as a line of an --allow-file (comment line first, for the reader).
+        if let Some(pin) = r.allow_rules.iter().find(|x| x.starts_with("fingerprint:")) {
+            writeln!(
+                out,
+                "  --allow-file lines (add ` until=TIME` to the rule to retire it on a date):"
+            )?;
+            writeln!(
+                out,
+                "    # {} (not after {})",
+                r.identity.subject_rfc4514, r.identity.not_after_rfc3339
+            )?;
+            writeln!(out, "    {pin}")?;
+        }
     }
     for n in &r.rule_notes {
         writeln!(out, "  note: {n}")?;
