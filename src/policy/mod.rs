@@ -776,6 +776,77 @@ mod tests {
     }
 
     #[test]
+    fn until_ends_a_rule_and_bounds_how_long_an_allow_holds() {
+        let p = policy(
+            &["api=/api"],
+            &["api=cn:svc until=1970-01-01T00:01:40Z", "api=ou:payments"],
+        );
+        let id = ident();
+        let bundles = default_bundle();
+        let peer = Some(Peer {
+            identity: &id,
+            bundles: &bundles,
+        });
+        let at = |s: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        let before = p.decide("/api", peer, at(99));
+        assert_eq!(before, Decision::Allow { route: 0, rule: 0 });
+        assert_eq!(p.valid_until(&before), Some(at(100)));
+        // From the instant on, the next rule decides, for good.
+        let after = p.decide("/api", peer, at(100));
+        assert_eq!(after, Decision::Allow { route: 0, rule: 1 });
+        assert_eq!(p.valid_until(&after), None);
+
+        let only = policy(&["api=/api"], &["api=cn:svc until=1970-01-01T00:01:40Z"]);
+        assert_eq!(
+            only.decide("/api", peer, at(100)),
+            Decision::Forbidden {
+                route: 0,
+                reason: Forbidden::RuleEnded { rule: 0 }
+            }
+        );
+        // A public rule that ended no longer opens the route.
+        let public = policy(&["pub=/pub"], &["pub=public until=1970-01-01T00:01:40Z"]);
+        assert_eq!(
+            public.decide("/pub", None, at(99)),
+            Decision::Allow { route: 0, rule: 0 }
+        );
+        assert_eq!(
+            public.decide("/pub", None, at(100)),
+            Decision::Unauthenticated { route: 0 }
+        );
+        assert!(matches!(
+            flags_err(&["api=/api"], &["api=any until=soon"], &[], &[]),
+            PolicyError::Allow { .. }
+        ));
+    }
+
+    #[test]
+    fn file_rules_follow_the_flag_rules_and_are_replaced_whole() {
+        let p = policy(&["a=/a", "b=/b"], &["a=cn:flag"]);
+        let path: std::sync::Arc<str> = std::sync::Arc::from("/etc/a.rules");
+        let one = parse_rules_file("cn:x\ncn:y\n", &path).unwrap();
+        let a = p.route_index("a").unwrap();
+        let b = p.route_index("b").unwrap();
+        let p1 = p.with_file_rules([(a, &one[..]), (b, &one[..1])]);
+        let shown = |p: &Policy, r: usize| -> Vec<String> {
+            p.routes()[r]
+                .rules
+                .iter()
+                .map(|x| format!("{x} {}", x.source))
+                .collect()
+        };
+        assert_eq!(
+            shown(&p1, a),
+            ["cn:flag --allow", "cn:x /etc/a.rules:1", "cn:y /etc/a.rules:2"]
+        );
+        assert_eq!(shown(&p1, b), ["cn:x /etc/a.rules:1"]);
+        let two = parse_rules_file("# only z\ncn:z\n", &path).unwrap();
+        let p2 = p1.with_file_rules([(a, &two[..])]);
+        assert_eq!(shown(&p2, a), ["cn:flag --allow", "cn:z /etc/a.rules:2"]);
+        assert!(shown(&p2, b).is_empty());
+    }
+
+    #[test]
     fn from_flags_fills_routes() {
         let p = Policy::from_flags(
             &strs(&["a=/a", "b=/b"]),
