@@ -17,8 +17,8 @@
    and that every CA certificate in a ConfigMap parses and is not about to expire.
 4. With --certgate BIN: certgate's args from each rendering are run for real with the
    /etc/certgate paths mapped onto a throwaway PKI: `certgate run` must start, report ready
-   and exit 0 on SIGTERM; `certgate check` must allow each subject rule's certificate on its
-   route and deny a foreign subject and a certificate from another bundle's CA.
+   and exit 0 on SIGTERM; `certgate check` must allow each subject rule's certificate (from
+   --allow or an --allow-file's ConfigMap) on its route and deny a foreign subject and a certificate from another bundle's CA.
 5. deploy/monitoring (a kustomization of Prometheus Operator objects only): the PrometheusRule
    carries exactly the plain rule file beside it, `promtool check rules` and `promtool test
    rules` pass, the PodMonitor selects the Deployment's pods and a named port, the Grafana
@@ -482,7 +482,7 @@ def path_args(flags) -> list[tuple[str, str]]:
     for name, value in flags:
         if name in PATH_FLAGS:
             out.append((name, value))
-        elif name == "--trust-bundle":
+        elif name in ("--trust-bundle", "--allow-file"):
             out.append((name, value.split("=", 1)[1]))
     return out
 
@@ -736,7 +736,34 @@ def rfc4514_to_slash(dn: str) -> str:
 
 
 CHECK_FLAGS = {"--trust", "--trust-bundle", "--intermediates", "--crl", "--crl-expired",
-               "--client-auth", "--route", "--allow", "--route-trust"}
+               "--client-auth", "--route", "--allow", "--allow-file", "--route-trust"}
+
+
+def allow_file_rules(text: str) -> list[str]:
+    """The rules of an --allow-file: one per line, blank lines and `#` lines skipped,
+    ` until=TIME` removed (the checks below run now, before any planned end)."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        out.append(line.rsplit(" until=", 1)[0].rstrip())
+    return out
+
+
+def configmap_file(objs: list[dict], cg: dict, path: str) -> str | None:
+    """The content a ConfigMap volume of the certgate container shows at `path`."""
+    pod = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for m in cg.get("volumeMounts", []):
+        mp = m["mountPath"].rstrip("/") + "/"
+        v = volumes.get(m["name"], {})
+        if path.startswith(mp) and "configMap" in v:
+            cm = next((o for o in objs if o["kind"] == "ConfigMap"
+                       and o["metadata"]["name"] == v["configMap"]["name"]), None)
+            if cm:
+                return (cm.get("data") or {}).get(path[len(mp):])
+    return None
 
 
 def run_certgate(label: str, objs: list[dict], binary: Path) -> None:
@@ -779,13 +806,20 @@ def run_certgate(label: str, objs: list[dict], binary: Path) -> None:
                     target = target / f"{ca}.pem"
                 with open(target, "a") as f:
                     f.write((pki / f"{ca}.pem").read_text())
+            elif name == "--allow-file":
+                path = value.split("=", 1)[1]
+                text = configmap_file(objs, cg, path)
+                if text is None:
+                    fail(label, f"--allow-file {path}: no ConfigMap key provides it")
+                    return
+                mapped(path).write_text(text)
             if name == "--listen":
                 value = "127.0.0.1:0"
             elif name == "--admin-listen":
                 value = "127.0.0.1:0"
             elif value is not None and value.startswith("/etc/"):
                 value = str(mapped(value))
-            elif name == "--trust-bundle":
+            elif name in ("--trust-bundle", "--allow-file"):
                 b, p = value.split("=", 1)
                 value = f"{b}={mapped(p)}"
             out_args.append(name if value is None else f"{name}={value}")
@@ -853,7 +887,11 @@ def run_certgate(label: str, objs: list[dict], binary: Path) -> None:
                 route_trust[r] = b
             elif name == "--allow":
                 r, rule = value.split("=", 1)
-                rules.append((r, rule))
+                rules.append((r, rule.rsplit(" until=", 1)[0].rstrip()))
+            elif name == "--allow-file":
+                r, path = value.split("=", 1)
+                rules.extend((r, rule) for rule in
+                             allow_file_rules(configmap_file(objs, cg, path) or ""))
         if not any(rule.startswith("subject:") for _, rule in rules):
             fail(label, "no subject: rule to exercise with `certgate check`: extend the check")
         intruder = "/C=US/O=Someone Else/CN=intruder.example"
