@@ -113,7 +113,11 @@ async fn allow_reloads(cg: &Certgate, result: &str) -> f64 {
         "certgate_reloads_total",
         &[("source", "allow"), ("result", result)],
     )
-    .unwrap_or_else(|| panic!("certgate_reloads_total{{source=\"allow\",result=\"{result}\"}} is not exported:\n{m}"))
+    .unwrap_or_else(|| {
+        panic!(
+            "certgate_reloads_total{{source=\"allow\",result=\"{result}\"}} is not exported:\n{m}"
+        )
+    })
 }
 
 fn subjects(up: &Upstream) -> Vec<String> {
@@ -194,9 +198,16 @@ async fn a_rule_removed_refuses_the_next_request_of_open_keep_alive_connections(
     wait_generation(&cg, 2).await;
     for (name, conn) in [("HTTP/1.1", &mut h1), ("HTTP/2", &mut h2)] {
         let r = conn.get("/hooks/after").await.unwrap();
-        assert_eq!(r.status, 403, "{name}: alice's open connection after removal");
+        assert_eq!(
+            r.status, 403,
+            "{name}: alice's open connection after removal"
+        );
     }
-    assert_eq!(up.count(), 3, "nothing of alice's reached the upstream after the swap");
+    assert_eq!(
+        up.count(),
+        3,
+        "nothing of alice's reached the upstream after the swap"
+    );
     // Carol's rule is unchanged: her open connection goes on.
     assert_eq!(other.get("/hooks/still").await.unwrap().status, 200);
     assert_eq!(up.paths().last().map(String::as_str), Some("/hooks/still"));
@@ -224,14 +235,20 @@ async fn a_broken_allow_file_keeps_its_previous_rules_and_is_counted() {
     // Line 3 is not a rule: the whole file is refused, bob's line 2 included.
     vol.update("hooks.rules", "# new\ncn:bob\nfingerprint:zz\n");
     let line = cg.wait_for_log("allow file not reloaded").await;
-    assert!(line.contains("hooks.rules") && line.contains("line 3"), "{line}");
+    assert!(
+        line.contains("hooks.rules") && line.contains("line 3"),
+        "{line}"
+    );
     eventually("the error is counted", RELOAD_WITHIN, || async {
         allow_reloads(&cg, "error").await >= 1.0
     })
     .await;
     assert_eq!(generation(&cg).await, 1);
     assert_eq!(a.get("/hooks/2").await.unwrap().status, 200, "alice stays");
-    assert_eq!(got(&cg.client(&pki).cert(&bob), "/hooks/3").await, Got::Status(403));
+    assert_eq!(
+        got(&cg.client(&pki).cert(&bob), "/hooks/3").await,
+        Got::Status(403)
+    );
     assert_eq!(up.paths(), ["/hooks/1", "/hooks/2"]);
     assert_eq!(allow_reloads(&cg, "ok").await, 0.0);
 
@@ -239,7 +256,10 @@ async fn a_broken_allow_file_keeps_its_previous_rules_and_is_counted() {
     vol.update("hooks.rules", "cn:bob\n");
     wait_generation(&cg, 2).await;
     assert_eq!(a.get("/hooks/4").await.unwrap().status, 403);
-    assert_eq!(got(&cg.client(&pki).cert(&bob), "/hooks/5").await, Got::Status(200));
+    assert_eq!(
+        got(&cg.client(&pki).cert(&bob), "/hooks/5").await,
+        Got::Status(200)
+    );
     assert_eq!(allow_reloads(&cg, "ok").await, 1.0);
 }
 
@@ -271,12 +291,17 @@ async fn a_rule_whose_until_has_passed_allows_nothing() {
     )
     .await;
     for leaf in [&alice, &bob] {
-        assert_eq!(got(&cg.client(&pki).cert(leaf), "/hooks").await, Got::Status(403));
+        assert_eq!(
+            got(&cg.client(&pki).cert(leaf), "/hooks").await,
+            Got::Status(403)
+        );
     }
     up.assert_nothing("rules past their until=");
     let line = cg.wait_for_log("has ended").await;
     assert!(line.contains("cn:alice"), "{line}");
-    let line = cg.wait_for_log("matches the client certificate but has ended").await;
+    let line = cg
+        .wait_for_log("matches the client certificate but has ended")
+        .await;
     assert!(line.contains("until="), "{line}");
 }
 
@@ -309,7 +334,10 @@ async fn a_rule_that_ends_while_a_connection_is_open_refuses_its_next_request() 
             let sent = SystemTime::now();
             let r = conn.get("/hooks/poll").await.unwrap();
             if r.status == 403 {
-                assert!(SystemTime::now() >= until, "{name}: refused before its until");
+                assert!(
+                    SystemTime::now() >= until,
+                    "{name}: refused before its until"
+                );
                 break;
             }
             assert_eq!(r.status, 200, "{name}");
@@ -319,7 +347,11 @@ async fn a_rule_that_ends_while_a_connection_is_open_refuses_its_next_request() 
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    assert_eq!(up.count(), allowed, "no request after the instant reached the upstream");
+    assert_eq!(
+        up.count(),
+        allowed,
+        "no request after the instant reached the upstream"
+    );
     assert_eq!(h1.get("/hooks/again").await.unwrap().status, 403);
     assert_eq!(up.count(), allowed);
 }
@@ -401,7 +433,11 @@ fn a_bad_allow_file_is_a_start_up_error_naming_flag_file_and_line() {
         assert_eq!(o.code, Some(2), "{values:?}: {}", o.stderr);
         assert!(o.stderr.contains("--allow-file"), "{}", o.stderr);
         for w in wants {
-            assert!(o.stderr.contains(&w), "{values:?}: want {w:?} in {}", o.stderr);
+            assert!(
+                o.stderr.contains(&w),
+                "{values:?}: want {w:?} in {}",
+                o.stderr
+            );
         }
         assert!(!o.stderr.contains("listening addr="), "{}", o.stderr);
     }
@@ -426,7 +462,10 @@ async fn allow_files_come_from_the_environment_comma_separated() {
     args.extend(["--route".into(), "hooks=/hooks".into()]);
     let cg = Certgate::start_args(&args, &[("CERTGATE_ALLOW_FILE", &env)]).await;
     for (leaf, want) in [(&alice, 200), (&bob, 200), (&eve, 403)] {
-        assert_eq!(got(&cg.client(&pki).cert(leaf), "/hooks").await, Got::Status(want));
+        assert_eq!(
+            got(&cg.client(&pki).cert(leaf), "/hooks").await,
+            Got::Status(want)
+        );
     }
     assert_eq!(subjects(&up), ["CN=alice", "CN=bob"]);
 }
@@ -472,7 +511,11 @@ fn check_reads_allow_files_and_names_the_rule_that_allowed() {
     let o = check(&rfc3339(SystemTime::now()));
     assert_eq!(o.code, Some(1), "{}{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("ended"), "{}", o.stdout);
-    assert!(o.stdout.contains(&format!("{}:1", s(&rules))), "{}", o.stdout);
+    assert!(
+        o.stdout.contains(&format!("{}:1", s(&rules))),
+        "{}",
+        o.stdout
+    );
 }
 
 #[test]
@@ -490,7 +533,11 @@ fn inspect_prints_a_line_ready_for_an_allow_file() {
     let pin = format!("fingerprint:{}", alice.fingerprint());
     assert_eq!(lines[at + 2], pin);
     // Pasted into a file, it is a valid rule that allows this certificate.
-    std::fs::write(pki.path("p.rules"), format!("{}\n{}\n", lines[at + 1], lines[at + 2])).unwrap();
+    std::fs::write(
+        pki.path("p.rules"),
+        format!("{}\n{}\n", lines[at + 1], lines[at + 2]),
+    )
+    .unwrap();
     let o = run_to_exit(
         &[
             "check".into(),
@@ -605,7 +652,13 @@ async fn ten_rule_file_swaps_under_load_fail_no_allowed_request_and_let_no_remov
         totals.push(format!("{name}: {}", log.len()));
         if name.starts_with("keep") {
             let bad: Vec<_> = log.iter().filter(|(_, r)| *r != Ok(200)).collect();
-            assert!(bad.is_empty(), "{name}: {} of {} failed: {:?}", bad.len(), log.len(), &bad[..bad.len().min(5)]);
+            assert!(
+                bad.is_empty(),
+                "{name}: {} of {} failed: {:?}",
+                bad.len(),
+                log.len(),
+                &bad[..bad.len().min(5)]
+            );
             assert!(log.len() >= 10, "{name}: only {} requests", log.len());
         } else {
             // flip gets 200 or 403, never an error.
@@ -613,7 +666,11 @@ async fn ten_rule_file_swaps_under_load_fail_no_allowed_request_and_let_no_remov
             assert!(errors.is_empty(), "{name}: {errors:?}");
             for (n, r) in log.iter() {
                 if removed_windows.iter().any(|&(a, b)| (a..b).contains(n)) {
-                    assert_eq!(*r, Ok(403), "{name}: request {n} sent while flip was removed");
+                    assert_eq!(
+                        *r,
+                        Ok(403),
+                        "{name}: request {n} sent while flip was removed"
+                    );
                 }
             }
         }
@@ -625,9 +682,15 @@ async fn ten_rule_file_swaps_under_load_fail_no_allowed_request_and_let_no_remov
         .filter_map(|r| r.one("x-seq")?.parse().ok())
         .filter(|n| removed_windows.iter().any(|&(a, b)| (a..b).contains(n)))
         .collect();
-    assert!(leaked.is_empty(), "flip's requests reached the upstream while removed: {leaked:?}");
+    assert!(
+        leaked.is_empty(),
+        "flip's requests reached the upstream while removed: {leaked:?}"
+    );
     let flip_in_windows: u64 = removed_windows.iter().map(|(a, b)| b - a).sum();
-    assert!(flip_in_windows >= 5, "too little traffic while removed: {removed_windows:?}");
+    assert!(
+        flip_in_windows >= 5,
+        "too little traffic while removed: {removed_windows:?}"
+    );
     assert_eq!(allow_reloads(&cg, "ok").await, 10.0);
     eprintln!("requests: {totals:?}; flip requests in removed windows: {flip_in_windows}");
 }

@@ -7,9 +7,10 @@ pub mod explain;
 pub mod path;
 pub mod rule;
 
+pub use allow::{parse_rule, parse_rules_file, LineError, RouteRule, RuleSource};
+pub use allow::{parse_rule, parse_rules_file, LineError, RouteRule, RuleSource};
 pub use explain::{dn_difference, nearest_miss, Miss};
 pub use path::{canonical_prefix, normalize_path, PathError};
-pub use allow::{parse_rule, parse_rules_file, LineError, RouteRule, RuleSource};
 pub use rule::{AttrKind, Rule, RuleError};
 
 use crate::pki::identity::PeerIdentity;
@@ -837,7 +838,11 @@ mod tests {
         };
         assert_eq!(
             shown(&p1, a),
-            ["cn:flag --allow", "cn:x /etc/a.rules:1", "cn:y /etc/a.rules:2"]
+            [
+                "cn:flag --allow",
+                "cn:x /etc/a.rules:1",
+                "cn:y /etc/a.rules:2"
+            ]
         );
         assert_eq!(shown(&p1, b), ["cn:x /etc/a.rules:1"]);
         let two = parse_rules_file("# only z\ncn:z\n", &path).unwrap();

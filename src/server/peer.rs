@@ -6,8 +6,8 @@
 use super::state::Shared;
 use crate::http::headers::IdentityHeaders;
 use crate::pki::identity::PeerIdentity;
-use crate::policy::Decision;
 use crate::pki::trust::VerifyFailure;
+use crate::policy::Decision;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -42,7 +42,10 @@ impl LivePolicy {
             current: ArcSwap::from_pointee(PolicyGen {
                 generation: 1,
                 policy,
-                files: files.iter().map(|f| Arc::from(f.initial.as_slice())).collect(),
+                files: files
+                    .iter()
+                    .map(|f| Arc::from(f.initial.as_slice()))
+                    .collect(),
             }),
         }
     }

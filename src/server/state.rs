@@ -3,11 +3,11 @@
 //! certificate inside its validity period). Everything a connection or a background task
 //! reads, and nothing about how one connection is driven.
 
+use super::rules::LivePolicy;
 use crate::config::settings::Settings;
 use crate::http::upstream::Upstream;
 use crate::ops::metrics::Metrics;
 use crate::pki::material::LiveConfig;
-use super::rules::LivePolicy;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::sign::CertifiedKey;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,10 +58,7 @@ impl Shared {
         let _ = aws_lc_rs::rand::fill(&mut seed);
         let (shutdown, _) = watch::channel(false);
         let http = http_builders(&settings);
-        let policy = LivePolicy::new(
-            settings.policy.policy.clone(),
-            &settings.policy.allow_files,
-        );
+        let policy = LivePolicy::new(settings.policy.policy.clone(), &settings.policy.allow_files);
         // certgate_reloads_total{source="allow"} from the start, whether files are used or not.
         for result in ["ok", "error"] {
             drop(
