@@ -18,7 +18,8 @@
 4. With --certgate BIN: certgate's args from each rendering are run for real with the
    /etc/certgate paths mapped onto a throwaway PKI: `certgate run` must start, report ready
    and exit 0 on SIGTERM; `certgate check` must allow each subject rule's certificate (from
-   --allow or an --allow-file's ConfigMap) on its route and deny a foreign subject and a certificate from another bundle's CA.
+   --allow or an --allow-file's ConfigMap) on its route and deny a foreign subject and a
+   certificate from another bundle's CA.
 5. deploy/monitoring (a kustomization of Prometheus Operator objects only): the PrometheusRule
    carries exactly the plain rule file beside it, `promtool check rules` and `promtool test
    rules` pass, the PodMonitor selects the Deployment's pods and a named port, the Grafana

@@ -44,7 +44,12 @@ pub fn respond(shared: &Shared, path: &str) -> Response<Full<Bytes>> {
         ),
         "/rules" => text(
             StatusCode::OK,
-            super::rules::rules_json(shared),
+            super::rules::rules_json(
+                &shared.policy.load(),
+                &shared.settings.upstreams,
+                &shared.settings.route_upstream,
+                std::time::SystemTime::now(),
+            ),
             "application/json",
         ),
         _ => text(StatusCode::NOT_FOUND, "not found\n", "text/plain"),

@@ -2,8 +2,8 @@
 //! the last good rules of each `--allow-file`), its reload (each file read whole and
 //! swapped whole; a bad file keeps its previous rules), and the `/rules` JSON.
 
-use super::state::Shared;
 use crate::config::allow_file::{AllowFile, AllowFileError};
+use crate::config::settings::UpstreamUrl;
 use crate::policy::{Policy, RouteRule};
 use arc_swap::ArcSwap;
 use std::fmt::Write as _;
@@ -101,22 +101,24 @@ impl LivePolicy {
     }
 }
 
-/// `GET /rules`: routes, prefixes, trust bundles, upstreams and every rule with its source
-/// and `until`, and the policy generation, as JSON.
-pub fn rules_json(shared: &Shared) -> String {
-    let gen = shared.policy.load();
-    let now = SystemTime::now();
+/// `GET /rules`: routes, prefixes, trust bundles, upstreams (`upstreams[route_upstream[i]]`
+/// for route `i`) and every rule with its source and `until`, and the policy generation, as
+/// JSON.
+pub fn rules_json(
+    gen: &PolicyGen,
+    upstreams: &[UpstreamUrl],
+    route_upstream: &[usize],
+    now: SystemTime,
+) -> String {
     let mut out = String::new();
     let _ = write!(out, "{{\"generation\":{},\"routes\":[", gen.generation);
     for (i, r) in gen.policy.routes().iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let upstream = shared
-            .settings
-            .route_upstream
+        let upstream = route_upstream
             .get(i)
-            .and_then(|&u| shared.settings.upstreams.get(u))
+            .and_then(|&u| upstreams.get(u))
             .map(|u| u.to_string())
             .unwrap_or_default();
         let _ = write!(

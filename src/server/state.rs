@@ -59,17 +59,6 @@ impl Shared {
         let (shutdown, _) = watch::channel(false);
         let http = http_builders(&settings);
         let policy = LivePolicy::new(settings.policy.policy.clone(), &settings.policy.allow_files);
-        // certgate_reloads_total{source="allow"} from the start, whether files are used or not.
-        for result in ["ok", "error"] {
-            drop(
-                metrics
-                    .reloads
-                    .get_or_create(&crate::ops::metrics::ReloadLabels {
-                        source: "allow",
-                        result,
-                    }),
-            );
-        }
         Arc::new(Shared {
             http,
             policy,
