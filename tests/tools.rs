@@ -253,9 +253,10 @@ fn inspect_reads_der_and_multi_certificate_pem() {
 
     let o = certgate(&["inspect", s(&der), s(&bundle)]);
     assert_eq!(o.code, Some(0), "{}{}", o.stdout, o.stderr);
+    // Per file: the fingerprint line, the `--allow` pin and the `--allow-file` pin.
     assert_eq!(
         o.stdout.matches(&sha256_hex(&leaf.der)).count(),
-        4,
+        6,
         "{}",
         o.stdout
     );
