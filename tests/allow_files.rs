@@ -321,6 +321,11 @@ async fn a_rule_that_ends_while_a_connection_is_open_refuses_its_next_request() 
         );
     let rule = format!("hooks=cn:alice until={}", rfc3339(until));
     let cg = start(&pki, &up, &["--allow", &rule]).await;
+    // --expiry-warning (default 90d) names the rule that is about to end.
+    let warning = cg
+        .wait_for_log("rule ends (until=) within --expiry-warning")
+        .await;
+    assert!(warning.contains("cn:alice until="), "{warning}");
     let mut h1 = cg.client(&pki).cert(&alice).connect().await.unwrap();
     let mut h2 = cg.client(&pki).cert(&alice).h2().connect().await.unwrap();
     for conn in [&mut h1, &mut h2] {
