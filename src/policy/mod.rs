@@ -8,7 +8,6 @@ pub mod path;
 pub mod rule;
 
 pub use allow::{parse_rule, parse_rules_file, LineError, RouteRule, RuleSource};
-pub use allow::{parse_rule, parse_rules_file, LineError, RouteRule, RuleSource};
 pub use explain::{dn_difference, nearest_miss, Miss};
 pub use path::{canonical_prefix, normalize_path, PathError};
 pub use rule::{AttrKind, Rule, RuleError};
