@@ -4,7 +4,7 @@
 //! RFC 4514 form is printable ASCII (it becomes an HTTP header value and a log field).
 #![no_main]
 
-use certgate::dn::Dn;
+use certgate::pki::dn::Dn;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
     for printed in [rfc.clone(), dn.to_rfc4514_utf8(), dn.to_slash()] {
         let again = Dn::parse(&printed)
             .unwrap_or_else(|e| panic!("{s:?} printed as {printed:?} does not parse: {e}"));
-        assert_eq!(again, dn, "{s:?} printed as {printed:?} parses to another DN");
+        assert_eq!(
+            again, dn,
+            "{s:?} printed as {printed:?} parses to another DN"
+        );
         assert_eq!(again.to_rfc4514(), rfc, "printing is not stable for {s:?}");
     }
 });

@@ -7,7 +7,7 @@
 //! reads of pseudo-random sizes all agree. And it never panics.
 #![no_main]
 
-use certgate::framing::Framing;
+use certgate::http::framing::Framing;
 use libfuzzer_sys::fuzz_target;
 
 fn verdict(f: &Framing) -> (Option<u64>, bool) {
@@ -42,6 +42,14 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let v = verdict(&whole);
-    assert_eq!(verdict(&bytewise), v, "one byte per read disagrees with one read");
-    assert_eq!(verdict(&chunked), v, "reads split at seed {seed} disagree with one read");
+    assert_eq!(
+        verdict(&bytewise),
+        v,
+        "one byte per read disagrees with one read"
+    );
+    assert_eq!(
+        verdict(&chunked),
+        v,
+        "reads split at seed {seed} disagree with one read"
+    );
 });

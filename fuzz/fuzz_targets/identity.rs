@@ -5,16 +5,16 @@
 //! and the rules that `inspect` suggests parse.
 #![no_main]
 
-use certgate::dn::Dn;
-use certgate::headers::{ForwardCert, HeaderConfig, IdentityHeaders, DEFAULT_PREFIX};
-use certgate::identity::PeerIdentity;
+use certgate::http::headers::{ForwardCert, HeaderConfig, IdentityHeaders, DEFAULT_PREFIX};
+use certgate::pki::dn::Dn;
+use certgate::pki::identity::PeerIdentity;
 use certgate::policy::Rule;
 use libfuzzer_sys::fuzz_target;
 use rustls_pki_types::CertificateDer;
 
 fuzz_target!(|data: &[u8]| {
     let leaf = CertificateDer::from(data);
-    let report = certgate::inspect::describe(&leaf, 1_800_000_000);
+    let report = certgate::tools::inspect::describe(&leaf, 1_800_000_000);
     let Ok(id) = PeerIdentity::from_chain(&leaf, std::slice::from_ref(&leaf)) else {
         return;
     };
@@ -25,21 +25,31 @@ fuzz_target!(|data: &[u8]| {
         if name.rdns().is_empty() {
             continue; // an empty name has no rule form
         }
-        let again = Dn::parse(printed)
-            .unwrap_or_else(|e| panic!("certificate name printed as {printed:?} does not parse: {e}"));
-        assert_eq!(&again, name, "{printed:?} parses to another name than the certificate's");
+        let again = Dn::parse(printed).unwrap_or_else(|e| {
+            panic!("certificate name printed as {printed:?} does not parse: {e}")
+        });
+        assert_eq!(
+            &again, name,
+            "{printed:?} parses to another name than the certificate's"
+        );
     }
     if !id.subject.rdns().is_empty() {
         let rule: Rule = format!("subject:{}", id.subject_rfc4514)
             .parse()
             .expect("subject rule parses");
-        assert!(rule.matches(&id), "subject rule made from the header does not match");
+        assert!(
+            rule.matches(&id),
+            "subject rule made from the header does not match"
+        );
     }
     if !id.issuer.rdns().is_empty() {
         let rule: Rule = format!("issuer:{}", id.issuer_rfc4514)
             .parse()
             .expect("issuer rule parses");
-        assert!(rule.matches(&id), "issuer rule made from the header does not match");
+        assert!(
+            rule.matches(&id),
+            "issuer rule made from the header does not match"
+        );
     }
     let fp: Rule = format!("fingerprint:{}", id.fingerprint_hex)
         .parse()
@@ -58,7 +68,10 @@ fuzz_target!(|data: &[u8]| {
         match &rule {
             // `issuer:` is suggested for what a CA issues: it names this certificate's subject.
             Rule::Issuer(dn) => assert_eq!(dn, &id.subject, "inspect suggests {printed:?}"),
-            _ => assert!(rule.matches(&id), "inspect suggests {printed:?}, which does not match"),
+            _ => assert!(
+                rule.matches(&id),
+                "inspect suggests {printed:?}, which does not match"
+            ),
         }
     }
     for (printed, name) in [
@@ -68,7 +81,10 @@ fuzz_target!(|data: &[u8]| {
         if !name.rdns().is_empty() {
             let again = Dn::parse(printed)
                 .unwrap_or_else(|e| panic!("slash form {printed:?} does not parse: {e}"));
-            assert_eq!(&again, name, "slash form {printed:?} parses to another name");
+            assert_eq!(
+                &again, name,
+                "slash form {printed:?} parses to another name"
+            );
         }
     }
 });

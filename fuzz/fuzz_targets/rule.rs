@@ -3,7 +3,7 @@
 //! parses back to the same rule, and building a policy from it never panics.
 #![no_main]
 
-use certgate::cli::split_env_list;
+use certgate::config::cli::split_env_list;
 use certgate::policy::{Policy, Rule};
 use libfuzzer_sys::fuzz_target;
 
@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
         let again: Rule = printed
             .parse()
             .unwrap_or_else(|e| panic!("{s:?} printed as {printed:?} does not parse: {e}"));
-        assert_eq!(again, rule, "{s:?} printed as {printed:?} parses to another rule");
+        assert_eq!(
+            again, rule,
+            "{s:?} printed as {printed:?} parses to another rule"
+        );
     }
     let routes = ["r".to_string(), "admin".to_string()];
     let _ = split_env_list(s, None);

@@ -7,7 +7,8 @@
 //! fuzz/fixtures. Nothing may panic; a refused file is an error value.
 #![no_main]
 
-use certgate::trust::{load_server_key, TrustSources, TrustStore, DEFAULT_BUNDLE};
+use certgate::pki::load::load_server_key;
+use certgate::pki::trust::{TrustSources, TrustStore, DEFAULT_BUNDLE};
 use libfuzzer_sys::fuzz_target;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -79,7 +80,11 @@ fn use_store(store: &TrustStore, leaf: &CertificateDer<'_>, presented: &[Certifi
     if let Err(e) = store.verify(leaf, presented, now) {
         let _ = (e.label(), e.to_string(), e.to_rustls());
     }
-    let _ = (store.trust_digest(), store.crl_digest(), store.hints().len());
+    let _ = (
+        store.trust_digest(),
+        store.crl_digest(),
+        store.hints().len(),
+    );
     for (_, issuer) in store.crl_next_updates() {
         let _ = issuer.len();
     }
@@ -123,15 +128,23 @@ fuzz_target!(|data: &[u8]| {
         }
         // certgate inspect FILE
         5 => {
-            if let Ok((certs, _)) = certgate::inspect::read_file(&d.input) {
+            if let Ok((certs, _)) = certgate::tools::inspect::read_file(&d.input) {
                 for c in &certs {
-                    let _ = certgate::inspect::describe(c, 1_800_000_000);
+                    let _ = certgate::tools::inspect::describe(c, 1_800_000_000);
                 }
             }
         }
         // a client's leaf (DER), as the handshake receives it
-        6 => use_store(fixed_store(), &CertificateDer::from(content), &[int.clone()]),
+        6 => use_store(
+            fixed_store(),
+            &CertificateDer::from(content),
+            &[int.clone()],
+        ),
         // an intermediate the client sends after a good leaf
-        _ => use_store(fixed_store(), &leaf, &[CertificateDer::from(content), int.clone()]),
+        _ => use_store(
+            fixed_store(),
+            &leaf,
+            &[CertificateDer::from(content), int.clone()],
+        ),
     }
 });
