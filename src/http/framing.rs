@@ -93,17 +93,19 @@ impl Framing {
                     };
                 }
                 _ => match data.iter().position(|&b| b == b'\n') {
+                    // However the line is cut into reads, one longer than `max_line`
+                    // cannot be followed: flag this request (fail closed) and stop
+                    // looking; the connection is closed after it.
+                    found if self.line.len() + found.unwrap_or(data.len()) > self.max_line => {
+                        if self.conflict_at.is_none() {
+                            self.conflict_at = Some(self.heads);
+                        }
+                        self.line = Vec::new();
+                        self.state = State::Off;
+                        return;
+                    }
                     None => {
                         self.line.extend_from_slice(data);
-                        if self.line.len() > self.max_line {
-                            // Cannot follow the framing any more: flag this request (fail
-                            // closed) and stop looking; the connection is closed after it.
-                            if self.conflict_at.is_none() {
-                                self.conflict_at = Some(self.heads);
-                            }
-                            self.line = Vec::new();
-                            self.state = State::Off;
-                        }
                         return;
                     }
                     Some(i) => {
@@ -436,5 +438,25 @@ mod tests {
         let f = run(&[b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"]);
         assert_eq!(f.conflict_at, None);
         assert_eq!(f.heads, 2);
+    }
+
+    // Found by fuzzing (fuzz/fuzz_targets/framing.rs): a line over `max_line` was flagged
+    // only when it arrived in pieces, so the verdict depended on how TCP cut the stream.
+    #[test]
+    fn an_over_long_line_is_flagged_however_it_is_split() {
+        let line = b"GET / HTTP/1.1\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        let mut whole = Framing::with_max_line(16);
+        whole.feed(line);
+        let mut split = Framing::with_max_line(16);
+        for b in line {
+            split.feed(std::slice::from_ref(b));
+        }
+        assert_eq!(split.conflict_at, Some(0));
+        assert_eq!(whole.conflict_at, Some(0));
+        // A line of exactly `max_line` bytes (CR included) is followed either way.
+        let mut exact = Framing::with_max_line(16);
+        exact.feed(b"GET / HTTP/1.1\r\nX: 0123456789ab\r\n\r\n");
+        assert_eq!(exact.conflict_at, None);
+        assert_eq!(exact.heads, 1);
     }
 }
