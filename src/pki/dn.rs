@@ -200,7 +200,10 @@ impl Dn {
                             })),
                         };
                         Attribute {
-                            oid: atv.oid,
+                            // Re-encoded minimally: DER allows one encoding of an OID, but
+                            // the decoder also takes redundant 0x80 octets, which would
+                            // print like the OID yet compare unequal to it.
+                            oid: ObjectIdentifier::from_arcs(atv.oid.arcs()).unwrap_or(atv.oid),
                             value,
                         }
                     })
@@ -403,7 +406,17 @@ pub fn parse_type(t: &str) -> Result<ObjectIdentifier, DnError> {
         _ => t,
     };
     if dotted.starts_with(|c: char| c.is_ascii_digit()) {
-        return ObjectIdentifier::new(dotted).map_err(|_| DnError::UnknownType(t.to_string()));
+        // RFC 4512 numericoid, strictly: const-oid's parser wraps arcs past u32, takes an
+        // empty arc as 0, and builds OIDs with arcs of 2^28 and more that it cannot print.
+        let canonical = dotted.split('.').all(|arc| {
+            !arc.is_empty()
+                && (arc == "0" || !arc.starts_with('0'))
+                && arc.parse::<u32>().is_ok_and(|a| a < 1 << 28)
+        });
+        return canonical
+            .then(|| ObjectIdentifier::new(dotted).ok())
+            .flatten()
+            .ok_or_else(|| DnError::UnknownType(t.to_string()));
     }
     TYPES
         .iter()
@@ -939,5 +952,41 @@ mod tests {
             assert_eq!(Dn::parse_rfc4514(&d.to_rfc4514_utf8()).unwrap(), d, "{s}");
             assert_eq!(Dn::parse_slash(&d.to_slash()).unwrap(), d, "{s}");
         }
+    }
+
+    // Found by fuzzing (fuzz/fuzz_targets/dn.rs): const-oid's dotted parser wraps arcs past
+    // u32 (`2.5.4.4294967299` became CN), reads an empty arc as 0 and a leading zero away,
+    // and builds OIDs with large arcs that it cannot print back (a panic in `to_rfc4514`).
+    #[test]
+    fn dotted_types_are_canonical_oids_that_print() {
+        for t in [
+            "2.5.4.4294967299",
+            "2..5.4.3",
+            "2.5.4.03",
+            "2.5.4.",
+            ".2.5.4.3",
+            "2.5.4.3a",
+            "2.5.4.4294967295",
+            "2.0.0.34.4224.4225534534",
+            "OID.2.5.4.99999999999",
+        ] {
+            assert_eq!(parse_type(t), Err(DnError::UnknownType(t.into())), "{t}");
+        }
+        assert_eq!(parse_type("2.5.4.3"), Ok(oids::CN));
+        assert_eq!(parse_type("oid.2.5.4.3"), Ok(oids::CN));
+        assert_eq!(parse_type("0.9.2342.19200300.100.1.25"), Ok(oids::DC));
+        let d = dn("1.3.6.1.4.1.268435455=x");
+        assert_eq!(dn(&d.to_rfc4514()), d);
+    }
+
+    // Found by fuzzing (fuzz/fuzz_targets/identity.rs): an attribute type encoded with a
+    // redundant 0x80 octet printed as the plain OID but compared unequal to it, so the
+    // subject header of such a certificate, pasted as a `subject:` rule, never matched.
+    #[test]
+    fn non_minimal_oid_encodings_compare_as_their_oid() {
+        let cn_padded = ObjectIdentifier::from_bytes(&[0x55, 0x04, 0x80, 0x03]).unwrap();
+        let d = Dn::from_name(&name(&[&[(cn_padded, Tag::Utf8String, b"x")]]));
+        assert_eq!(d.to_rfc4514(), "CN=x");
+        assert_eq!(d, dn("CN=x"));
     }
 }
