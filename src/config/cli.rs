@@ -381,12 +381,14 @@ pub fn split_env_list(value: &str, routes: Option<&[String]>) -> Vec<String> {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
             && routes.is_none_or(|r| r.is_empty() || r.iter().any(|x| x == name))
             && KINDS.iter().any(|k| {
-                rule.len() >= k.len() && rule[..k.len()].eq_ignore_ascii_case(k) && {
-                    // `any`/`public` must be whole words.
-                    k.ends_with(':')
-                        || rule[k.len()..].is_empty()
-                        || rule[k.len()..].starts_with(',')
-                }
+                rule.get(..k.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(k))
+                    && {
+                        // `any`/`public` must be whole words.
+                        k.ends_with(':')
+                            || rule[k.len()..].is_empty()
+                            || rule[k.len()..].starts_with(',')
+                    }
             })
     };
     let mut out: Vec<String> = Vec::new();
@@ -516,5 +518,19 @@ mod tests {
     fn cli_parses() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    // Found by fuzzing (fuzz/fuzz_targets/rule.rs): a non-ASCII character right after
+    // `ROUTE=` sliced a string inside a character (a panic at start-up).
+    #[test]
+    fn env_allow_list_with_non_ascii_after_a_route_name() {
+        let routes = vec!["hooks".to_string()];
+        assert_eq!(
+            split_env_list("hooks=any,hooks=p\u{4ce}nu,hooks=cn:\u{e9}", Some(&routes)),
+            vec![
+                "hooks=any,hooks=p\u{4ce}nu".to_string(),
+                "hooks=cn:\u{e9}".to_string()
+            ]
+        );
     }
 }
