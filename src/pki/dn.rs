@@ -200,10 +200,7 @@ impl Dn {
                             })),
                         };
                         Attribute {
-                            // Re-encoded minimally: DER allows one encoding of an OID, but
-                            // the decoder also takes redundant 0x80 octets, which would
-                            // print like the OID yet compare unequal to it.
-                            oid: ObjectIdentifier::from_arcs(atv.oid.arcs()).unwrap_or(atv.oid),
+                            oid: minimal_oid(atv.oid),
                             value,
                         }
                     })
@@ -406,23 +403,57 @@ pub fn parse_type(t: &str) -> Result<ObjectIdentifier, DnError> {
         _ => t,
     };
     if dotted.starts_with(|c: char| c.is_ascii_digit()) {
-        // RFC 4512 numericoid, strictly: const-oid's parser wraps arcs past u32, takes an
-        // empty arc as 0, and builds OIDs with arcs of 2^28 and more that it cannot print.
-        let canonical = dotted.split('.').all(|arc| {
-            !arc.is_empty()
-                && (arc == "0" || !arc.starts_with('0'))
-                && arc.parse::<u32>().is_ok_and(|a| a < 1 << 28)
-        });
-        return canonical
-            .then(|| ObjectIdentifier::new(dotted).ok())
-            .flatten()
-            .ok_or_else(|| DnError::UnknownType(t.to_string()));
+        return dotted_oid(dotted).ok_or_else(|| DnError::UnknownType(t.to_string()));
     }
     TYPES
         .iter()
         .find(|(_, names)| names.iter().any(|n| n.eq_ignore_ascii_case(t)))
         .map(|(o, _)| *o)
         .ok_or_else(|| DnError::UnknownType(t.to_string()))
+}
+
+/// A dotted OID (RFC 4512 numericoid: no empty arc, no leading zero) in its one DER
+/// encoding, built here because const-oid 0.9's string parser wraps arcs past u32, reads an
+/// empty arc as 0, and mis-encodes arcs whose base-128 digits start `1, 0` (such as 128).
+/// `None` also for OIDs that could not come from a certificate (decoded by const-oid).
+fn dotted_oid(dotted: &str) -> Option<ObjectIdentifier> {
+    let arcs = dotted
+        .split('.')
+        .map(|a| {
+            let canonical = !a.is_empty() && (a == "0" || !a.starts_with('0'));
+            canonical.then(|| a.parse::<u32>().ok()).flatten()
+        })
+        .collect::<Option<Vec<u32>>>()?;
+    let [first @ 0..=2, second @ 0..=39, rest @ ..] = arcs.as_slice() else {
+        return None;
+    };
+    let mut der = vec![u8::try_from(first * 40 + second).ok()?];
+    for &arc in rest {
+        let digits = (1..5).take_while(|i| arc >> (7 * i) != 0).count();
+        for i in (1..=digits).rev() {
+            der.push(0x80 | (arc >> (7 * i)) as u8 & 0x7f);
+        }
+        der.push(arc as u8 & 0x7f);
+    }
+    let oid = ObjectIdentifier::from_bytes(&der).ok()?;
+    (oid.to_string() == dotted).then_some(oid)
+}
+
+/// `oid` without BER's redundant leading 0x80 octets in an arc: DER allows one encoding,
+/// but const-oid's decoder also takes the padded one, which would print like the OID yet
+/// compare unequal to it.
+fn minimal_oid(oid: ObjectIdentifier) -> ObjectIdentifier {
+    let bytes = oid.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut arc_start = true;
+    for (i, &b) in bytes.iter().enumerate() {
+        if i > 0 && arc_start && b == 0x80 {
+            continue;
+        }
+        out.push(b);
+        arc_start = i == 0 || b & 0x80 == 0;
+    }
+    ObjectIdentifier::from_bytes(&out).unwrap_or(oid)
 }
 
 /// Decode the content octets of a directory string of universal tag `tag`; `None` when the
@@ -956,7 +987,7 @@ mod tests {
 
     // Found by fuzzing (fuzz/fuzz_targets/dn.rs): const-oid's dotted parser wraps arcs past
     // u32 (`2.5.4.4294967299` became CN), reads an empty arc as 0 and a leading zero away,
-    // and builds OIDs with large arcs that it cannot print back (a panic in `to_rfc4514`).
+    // and builds OIDs that it cannot print back (a panic in `to_rfc4514`).
     #[test]
     fn dotted_types_are_canonical_oids_that_print() {
         for t in [
@@ -988,5 +1019,28 @@ mod tests {
         let d = Dn::from_name(&name(&[&[(cn_padded, Tag::Utf8String, b"x")]]));
         assert_eq!(d.to_rfc4514(), "CN=x");
         assert_eq!(d, dn("CN=x"));
+    }
+
+    // Found by fuzzing (fuzz/fuzz_targets/dn.rs, rule.rs, identity.rs): const-oid 0.9 encodes
+    // an arc whose base-128 digits start `1, 0` (128, 16384..16511, 2097152..2113535, ...)
+    // wrongly, so `1.2.128=x` printed as another OID and never equalled the same type from a
+    // certificate; and a certificate's large arc printed as a type no rule could name.
+    #[test]
+    fn dotted_types_with_any_arc_encode_as_der_does() {
+        for (t, der) in [
+            ("1.2.128", &[0x2a, 0x81, 0x00][..]),
+            ("1.2.16384", &[0x2a, 0x81, 0x80, 0x00]),
+            ("1.2.2102309", &[0x2a, 0x81, 0x80, 0xa8, 0x25]),
+            ("2.5.4.99", &[0x55, 0x04, 0x63]),
+            // An arc past 2^28 that const-oid decodes (and so a certificate may carry).
+            ("1.2.1879047053", &[0x2a, 0x86, 0xff, 0xff, 0xf7, 0x0d]),
+        ] {
+            let oid = parse_type(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+            assert_eq!(oid.as_bytes(), der, "{t}");
+            assert_eq!(type_name(&oid), t);
+            let from_cert = ObjectIdentifier::from_bytes(der).unwrap();
+            let d = Dn::from_name(&name(&[&[(from_cert, Tag::Utf8String, b"x")]]));
+            assert_eq!(d, dn(&format!("{t}=x")), "{t}");
+        }
     }
 }
