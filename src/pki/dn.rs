@@ -200,7 +200,7 @@ impl Dn {
                             })),
                         };
                         Attribute {
-                            oid: minimal_oid(atv.oid),
+                            oid: atv.oid,
                             value,
                         }
                     })
@@ -208,6 +208,15 @@ impl Dn {
             })
             .collect();
         Dn { rdns }
+    }
+
+    /// False when an attribute type is not in its OID's one DER encoding: the decoder also
+    /// takes padded arcs, and folds an arc past 2^32 onto a small one (`2.5.4.4294967299`
+    /// would print as `2.5.4.3`), so such a name would print like another.
+    pub fn types_are_der(&self) -> bool {
+        self.rdns.iter().flat_map(|r| &r.0).all(|a| {
+            der_of_arcs(&a.oid.arcs().collect::<Vec<_>>()).as_deref() == Some(a.oid.as_bytes())
+        })
     }
 
     pub fn from_rdns(rdns: Vec<Rdn>) -> Dn {
@@ -424,7 +433,13 @@ fn dotted_oid(dotted: &str) -> Option<ObjectIdentifier> {
             canonical.then(|| a.parse::<u32>().ok()).flatten()
         })
         .collect::<Option<Vec<u32>>>()?;
-    let [first @ 0..=2, second @ 0..=39, rest @ ..] = arcs.as_slice() else {
+    let oid = ObjectIdentifier::from_bytes(&der_of_arcs(&arcs)?).ok()?;
+    (oid.to_string() == dotted).then_some(oid)
+}
+
+/// The one DER encoding of an OID's arcs; `None` for a root const-oid cannot hold.
+fn der_of_arcs(arcs: &[u32]) -> Option<Vec<u8>> {
+    let [first @ 0..=2, second @ 0..=39, rest @ ..] = arcs else {
         return None;
     };
     let mut der = vec![u8::try_from(first * 40 + second).ok()?];
@@ -435,25 +450,7 @@ fn dotted_oid(dotted: &str) -> Option<ObjectIdentifier> {
         }
         der.push(arc as u8 & 0x7f);
     }
-    let oid = ObjectIdentifier::from_bytes(&der).ok()?;
-    (oid.to_string() == dotted).then_some(oid)
-}
-
-/// `oid` without BER's redundant leading 0x80 octets in an arc: DER allows one encoding,
-/// but const-oid's decoder also takes the padded one, which would print like the OID yet
-/// compare unequal to it.
-fn minimal_oid(oid: ObjectIdentifier) -> ObjectIdentifier {
-    let bytes = oid.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut arc_start = true;
-    for (i, &b) in bytes.iter().enumerate() {
-        if i > 0 && arc_start && b == 0x80 {
-            continue;
-        }
-        out.push(b);
-        arc_start = i == 0 || b & 0x80 == 0;
-    }
-    ObjectIdentifier::from_bytes(&out).unwrap_or(oid)
+    Some(der)
 }
 
 /// Decode the content octets of a directory string of universal tag `tag`; `None` when the
@@ -1014,11 +1011,11 @@ mod tests {
     // redundant 0x80 octet printed as the plain OID but compared unequal to it, so the
     // subject header of such a certificate, pasted as a `subject:` rule, never matched.
     #[test]
-    fn non_minimal_oid_encodings_compare_as_their_oid() {
+    fn padded_oid_encodings_are_not_der() {
         let cn_padded = ObjectIdentifier::from_bytes(&[0x55, 0x04, 0x80, 0x03]).unwrap();
         let d = Dn::from_name(&name(&[&[(cn_padded, Tag::Utf8String, b"x")]]));
-        assert_eq!(d.to_rfc4514(), "CN=x");
-        assert_eq!(d, dn("CN=x"));
+        assert!(!d.types_are_der());
+        assert!(dn("CN=x,1.2.1879047053=y,2.5.4.99=z").types_are_der());
     }
 
     // Found by fuzzing (fuzz/fuzz_targets/dn.rs, rule.rs, identity.rs): const-oid 0.9 encodes

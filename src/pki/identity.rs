@@ -40,6 +40,9 @@ pub struct PeerIdentity {
 pub enum IdentityError {
     #[error("client certificate is not valid DER X.509: {0}")]
     Parse(#[from] der::Error),
+    /// See `Dn::types_are_der`: refused rather than printed as another attribute type.
+    #[error("client certificate's {field} has an attribute type whose OID is not DER-encoded (a padded or oversized arc): refused")]
+    NonDerName { field: &'static str },
 }
 
 impl PeerIdentity {
@@ -51,6 +54,11 @@ impl PeerIdentity {
         let tbs = &cert.tbs_certificate;
         let subject = Dn::from_name(&tbs.subject);
         let issuer = Dn::from_name(&tbs.issuer);
+        for (field, name) in [("subject", &subject), ("issuer", &issuer)] {
+            if !name.types_are_der() {
+                return Err(IdentityError::NonDerName { field });
+            }
+        }
         let fingerprint = sha256(leaf.as_ref());
 
         let (mut san_dns, mut san_uri, mut san_email) = (Vec::new(), Vec::new(), Vec::new());
@@ -281,6 +289,24 @@ mod tests {
         assert!(matches!(
             PeerIdentity::from_chain(&bad, &[]),
             Err(IdentityError::Parse(_))
+        ));
+    }
+
+    // Found by fuzzing (fuzz/fuzz_targets/identity.rs): an attribute type with an arc past
+    // 2^32 (here 2.5.4.(2^32 + 3)) is folded by the OID decoder onto a small one, so the
+    // subject header read `2.5.4.3=admin`, which any reader takes for `CN=admin`.
+    #[test]
+    fn a_name_whose_attribute_type_is_not_der_is_refused() {
+        let (ca_cert, ca_key) = ca();
+        let key = KeyPair::generate().unwrap();
+        let mut p = leaf_params();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name
+            .push(DnType::CustomDnType(vec![2, 5, 4, (1 << 32) + 3]), "admin");
+        let leaf = p.signed_by(&key, &ca_cert, &ca_key).unwrap();
+        assert!(matches!(
+            PeerIdentity::from_chain(leaf.der(), &[]),
+            Err(IdentityError::NonDerName { .. })
         ));
     }
 }
