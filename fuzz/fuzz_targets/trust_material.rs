@@ -56,7 +56,7 @@ fn sources(trust: &PathBuf, intermediates: &[&PathBuf], crls: &[&PathBuf]) -> Tr
         bundles: vec![(DEFAULT_BUNDLE.to_string(), vec![trust.clone()])],
         intermediates: intermediates.iter().map(|p| (*p).clone()).collect(),
         crls: crls.iter().map(|p| (*p).clone()).collect(),
-        allow_expired_crl: false,
+        ..TrustSources::default()
     }
 }
 
