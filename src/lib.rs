@@ -28,6 +28,7 @@
 pub mod config;
 pub mod http;
 pub mod ops;
+pub mod payload;
 pub mod pki;
 pub mod policy;
 pub mod server;
