@@ -11,14 +11,17 @@
 //!    └─ upvest.rs             Upvest's webhooks: an early draft of RFC 9421 + Digest
 //!  keys.rs   key files -> KeySet        alg.rs    one place that calls aws-lc-rs
 //!  replay.rs bounded memory of accepted ids and nonces
+//!  route.rs  one --verify route at run time (keys hot-reloaded)   body.rs  the body step
 //! ```
 
 pub mod alg;
+pub mod body;
 pub mod digest;
 pub mod hmac_schemes;
 pub mod http_signature;
 pub mod keys;
 pub mod replay;
+pub mod route;
 pub mod standard_webhooks;
 pub mod upvest;
 
