@@ -44,14 +44,14 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    pub(crate) fn allow(headline: String) -> Verdict {
+    fn allow(headline: String) -> Verdict {
         Verdict {
             allowed: true,
             headline,
             details: Vec::new(),
         }
     }
-    pub(crate) fn deny(headline: String) -> Verdict {
+    fn deny(headline: String) -> Verdict {
         Verdict {
             allowed: false,
             headline,
@@ -65,7 +65,7 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
     let settings = PolicySettings::from_args(&args.policy, &[])?;
     let verify = VerifySettings::from_args(&args.verify, &settings.policy)?;
     let request = match &args.request {
-        Some(p) => Some(super::check_request::read(p)?),
+        Some(p) => Some(super::check_request::read(p).map_err(CheckError::Usage)?),
         None => None,
     };
     // `--path` (or the request's target) may carry a query; only the path is routed.
@@ -96,7 +96,7 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
     let at_unix = UnixTime::since_unix_epoch(Duration::from_secs(at_secs));
     let mut v = match &args.cert {
         Some(cert) => cert_verdict(&settings, cert, &path, at_unix)?,
-        None => super::check_request::route_only(&settings.policy, &path),
+        None => from_step(super::check_request::route_only(&settings.policy, &path)),
     };
     if let Some(req) = &request {
         if v.allowed {
@@ -106,7 +106,8 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
                 &path,
                 req,
                 at_secs,
-            )?;
+            )
+            .map_err(CheckError::Usage)?;
             v.allowed = p.allowed;
             v.headline = p.headline;
             v.details.extend(p.details);
@@ -131,6 +132,14 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
         other => other?,
     }
     Ok(v.allowed)
+}
+
+fn from_step(v: super::check_request::Verdict) -> Verdict {
+    Verdict {
+        allowed: v.allowed,
+        headline: v.headline,
+        details: v.details,
+    }
 }
 
 /// The certificate and route steps of `run` for the chain in `cert`.

@@ -3,12 +3,36 @@
 //! tried and, for `http-signature` and `upvest`, the signature base certgate computed (so
 //! it can be compared with the one the sender signed).
 
-use super::check::{CheckError, Verdict};
 use crate::config::settings::VerifySettings;
 use crate::payload::route::load_keys;
 use crate::payload::{signature_bases, verify, Context, ReplayCache, Request, Scheme};
 use crate::policy::Policy;
 use std::path::Path;
+
+/// A verdict of this step: `check.rs` merges it into its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    pub headline: String,
+    pub details: Vec<String>,
+}
+
+impl Verdict {
+    fn allow(headline: String) -> Verdict {
+        Verdict {
+            allowed: true,
+            headline,
+            details: Vec::new(),
+        }
+    }
+    fn deny(headline: String) -> Verdict {
+        Verdict {
+            allowed: false,
+            headline,
+            details: Vec::new(),
+        }
+    }
+}
 
 /// A request as read from a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,12 +158,11 @@ pub fn parse(bytes: &[u8]) -> Result<RawRequest, String> {
     })
 }
 
-/// `--request FILE`.
-pub fn read(path: &Path) -> Result<RawRequest, CheckError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        CheckError::Usage(format!("--request {}: cannot read: {e}", path.display()))
-    })?;
-    parse(&bytes).map_err(|e| CheckError::Usage(format!("--request {}: {e}", path.display())))
+/// `--request FILE`; the error is a sentence naming the flag and file.
+pub fn read(path: &Path) -> Result<RawRequest, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("--request {}: cannot read: {e}", path.display()))?;
+    parse(&bytes).map_err(|e| format!("--request {}: {e}", path.display()))
 }
 
 /// Without `--cert`: only the routing step of `run`.
@@ -162,7 +185,7 @@ pub fn payload_verdict(
     path: &str,
     raw: &RawRequest,
     now: u64,
-) -> Result<Verdict, CheckError> {
+) -> Result<Verdict, String> {
     let Some(route) = policy.match_route(path) else {
         return Ok(Verdict::deny(format!(
             "no route matches {path:?} (run answers 404)"
@@ -179,8 +202,7 @@ pub fn payload_verdict(
         return Ok(v);
     };
     let scheme = config.scheme;
-    let keys =
-        load_keys(scheme, &config.key_paths).map_err(|e| CheckError::Usage(e.to_string()))?;
+    let keys = load_keys(scheme, &config.key_paths).map_err(|e| e.to_string())?;
     let headers: Vec<(&str, &[u8])> = raw
         .headers
         .iter()
