@@ -744,6 +744,24 @@ mod tests {
     }
 
     #[test]
+    fn payload_status_mapping() {
+        let rejected = ProxyError::Signature(Rejection::new(Failure::BadSignature, "x"));
+        assert_eq!(rejected.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(rejected.decision(), DecisionLabel::unauthenticated);
+        let too_large = ProxyError::Body(BodyError::TooLarge { limit: 1 });
+        assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(too_large.decision(), DecisionLabel::bad_request);
+        assert_eq!(
+            ProxyError::Body(BodyError::Timeout(std::time::Duration::from_secs(1))).status(),
+            StatusCode::REQUEST_TIMEOUT
+        );
+        assert_eq!(
+            ProxyError::Body(BodyError::Read("reset".into())).status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
     fn decision_labels() {
         assert_eq!(ProxyError::NoRoute.decision(), DecisionLabel::no_route);
         assert_eq!(
