@@ -1191,7 +1191,7 @@ async fn rfc9421_examples_verify_through_run_and_check() {
     ];
     let key_arg = format!("api={}", s(&keys));
     let mut extra: Vec<&str> = route.to_vec();
-    extra.extend(["--verify-key", &key_arg, "--verify-tolerance", "100000d"]);
+    extra.extend(["--verify-key", &key_arg, "--verify-tolerance", "20000d"]);
     let cg = Certgate::start(&pki, &upstream.url, &extra).await;
     let leaf = pki.client("rfc", ClientSpec::cn_only("rfc"));
     let client = cg.client(&pki).cert(&leaf);

@@ -72,6 +72,11 @@ fn expiry_window(s: &str) -> Result<Duration, String> {
     duration_within(s, Duration::ZERO, 3650 * DAY)
 }
 
+/// `--verify-tolerance`: 0 to 36500 days (RFC 9421's 2021 examples need years).
+fn tolerance(s: &str) -> Result<Duration, String> {
+    duration_within(s, Duration::ZERO, 36500 * DAY)
+}
+
 /// An integer flag within `range` (clap refuses anything else, naming the flag).
 fn count(range: std::ops::RangeInclusive<u64>) -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(range)
@@ -167,22 +172,28 @@ pub struct PolicyArgs {
 pub struct VerifyArgs {
     /// Route NAME accepts only requests whose payload signature verifies, NAME=SCHEME
     /// (docusign, github, stripe, standard-webhooks, http-signature, upvest), repeatable.
+    /// [env: CERTGATE_VERIFY, comma-separated]
     #[arg(long = "verify", value_name = "NAME=SCHEME")]
     pub verify: Vec<String>,
     /// The keys of route NAME's --verify: a file, or a directory of one key per file;
     /// any of them may verify. Repeatable; watched and hot-reloaded.
+    /// [env: CERTGATE_VERIFY_KEY, comma-separated]
     #[arg(long = "verify-key", value_name = "NAME=PATH")]
     pub verify_key: Vec<String>,
-    /// How far a signed timestamp may lie from certgate's clock, either way.
-    #[arg(long = "verify-tolerance", default_value = "5m", value_parser = duration, env = "CERTGATE_VERIFY_TOLERANCE")]
+    /// How far a signed timestamp may lie from certgate's clock, either way (0 to 36500d).
+    #[arg(long = "verify-tolerance", value_name = "DUR", default_value = "5m", value_parser = tolerance, env = "CERTGATE_VERIFY_TOLERANCE")]
     pub verify_tolerance: Duration,
     /// NAME=enforce|report: `report` logs and counts a failed check and forwards anyway.
+    /// [env: CERTGATE_VERIFY_MODE, comma-separated]
     #[arg(long = "verify-mode", value_name = "NAME=MODE")]
     pub verify_mode: Vec<String>,
-    /// On --verify routes the body is read whole first; a larger one gets 413.
+    /// On --verify routes the body is read whole first; a larger one gets 413
+    /// (1 to 1073741824). Other routes stream and have no limit.
     #[arg(
         long = "max-body-bytes",
+        value_name = "N",
         default_value = "16777216",
+        value_parser = count(1..=1_073_741_824),
         env = "CERTGATE_MAX_BODY_BYTES"
     )]
     pub max_body_bytes: usize,

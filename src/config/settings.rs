@@ -334,9 +334,6 @@ impl VerifySettings {
                 ),
             });
         }
-        if a.max_body_bytes == 0 {
-            return Err(flag_err("--max-body-bytes", "0", "must be at least 1"));
-        }
         Ok(VerifySettings {
             routes,
             tolerance: a.verify_tolerance,
