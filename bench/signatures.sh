@@ -139,8 +139,8 @@ kill -TERM "$pid"
 wait "$pid" 2>/dev/null || true
 
 # Instructions: the same under callgrind, instrumentation on only around each load.
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$TMP/cg.callgrind.%p" \
-    env RUST_LOG=warn "$CERTGATE" "${ARGS[@]}" >"$TMP/certgate-cg.log" 2>&1 &
+RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no \
+    --callgrind-out-file="$TMP/cg.callgrind.%p" "$CERTGATE" "${ARGS[@]}" >"$TMP/certgate-cg.log" 2>&1 &
 pid=$!
 PIDS+=("$pid")
 wait_port "$CG_PORT" "$pid" certgate-cg 60
@@ -153,7 +153,7 @@ for load in "${LOADS[@]}"; do
     rm -f "$TMP"/cg.callgrind.*
     callgrind_control -d "$pid" >/dev/null 2>&1
     n=$(ok_of "$out")
-    ir=$(cat "$TMP"/cg.callgrind.* 2>/dev/null | awk '/^(summary|totals):/ && $2 > s { s = $2 } END { print s + 0 }')
+    ir=$(cat "$TMP"/cg.callgrind.* 2>/dev/null | awk '/^(summary|totals):/ && $2 > s { s = $2 } END { printf "%.0f\n", s }')
     ((n > 0 && ir > 0)) || die "$load: no measurement (requests=$n instructions=$ir)"
     IR[$load]=$((ir / n))
 done
