@@ -14,6 +14,7 @@
 #   REQUESTS=50000 bench/signatures.sh
 #   NO_BUILD=1 CERTGATE=/path/to/other/certgate bench/signatures.sh   # e.g. a build without
 #                                                 # --verify: only plain-get and plain-post run
+#   ONLY=plain-get KEEP_TMP=1 bench/signatures.sh  # one load; its callgrind file is kept
 #
 # Needs valgrind (installed from Debian if missing) and openssl. Loopback only.
 set -euo pipefail
@@ -103,6 +104,8 @@ COMMON=(--connect "127.0.0.1:$CG_PORT" --ca "$PKI/ca.pem" --cert "$PKI/client-ec
     --key "$PKI/client-ec.key" --conns "$CONNS" --duration 600)
 LOADS=(plain-get plain-post)
 ((HAS_VERIFY)) && LOADS+=(signed-post)
+# ONLY="plain-get": measure only these loads (with KEEP_TMP=1 the last one's callgrind file stays).
+[[ -n ${ONLY:-} ]] && read -r -a LOADS <<<"$ONLY"
 load_args() {
     case $1 in
     plain-get) echo --path /plain/x ;;
