@@ -8,6 +8,9 @@
 //! Ctrl-C, or `self_test`.
 
 use super::demo_pki::{write_pki, ClientCert, Pki};
+use super::demo_webhook::{
+    webhook_signature, write_webhook_files, DEMO_WEBHOOK, DEMO_WEBHOOK_ALTERED, SIGNED_PATH,
+};
 use super::echo::serve_echo;
 use crate::config::cli::{Cli, Command, DemoArgs};
 use crate::config::settings::Settings;
@@ -30,16 +33,6 @@ pub const ALLOWED_SUBJECT: &str = r"CN=demo.docusign.net,O=DocuSign\, Inc.,C=US"
 pub const DENIED_SUBJECT: &str = "CN=intruder.example,O=Someone Else,C=US";
 /// The path the identity demo requests ask for.
 const DEMO_PATH: &str = "/webhooks/docusign";
-/// The `--verify signed=docusign` route's path.
-const SIGNED_PATH: &str = "/signed/docusign";
-/// The demo's DocuSign Connect HMAC key (file `docusign-hmac.key`).
-const DEMO_HMAC_KEY: &str = "demo-connect-hmac-key";
-/// The signed webhook body (file `webhook.json`), and the same body altered by the wire.
-const DEMO_WEBHOOK: &str =
-    r#"{"event":"envelope-completed","data":{"envelopeId":"93be49ab-demo"}}"#;
-const DEMO_WEBHOOK_ALTERED: &str =
-    r#"{"event":"envelope-completed","data":{"envelopeId":"93be49ac-demo"}}"#;
-
 /// How long the proxy may take to report its addresses.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upper bound for the whole self-test (every scenario).
@@ -67,7 +60,7 @@ pub async fn run(args: &DemoArgs) -> Result<bool, DemoError> {
     let mut stop = StopSignals::new()?;
     let dir = DemoDir::create(args.dir.as_deref())?;
     let pki = write_pki(dir.path())?;
-    write_webhook_files(dir.path())?;
+    write_webhook_files(dir.path()).map_err(DemoError::Setup)?;
     let (echo_addr, echo) = start_echo().await?;
     let mut proxy = match start_proxy(dir.path(), echo_addr).await {
         Ok(p) => p,
@@ -224,26 +217,6 @@ impl Proxy {
             Err(_) => tracing::warn!("the proxy did not stop within {STOP_TIMEOUT:?}"),
         }
     }
-}
-
-/// The key file and the two webhook bodies of the signed-webhook step.
-fn write_webhook_files(dir: &Path) -> Result<(), DemoError> {
-    for (name, contents) in [
-        ("docusign-hmac.key", format!("{DEMO_HMAC_KEY}\n")),
-        ("webhook.json", DEMO_WEBHOOK.to_string()),
-        ("webhook-altered.json", DEMO_WEBHOOK_ALTERED.to_string()),
-    ] {
-        std::fs::write(dir.join(name), contents).map_err(|e| setup(name, e))?;
-    }
-    Ok(())
-}
-
-/// What DocuSign Connect sends for `webhook.json`: Base64(HMAC-SHA256(key, body)).
-fn webhook_signature() -> String {
-    use base64::Engine as _;
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, DEMO_HMAC_KEY.as_bytes());
-    base64::engine::general_purpose::STANDARD
-        .encode(aws_lc_rs::hmac::sign(&key, DEMO_WEBHOOK.as_bytes()))
 }
 
 /// Exactly the flags a user would type; ports 0 pick free ones.

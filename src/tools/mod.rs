@@ -4,5 +4,6 @@ pub mod check;
 pub mod check_request;
 pub mod demo;
 pub mod demo_pki;
+pub mod demo_webhook;
 pub mod echo;
 pub mod inspect;
