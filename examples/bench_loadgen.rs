@@ -5,7 +5,8 @@
 //! * `pki --dir D` — write a throwaway PKI with rcgen: `ca.pem` (ECDSA P-256), `server.pem/.key`
 //!   (localhost, 127.0.0.1), `client-ec.pem/.key` (P-256) and `client-rsa.pem/.key` (RSA-2048),
 //!   both clients with subject `CN=bench-client,O=Bench Inc,C=US` and EKU clientAuth.
-//! * `keepalive` — N connections, each sending sequential GETs for D seconds (or a request count).
+//! * `keepalive` — N connections, each sending sequential GETs for D seconds (or a request count);
+//!   with `--body-file` (and `--header`) POSTs of that body instead (signed-webhook benchmark).
 //! * `handshake` — C workers, each looping: new TCP + full TLS 1.3 handshake (no resumption) +
 //!   one request (`Connection: close`) + close.
 //! * `idle` — open N connections, complete one request on each, print `READY`, hold them idle
@@ -16,7 +17,7 @@
 
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{header, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -125,6 +126,12 @@ struct Common {
     /// Key-exchange group offered by the client.
     #[arg(long, value_enum, default_value_t = Kx::X25519)]
     kx: Kx,
+    /// POST this file as the body of every request (default: GET without a body).
+    #[arg(long)]
+    body_file: Option<PathBuf>,
+    /// An extra request header `Name: value`, repeatable (e.g. a precomputed signature).
+    #[arg(long = "header")]
+    headers: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -226,6 +233,8 @@ struct Ctx {
     connector: TlsConnector,
     server_name: ServerName<'static>,
     path: String,
+    body: Option<Bytes>,
+    headers: Vec<(header::HeaderName, header::HeaderValue)>,
     error_messages: AtomicU64,
 }
 
@@ -266,11 +275,29 @@ impl Ctx {
         cfg.resumption = Resumption::disabled();
         cfg.enable_early_data = false;
         let server_name = ServerName::try_from(c.server_name.clone())?;
+        let body = match &c.body_file {
+            Some(p) => Some(Bytes::from(
+                std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+            )),
+            None => None,
+        };
+        let mut headers = Vec::new();
+        for h in &c.headers {
+            let (n, v) = h
+                .split_once(':')
+                .ok_or_else(|| anyhow::anyhow!("--header {h:?}: expected Name: value"))?;
+            headers.push((
+                header::HeaderName::from_bytes(n.trim().as_bytes())?,
+                header::HeaderValue::from_str(v.trim())?,
+            ));
+        }
         Ok(Ctx {
             addr: c.connect,
             connector: TlsConnector::from(Arc::new(cfg)),
             server_name,
             path: c.path.clone(),
+            body,
+            headers,
             error_messages: AtomicU64::new(0),
         })
     }
@@ -281,7 +308,7 @@ impl Ctx {
         }
     }
 
-    async fn connect(&self) -> anyhow::Result<(SendRequest<Empty<Bytes>>, JoinHandle<()>)> {
+    async fn connect(&self) -> anyhow::Result<(SendRequest<Full<Bytes>>, JoinHandle<()>)> {
         let fut = async {
             let tcp = TcpStream::connect(self.addr).await?;
             tcp.set_nodelay(true)?;
@@ -303,14 +330,20 @@ impl Ctx {
     /// One request; returns the status. Errors are IO/protocol errors.
     async fn request(
         &self,
-        sender: &mut SendRequest<Empty<Bytes>>,
+        sender: &mut SendRequest<Full<Bytes>>,
         close: bool,
     ) -> anyhow::Result<StatusCode> {
         let fut = async {
             sender.ready().await?;
-            let mut req = Request::get(self.path.as_str())
+            let method = if self.body.is_some() { "POST" } else { "GET" };
+            let mut req = Request::builder()
+                .method(method)
+                .uri(self.path.as_str())
                 .header(header::HOST, "localhost")
-                .body(Empty::<Bytes>::new())?;
+                .body(Full::new(self.body.clone().unwrap_or_default()))?;
+            for (n, v) in &self.headers {
+                req.headers_mut().insert(n.clone(), v.clone());
+            }
             if close {
                 req.headers_mut().insert(
                     header::CONNECTION,
@@ -520,7 +553,7 @@ async fn handshake(c: Common, concurrency: usize, duration: f64) -> anyhow::Resu
     Ok(st.errors)
 }
 
-type Held = (SendRequest<Empty<Bytes>>, JoinHandle<()>);
+type Held = (SendRequest<Full<Bytes>>, JoinHandle<()>);
 
 async fn idle(c: Common, conns: usize, hold: f64, open_concurrency: usize) -> anyhow::Result<u64> {
     check_count(conns, "--conns")?;

@@ -21,13 +21,15 @@
 //!  one reload: pki/watch.rs (notify, SIGHUP) → server/reloader.rs → pki/material.rs
 //!              (rebuild off to the side, swap one ArcSwap pointer, keep the last good)
 //!  side paths: server/admin.rs + ops/metrics.rs, ops/handshake_log.rs, ops/expiry.rs
-//!  layers:     pki < policy < http < config < ops < server < tools
+//!  layers:     pki < policy < http < payload < config < ops < server < tools
+//!              (payload/: the signature checks of --verify routes, PURE)
 //! ```
 //!
 //! See docs/architecture.md for the rules that keep it so.
 pub mod config;
 pub mod http;
 pub mod ops;
+pub mod payload;
 pub mod pki;
 pub mod policy;
 pub mod server;

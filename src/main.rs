@@ -127,7 +127,9 @@ fn main() -> ExitCode {
             match rt.block_on(async { certgate::run(settings, certgate::shutdown_signal()).await })
             {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e @ certgate::RunError::Material(_)) => usage_error(anyhow::Error::from(e)),
+                Err(e @ (certgate::RunError::Material(_) | certgate::RunError::VerifyKey(_))) => {
+                    usage_error(anyhow::Error::from(e))
+                }
                 Err(e) => {
                     eprintln!("certgate: error: {:#}", anyhow::Error::from(e));
                     ExitCode::from(1)
@@ -142,6 +144,7 @@ fn main() -> ExitCode {
         }
         Command::Check(mut args) => {
             args.policy.fill_from_env();
+            args.verify.fill_from_env();
             match certgate::tools::check::run(&args, &mut std::io::stdout().lock()) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),

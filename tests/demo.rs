@@ -92,7 +92,25 @@ fn assert_passed(f: &Finished) {
         f.stdout,
         f.stderr
     );
-    assert_eq!(pass_lines(&f.stdout), 3, "stdout:\n{}", f.stdout);
+    assert_eq!(pass_lines(&f.stdout), 5, "stdout:\n{}", f.stdout);
+    // The signed-webhook step: the DocuSign-style HMAC passes, the altered body does not.
+    assert!(
+        f.stdout.contains("PASS  signed webhook: 200"),
+        "stdout:\n{}",
+        f.stdout
+    );
+    assert!(
+        f.stdout
+            .contains("x-signature-verified: docusign; key=docusign-hmac"),
+        "stdout:\n{}",
+        f.stdout
+    );
+    assert!(
+        f.stdout
+            .contains("PASS  the same webhook, body altered: 401"),
+        "stdout:\n{}",
+        f.stdout
+    );
     assert!(!f.stdout.contains("FAIL"), "stdout:\n{}", f.stdout);
 }
 

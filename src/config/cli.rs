@@ -72,6 +72,11 @@ fn expiry_window(s: &str) -> Result<Duration, String> {
     duration_within(s, Duration::ZERO, 3650 * DAY)
 }
 
+/// `--verify-tolerance`: 0 to 36500 days (RFC 9421's 2021 examples need years).
+fn tolerance(s: &str) -> Result<Duration, String> {
+    duration_within(s, Duration::ZERO, 36500 * DAY)
+}
+
 /// An integer flag within `range` (clap refuses anything else, naming the flag).
 fn count(range: std::ops::RangeInclusive<u64>) -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(range)
@@ -162,6 +167,38 @@ pub struct PolicyArgs {
     pub route_trust: Vec<String>,
 }
 
+/// Payload signature flags (`--verify*`, `--max-body-bytes`), shared by `run` and `check`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Route NAME accepts only requests whose payload signature verifies, NAME=SCHEME
+    /// (docusign, github, stripe, standard-webhooks, http-signature, upvest), repeatable.
+    /// [env: CERTGATE_VERIFY, comma-separated]
+    #[arg(long = "verify", value_name = "NAME=SCHEME")]
+    pub verify: Vec<String>,
+    /// The keys of route NAME's --verify: a file, or a directory of one key per file;
+    /// any of them may verify. Repeatable; watched and hot-reloaded.
+    /// [env: CERTGATE_VERIFY_KEY, comma-separated]
+    #[arg(long = "verify-key", value_name = "NAME=PATH")]
+    pub verify_key: Vec<String>,
+    /// How far a signed timestamp may lie from certgate's clock, either way (0 to 36500d).
+    #[arg(long = "verify-tolerance", value_name = "DUR", default_value = "5m", value_parser = tolerance, env = "CERTGATE_VERIFY_TOLERANCE")]
+    pub verify_tolerance: Duration,
+    /// NAME=enforce|report: `report` logs and counts a failed check and forwards anyway.
+    /// [env: CERTGATE_VERIFY_MODE, comma-separated]
+    #[arg(long = "verify-mode", value_name = "NAME=MODE")]
+    pub verify_mode: Vec<String>,
+    /// On --verify routes the body is read whole first; a larger one gets 413
+    /// (1 to 1073741824). Other routes stream and have no limit.
+    #[arg(
+        long = "max-body-bytes",
+        value_name = "N",
+        default_value = "16777216",
+        value_parser = count(1..=1_073_741_824),
+        env = "CERTGATE_MAX_BODY_BYTES"
+    )]
+    pub max_body_bytes: usize,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// TLS listener address; port 0 picks a free port.
@@ -182,6 +219,8 @@ pub struct RunArgs {
     pub client_ca_hints: Vec<String>,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
     /// Lowest TLS version accepted.
     #[arg(
         long = "min-tls",
@@ -331,9 +370,16 @@ pub struct InspectArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
-    /// The client chain to check, leaf first (PEM).
-    #[arg(long)]
-    pub cert: PathBuf,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+    /// The client chain to check, leaf first (PEM). Optional with --request: then only
+    /// the route's payload check runs.
+    #[arg(long, required_unless_present = "request")]
+    pub cert: Option<PathBuf>,
+    /// A raw HTTP/1.1 request (request line, headers, blank line, body) to run the
+    /// route's --verify check on; its target is the path (overrides --path).
+    #[arg(long, value_name = "FILE")]
+    pub request: Option<PathBuf>,
     /// Request path to authorise.
     #[arg(long, default_value = "/")]
     pub path: String,
@@ -459,9 +505,18 @@ impl PolicyArgs {
     }
 }
 
+impl VerifyArgs {
+    pub fn fill_from_env(&mut self) {
+        fill_strings(&mut self.verify, "CERTGATE_VERIFY");
+        fill_strings(&mut self.verify_key, "CERTGATE_VERIFY_KEY");
+        fill_strings(&mut self.verify_mode, "CERTGATE_VERIFY_MODE");
+    }
+}
+
 impl RunArgs {
     pub fn fill_from_env(&mut self) {
         self.policy.fill_from_env();
+        self.verify.fill_from_env();
         fill_strings(&mut self.route_upstream, "CERTGATE_ROUTE_UPSTREAM");
         fill_strings(&mut self.client_ca_hints, "CERTGATE_CLIENT_CA_HINTS");
         fill_strings(&mut self.identity_header, "CERTGATE_IDENTITY_HEADER");

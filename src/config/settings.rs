@@ -4,9 +4,12 @@
 use crate::config::allow_file::{self, AllowFile, AllowFileError};
 use crate::config::cli::{
     ClientAuthArg, CrlExpiredArg, ForwardCertArg, LogFormat, MinTlsArg, PolicyArgs, RunArgs,
+    VerifyArgs,
 };
 use crate::http::headers::{ForwardCert, HeaderConfig, HeaderError};
 pub use crate::http::upstream::UpstreamUrl;
+use crate::payload::route::VerifyConfig;
+use crate::payload::Scheme;
 use crate::pki::material::Sources;
 use crate::pki::tls::{ClientAuth, MinTls, TlsOptions};
 use crate::pki::trust::{ClientCaHints, TrustSources, DEFAULT_BUNDLE};
@@ -234,6 +237,118 @@ impl PolicySettings {
     }
 }
 
+/// `--verify*` and `--max-body-bytes`, checked against the declared routes.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    /// One per `--verify` route, in flag order.
+    pub routes: Vec<VerifyConfig>,
+    pub tolerance: Duration,
+    pub max_body_bytes: usize,
+}
+
+impl VerifySettings {
+    pub fn from_args(a: &VerifyArgs, policy: &Policy) -> Result<VerifySettings, SettingsError> {
+        let route_index = |flag: &'static str, v: &str, name: &str| {
+            policy
+                .routes()
+                .iter()
+                .position(|r| r.name == name)
+                .ok_or_else(|| flag_err(flag, v, format!("no --route declares route {name:?}")))
+        };
+        fn split<'v>(
+            flag: &'static str,
+            v: &'v str,
+            what: &str,
+        ) -> Result<(&'v str, &'v str), SettingsError> {
+            v.split_once('=')
+                .filter(|(n, x)| !n.is_empty() && !x.is_empty())
+                .ok_or_else(|| flag_err(flag, v, format!("expected NAME={what}")))
+        }
+        let mut routes: Vec<VerifyConfig> = Vec::new();
+        for v in &a.verify {
+            let (name, scheme) = split("--verify", v, "SCHEME")?;
+            let route = route_index("--verify", v, name)?;
+            let scheme = Scheme::parse(scheme).ok_or_else(|| {
+                flag_err(
+                    "--verify",
+                    v,
+                    format!(
+                        "unknown scheme {scheme:?} (one of {})",
+                        Scheme::ALL.map(Scheme::as_str).join(", ")
+                    ),
+                )
+            })?;
+            if routes.iter().any(|r| r.route == route) {
+                return Err(flag_err(
+                    "--verify",
+                    v,
+                    format!("route {name} has --verify twice"),
+                ));
+            }
+            routes.push(VerifyConfig {
+                route,
+                route_name: name.to_string(),
+                scheme,
+                key_paths: Vec::new(),
+                report: false,
+            });
+        }
+        for v in &a.verify_key {
+            let (name, path) = split("--verify-key", v, "PATH")?;
+            let r = routes
+                .iter_mut()
+                .find(|r| r.route_name == name)
+                .ok_or_else(|| {
+                    flag_err(
+                        "--verify-key",
+                        v,
+                        format!("route {name} has no --verify {name}=SCHEME"),
+                    )
+                })?;
+            r.key_paths.push(PathBuf::from(path));
+        }
+        for v in &a.verify_mode {
+            let (name, mode) = split("--verify-mode", v, "enforce|report")?;
+            let r = routes
+                .iter_mut()
+                .find(|r| r.route_name == name)
+                .ok_or_else(|| {
+                    flag_err(
+                        "--verify-mode",
+                        v,
+                        format!("route {name} has no --verify {name}=SCHEME"),
+                    )
+                })?;
+            r.report = match mode {
+                "enforce" => false,
+                "report" => true,
+                _ => return Err(flag_err("--verify-mode", v, "MODE is enforce or report")),
+            };
+        }
+        if let Some(r) = routes.iter().find(|r| r.key_paths.is_empty()) {
+            return Err(SettingsError::Missing {
+                flag: "--verify-key",
+                problem: format!(
+                    "route {} has --verify {}={} but no --verify-key {}=PATH",
+                    r.route_name, r.route_name, r.scheme, r.route_name
+                ),
+            });
+        }
+        Ok(VerifySettings {
+            routes,
+            tolerance: a.verify_tolerance,
+            max_body_bytes: a.max_body_bytes,
+        })
+    }
+
+    /// Every key file or directory (watched for reloads).
+    pub fn key_paths(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.routes
+            .iter()
+            .flat_map(|r| r.key_paths.iter().map(PathBuf::as_path))
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     pub handshake: Duration,
@@ -252,6 +367,7 @@ pub struct Settings {
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
     pub policy: PolicySettings,
+    pub verify: VerifySettings,
     pub tls: TlsOptions,
     /// `upstreams[0]` is `--upstream`.
     pub upstreams: Vec<UpstreamUrl>,
@@ -289,6 +405,7 @@ impl Settings {
         let mut paths = vec![self.server_cert.as_path(), self.server_key.as_path()];
         paths.extend(self.policy.trust.paths());
         paths.extend(self.policy.allow_files.iter().map(|f| f.path.as_path()));
+        paths.extend(self.verify.key_paths());
         paths
     }
 
@@ -301,6 +418,7 @@ impl Settings {
         };
         let mut policy = PolicySettings::from_args(&a.policy, &a.route_upstream)?;
         policy.trust.hints = parse_hints(&a.client_ca_hints, &policy.trust)?;
+        let verify = VerifySettings::from_args(&a.verify, &policy.policy)?;
         let mut upstreams = vec![parse_upstream(
             "--upstream",
             &a.upstream,
@@ -347,6 +465,7 @@ impl Settings {
                 },
             },
             policy,
+            verify,
             upstreams,
             route_upstream,
             admin_listen,

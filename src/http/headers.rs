@@ -15,6 +15,9 @@ pub const CLIENT_CERT_CHAIN: &str = "client-cert-chain";
 pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
 pub const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 pub const X_REQUEST_ID: &str = "x-request-id";
+/// Set on a `--verify` route's forwarded request when its payload signature verified;
+/// removed from every inbound request, on every route, like the identity headers.
+pub const X_SIGNATURE_VERIFIED: &str = "x-signature-verified";
 
 /// The same names as `HeaderName`s: map operations with these neither parse nor hash a
 /// string per request.
@@ -23,6 +26,8 @@ pub mod name {
     pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static(super::X_FORWARDED_FOR);
     pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static(super::X_FORWARDED_PROTO);
     pub const X_REQUEST_ID: HeaderName = HeaderName::from_static(super::X_REQUEST_ID);
+    pub const X_SIGNATURE_VERIFIED: HeaderName =
+        HeaderName::from_static(super::X_SIGNATURE_VERIFIED);
     pub const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
     pub const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 }
@@ -186,6 +191,7 @@ const RESERVED: &[&str] = &[
     XFCC,
     CLIENT_CERT,
     CLIENT_CERT_CHAIN,
+    X_SIGNATURE_VERIFIED,
 ];
 
 /// nginx's `$ssl_client_escaped_cert`: everything but RFC 3986 unreserved is escaped.
@@ -329,6 +335,7 @@ impl HeaderConfig {
         }
         strip.push(XFCC.to_string());
         strip.extend(CLIENT_FORWARDING.iter().map(|n| n.to_string()));
+        strip.push(X_SIGNATURE_VERIFIED.to_string());
         if forward_cert == ForwardCert::Rfc9440 {
             strip.push(CLIENT_CERT.to_string());
             strip.push(CLIENT_CERT_CHAIN.to_string());

@@ -21,6 +21,10 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 use tracing::debug;
 
+/// A request body to the upstream: the client's, streamed untouched (every route without
+/// `--verify`), or the body a `--verify` route read whole and checked.
+pub type RequestBody = http_body_util::Either<Incoming, http_body_util::Full<Bytes>>;
+
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UpstreamUrl {
@@ -76,7 +80,7 @@ impl std::fmt::Debug for Pool {
 }
 
 struct Idle {
-    tx: SendRequest<Incoming>,
+    tx: SendRequest<RequestBody>,
     since: Instant,
 }
 
@@ -135,7 +139,7 @@ impl Upstream {
     /// to `timeout`.
     pub async fn send(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         path: &str,
         query: Option<&str>,
         timeout: Duration,
@@ -166,7 +170,7 @@ impl Upstream {
 impl Pool {
     async fn send(
         self: Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
     ) -> Result<Response<PooledBody>, UpstreamError> {
         loop {
             let (mut tx, reused) = match self.checkout() {
@@ -199,7 +203,7 @@ impl Pool {
         }
     }
 
-    fn checkout(&self) -> Option<SendRequest<Incoming>> {
+    fn checkout(&self) -> Option<SendRequest<RequestBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(i) = idle.pop_back() {
             if !i.tx.is_closed() && i.since.elapsed() < IDLE_TIMEOUT {
@@ -209,7 +213,7 @@ impl Pool {
         None
     }
 
-    fn checkin(&self, tx: SendRequest<Incoming>) {
+    fn checkin(&self, tx: SendRequest<RequestBody>) {
         if tx.is_closed() {
             return;
         }
@@ -227,7 +231,7 @@ impl Pool {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Incoming>, UpstreamError> {
+    async fn connect(&self) -> Result<SendRequest<RequestBody>, UpstreamError> {
         let connect_error = |source: std::io::Error| UpstreamError::Connect {
             target: match &self.target {
                 Target::Tcp(a) => a.clone(),
@@ -261,13 +265,13 @@ impl Pool {
         }
     }
 
-    async fn handshake<S>(&self, stream: S) -> Result<SendRequest<Incoming>, UpstreamError>
+    async fn handshake<S>(&self, stream: S) -> Result<SendRequest<RequestBody>, UpstreamError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let (tx, conn) = self
             .builder
-            .handshake::<_, Incoming>(TokioIo::new(stream))
+            .handshake::<_, RequestBody>(TokioIo::new(stream))
             .await
             .map_err(UpstreamError::Reset)?;
         tokio::spawn(async move {
@@ -283,7 +287,7 @@ impl Pool {
 /// to the end (and is closed if the body is dropped before that).
 pub struct PooledBody {
     inner: Incoming,
-    home: Option<(SendRequest<Incoming>, Arc<Pool>)>,
+    home: Option<(SendRequest<RequestBody>, Arc<Pool>)>,
 }
 
 impl PooledBody {

@@ -1,12 +1,15 @@
 //! Per-request phases: request id → header limit → path normalisation → route and
-//! authorise (pure policy) → strip then set headers → forward. `ProxyError::status` is the
-//! one mapping from failure to HTTP status.
+//! authorise (pure policy) → payload signature (`--verify` routes only) → strip then set
+//! headers → forward. `ProxyError::status` is the one mapping from failure to HTTP status.
 
 use super::peer::Conn;
 use super::state::Shared;
 use crate::http::headers::{self, IdentityHeaders};
-use crate::http::upstream::UpstreamError;
+use crate::http::upstream::{RequestBody, UpstreamError};
 use crate::ops::metrics::{DecisionLabel, UpstreamErrorLabels};
+use crate::payload::body::{declared_length, read_body, BodyError};
+use crate::payload::route::RouteVerifier;
+use crate::payload::{Failure, Rejection};
 use crate::policy::{Decision, Forbidden, PathError, Peer};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -14,7 +17,7 @@ use http_body_util::{Either, Full};
 use hyper::body::{Body as _, Incoming};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// Response bodies: the upstream's, streamed, or certgate's own short ones.
 pub type Body = Either<crate::http::upstream::PooledBody, Full<Bytes>>;
@@ -40,6 +43,10 @@ pub enum ProxyError {
     Unauthenticated,
     #[error("forbidden: {0}")]
     Forbidden(String),
+    #[error("payload signature: {0}")]
+    Signature(Rejection),
+    #[error(transparent)]
+    Body(#[from] BodyError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
 }
@@ -57,6 +64,10 @@ impl ProxyError {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ProxyError::Signature(_) => StatusCode::UNAUTHORIZED,
+            ProxyError::Body(BodyError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Body(BodyError::Timeout(_)) => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::Body(BodyError::Read(_)) => StatusCode::BAD_REQUEST,
             ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
         }
@@ -68,9 +79,12 @@ impl ProxyError {
             | ProxyError::BadRequest(_)
             | ProxyError::HeadersTooLarge { .. }
             | ProxyError::TooManyHeaders { .. }
-            | ProxyError::ClientBody(_) => DecisionLabel::bad_request,
+            | ProxyError::ClientBody(_)
+            | ProxyError::Body(_) => DecisionLabel::bad_request,
             ProxyError::NoRoute => DecisionLabel::no_route,
-            ProxyError::Unauthenticated => DecisionLabel::unauthenticated,
+            ProxyError::Unauthenticated | ProxyError::Signature(_) => {
+                DecisionLabel::unauthenticated
+            }
             ProxyError::Forbidden(_) => DecisionLabel::denied,
             ProxyError::Upstream(_) => DecisionLabel::allowed,
         }
@@ -137,6 +151,8 @@ impl std::fmt::Display for Chain<'_> {
 struct Outcome {
     route: Option<usize>,
     upstream_status: Option<u16>,
+    /// `--verify` routes: the check's result label (`ok`, `bad_signature`, …).
+    signature: Option<&'static str>,
 }
 
 /// Counts a request in flight on its connection until dropped, also when hyper drops the
@@ -177,6 +193,7 @@ pub async fn handle(
     let mut outcome = Outcome {
         route: None,
         upstream_status: None,
+        signature: None,
     };
     let mut unread = None;
     let result = forward(shared, conn, req, index, &rid, &mut outcome, &mut unread).await;
@@ -224,6 +241,7 @@ pub async fn handle(
             subject = %subject,
             fingerprint,
             upstream_status = outcome.upstream_status,
+            signature = outcome.signature,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             "request"
         ),
@@ -236,6 +254,7 @@ pub async fn handle(
             subject = %subject,
             fingerprint,
             upstream_status = outcome.upstream_status,
+            signature = outcome.signature,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             reason = %Chain(&e),
             "request"
@@ -245,12 +264,12 @@ pub async fn handle(
 }
 
 /// The request pipeline, one step per line: framing checks, path, route and authorisation,
-/// (payload check), identity headers (strip, then set), forward. Each step calls down into
+/// payload check, identity headers (strip, then set), forward. Each step calls down into
 /// a lower layer; none calls back up.
 async fn forward(
     shared: &Shared,
     conn: &Conn,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     index: u64,
     rid: &HeaderValue,
     outcome: &mut Outcome,
@@ -271,8 +290,149 @@ async fn forward(
             return Err(e);
         }
     };
+    let (mut req, verified) = match shared.verifiers.get(route).and_then(Option::as_deref) {
+        // Every route without --verify: the body streams on untouched.
+        None => (req.map(http_body_util::Either::Left), None),
+        // Boxed, so that the plain path's future stays as small as it was.
+        Some(verifier) => {
+            Box::pin(check_payload(shared, verifier, req, rid, outcome, unread)).await?
+        }
+    };
     set_headers(shared, conn, &mut req, identity_headers, rid);
-    send(shared, req, route, &path, outcome).await
+    if let Some(v) = &verified {
+        req.headers_mut()
+            .insert(headers::name::X_SIGNATURE_VERIFIED, v.header.clone());
+    }
+    let result = send(shared, req, route, &path, outcome).await;
+    if let Some(Verified {
+        verifier,
+        replay_token: Some(token),
+        ..
+    }) = &verified
+    {
+        // A message the upstream did not take will be sent again with the same id or
+        // nonce (Standard Webhooks retries so): that is a retry, not a replay.
+        if !matches!(&result, Ok(r) if r.status().is_success()) {
+            verifier.forget(token);
+        }
+    }
+    result
+}
+
+/// A payload check that passed.
+struct Verified<'s> {
+    verifier: &'s RouteVerifier,
+    /// `X-Signature-Verified: SCHEME; key=KEYNAME`.
+    header: HeaderValue,
+    replay_token: Option<String>,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `--verify` routes: read the body whole (up to `--max-body-bytes`), check its signature,
+/// and forward exactly the bytes received with an exact `Content-Length`.
+async fn check_payload<'s>(
+    shared: &Shared,
+    verifier: &'s RouteVerifier,
+    req: Request<Incoming>,
+    rid: &HeaderValue,
+    outcome: &mut Outcome,
+    unread: &mut Option<Incoming>,
+) -> Result<(Request<RequestBody>, Option<Verified<'s>>), ProxyError> {
+    let v = &shared.settings.verify;
+    let (route_name, scheme) = (&verifier.config.route_name, verifier.config.scheme);
+    let count = |result: &'static str| {
+        shared
+            .metrics
+            .signature_check(route_name, scheme.as_str(), result)
+    };
+    let (parts, body) = req.into_parts();
+    let too_large = BodyError::TooLarge {
+        limit: v.max_body_bytes,
+    };
+    let bytes = match declared_length(&parts.headers) {
+        Some(n) if n > v.max_body_bytes as u64 => {
+            // Refused before a byte of it was read: hand it back (see `handle`).
+            *unread = Some(body);
+            Err(too_large)
+        }
+        _ => read_body(body, v.max_body_bytes, shared.settings.timeouts.upstream).await,
+    };
+    let bytes = match bytes {
+        Ok(b) => b,
+        Err(e) => {
+            if matches!(e, BodyError::TooLarge { .. }) {
+                count(Failure::TooLarge.label());
+                outcome.signature = Some(Failure::TooLarge.label());
+            }
+            return Err(e.into());
+        }
+    };
+    let header_list: Vec<(&str, &[u8])> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let authority = match parts.uri.authority() {
+        Some(a) => a.as_str(),
+        None => parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(""),
+    };
+    let request = crate::payload::Request {
+        method: parts.method.as_str(),
+        authority,
+        target: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+        headers: &header_list,
+        body: &bytes,
+    };
+    let checked = verifier.check(&request, unix_now(), v.tolerance.as_secs());
+    drop(header_list);
+    let label = match &checked {
+        Ok(_) => "ok",
+        Err(r) => r.failure.label(),
+    };
+    count(label);
+    outcome.signature = Some(label);
+    let verified = match checked {
+        Ok(ok) => {
+            let value = ok.header_value(scheme);
+            // Key names are printable ASCII (checked when the keys are read).
+            let header = HeaderValue::from_str(&value).map_err(|_| {
+                ProxyError::Signature(Rejection::new(
+                    Failure::UnknownKey,
+                    "key name is not a header value",
+                ))
+            })?;
+            Some(Verified {
+                verifier,
+                header,
+                replay_token: ok.replay_token,
+            })
+        }
+        Err(rejection) if verifier.config.report => {
+            warn!(
+                request_id = rid.to_str().unwrap_or("-"),
+                route = route_name.as_str(),
+                scheme = scheme.as_str(),
+                result = label,
+                reason = %rejection,
+                "payload signature check failed; --verify-mode report forwards the request anyway"
+            );
+            None
+        }
+        Err(rejection) => return Err(ProxyError::Signature(rejection)),
+    };
+    // The bytes as received. A chunked request loses Transfer-Encoding with the hop-by-hop
+    // headers, and hyper's client frames the whole body with its exact Content-Length.
+    let req = Request::from_parts(parts, http_body_util::Either::Right(Full::new(bytes)));
+    Ok((req, verified))
 }
 
 /// Framing and head checks that need no route: smuggling, header size, CONNECT, Host.
@@ -426,7 +586,7 @@ fn authorise<'c>(
 fn set_headers(
     shared: &Shared,
     conn: &Conn,
-    req: &mut Request<Incoming>,
+    req: &mut Request<RequestBody>,
     identity_headers: Option<&IdentityHeaders>,
     rid: &HeaderValue,
 ) {
@@ -462,7 +622,7 @@ fn set_headers(
 /// Forward to the route's upstream and prepare its answer for the client's connection.
 async fn send(
     shared: &Shared,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     route: usize,
     path: &str,
     outcome: &mut Outcome,
@@ -518,7 +678,11 @@ fn error_response(e: &ProxyError, rid: &HeaderValue) -> Response<Body> {
     h.insert(headers::name::X_REQUEST_ID, rid.clone());
     // After a framing problem or an oversized head the connection's byte stream cannot be
     // trusted any more: close it.
-    if status == StatusCode::BAD_REQUEST || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
+    if status == StatusCode::BAD_REQUEST
+        || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        || status == StatusCode::PAYLOAD_TOO_LARGE
+        || status == StatusCode::REQUEST_TIMEOUT
+    {
         h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
@@ -576,6 +740,24 @@ mod tests {
         assert_eq!(
             ProxyError::Upstream(UpstreamError::Timeout).status(),
             StatusCode::GATEWAY_TIMEOUT
+        );
+    }
+
+    #[test]
+    fn payload_status_mapping() {
+        let rejected = ProxyError::Signature(Rejection::new(Failure::BadSignature, "x"));
+        assert_eq!(rejected.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(rejected.decision(), DecisionLabel::unauthenticated);
+        let too_large = ProxyError::Body(BodyError::TooLarge { limit: 1 });
+        assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(too_large.decision(), DecisionLabel::bad_request);
+        assert_eq!(
+            ProxyError::Body(BodyError::Timeout(std::time::Duration::from_secs(1))).status(),
+            StatusCode::REQUEST_TIMEOUT
+        );
+        assert_eq!(
+            ProxyError::Body(BodyError::Read("reset".into())).status(),
+            StatusCode::BAD_REQUEST
         );
     }
 

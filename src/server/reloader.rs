@@ -17,6 +17,7 @@ pub fn reload_and_report(shared: &Shared, why: &str) {
         changes,
         errors,
     } = shared.live.reload(shared.settings.material_sources());
+    reload_verify_keys(shared, why);
     for e in &errors {
         shared.metrics.reload(e.source_label(), false);
         error!(why, source = e.source_label(), error = %e, "reload failed; the previous material of this source stays in force");
@@ -78,6 +79,29 @@ fn reload_rules(shared: &Shared, why: &str) {
         shared.settings.expiry_warning,
         SystemTime::now(),
     );
+}
+
+/// Re-read every `--verify-key`: a route whose key files changed gets the new keys; one
+/// with a broken file keeps its old keys (logged with the file, counted as an error).
+fn reload_verify_keys(shared: &Shared, why: &str) {
+    for v in shared.verifiers.iter().flatten() {
+        match v.reload() {
+            Ok(false) => {}
+            Ok(true) => {
+                shared.metrics.reload("verify_key", true);
+                info!(
+                    why,
+                    route = v.config.route_name,
+                    keys = v.keys().names(),
+                    "reloaded --verify-key: new requests are checked with these keys"
+                );
+            }
+            Err(e) => {
+                shared.metrics.reload("verify_key", false);
+                error!(why, route = v.config.route_name, error = %e, "reload of --verify-key failed; the previous keys stay in force");
+            }
+        }
+    }
 }
 
 /// Reload on every event from `watching` until the process ends (or the task is aborted).

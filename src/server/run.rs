@@ -15,6 +15,9 @@ pub enum RunError {
     /// Bad material on disk: a usage error (exit 2).
     #[error(transparent)]
     Material(#[from] material::ReloadError),
+    /// A `--verify-key` that cannot be read or parsed: a usage error (exit 2).
+    #[error(transparent)]
+    VerifyKey(#[from] crate::payload::KeyError),
     #[error("{flag} {addr}: cannot listen: {source}")]
     Bind {
         flag: &'static str,
@@ -42,6 +45,13 @@ pub async fn run_with_ready(
     let watching = watch::start_watching(settings.watched_paths());
     let first = material::build(settings.material_sources(), 1)?;
     let live = material::LiveConfig::new(first);
+    let verifiers = settings
+        .verify
+        .routes
+        .iter()
+        .cloned()
+        .map(crate::payload::route::RouteVerifier::load)
+        .collect::<Result<Vec<_>, _>>()?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|source| RunError::Bind {
@@ -61,7 +71,7 @@ pub async fn run_with_ready(
         ),
         None => None,
     };
-    let shared = Shared::new(settings, live, Metrics::new());
+    let shared = Shared::new(settings, live, Metrics::new(), verifiers);
     let mut admin_addr = None;
     if let Some(admin) = admin {
         if let Ok(a) = admin.local_addr() {

@@ -7,6 +7,7 @@ use super::rules::LivePolicy;
 use crate::config::settings::Settings;
 use crate::http::upstream::Upstream;
 use crate::ops::metrics::Metrics;
+use crate::payload::route::RouteVerifier;
 use crate::pki::material::LiveConfig;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::sign::CertifiedKey;
@@ -25,6 +26,8 @@ pub struct Shared {
     /// Route names for labels, indexed like `settings.policy.policy.routes()`.
     pub route_names: Vec<Arc<str>>,
     pub metrics: Metrics,
+    /// The payload check of each route (`--verify`), indexed like the routes.
+    pub verifiers: Vec<Option<Arc<RouteVerifier>>>,
     /// Serving and not draining (`/readyz` also needs a server certificate in its
     /// validity period: `readiness`).
     pub ready: AtomicBool,
@@ -37,7 +40,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(settings: Settings, live: LiveConfig, mut metrics: Metrics) -> Arc<Shared> {
+    pub fn new(
+        settings: Settings,
+        live: LiveConfig,
+        mut metrics: Metrics,
+        verifiers: Vec<RouteVerifier>,
+    ) -> Arc<Shared> {
         let upstreams = settings.upstreams.iter().map(Upstream::new).collect();
         let names: Vec<&str> = settings
             .policy
@@ -47,6 +55,12 @@ impl Shared {
             .map(|r| r.name.as_str())
             .collect();
         metrics.set_routes(&names);
+        let mut by_route: Vec<Option<Arc<RouteVerifier>>> = vec![None; names.len()];
+        for v in verifiers {
+            metrics.register_signature_route(&v.config.route_name, v.config.scheme.as_str());
+            let i = v.config.route;
+            by_route[i] = Some(Arc::new(v));
+        }
         let route_names = settings
             .policy
             .policy
@@ -67,6 +81,7 @@ impl Shared {
             upstreams,
             route_names,
             metrics,
+            verifiers: by_route,
             ready: AtomicBool::new(false),
             server_validity: Mutex::new(None),
             request_seq: AtomicU64::new(1),

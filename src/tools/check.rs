@@ -6,7 +6,7 @@
 //! route. What is added here only explains: which chain step failed, which rule came nearest.
 
 use crate::config::cli::CheckArgs;
-use crate::config::settings::{PolicySettings, SettingsError};
+use crate::config::settings::{PolicySettings, SettingsError, VerifySettings};
 use crate::pki::identity::{IdentityError, PeerIdentity};
 use crate::pki::tls::ClientAuth;
 use crate::pki::trust::{read_certs, rfc3339, TrustError, TrustStore, VerifyFailure};
@@ -63,15 +63,24 @@ impl Verdict {
 /// Ok(true): allowed (exit 0); Ok(false): denied (exit 1); Err: usage or input error (exit 2).
 pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
     let settings = PolicySettings::from_args(&args.policy, &[])?;
-    // `--path` may carry a query, as a request target does; only the path is routed.
-    let raw_path = args
-        .path
-        .split_once('?')
-        .map_or(args.path.as_str(), |(p, _)| p);
+    let verify = VerifySettings::from_args(&args.verify, &settings.policy)?;
+    let request = match &args.request {
+        Some(p) => Some(super::check_request::read(p).map_err(CheckError::Usage)?),
+        None => None,
+    };
+    // `--path` (or the request's target) may carry a query; only the path is routed.
+    let target = request
+        .as_ref()
+        .map_or(args.path.as_str(), |r| r.target.as_str());
+    let raw_path = target.split_once('?').map_or(target, |(p, _)| p);
     let path = normalize_path(raw_path).map_err(|e| {
         CheckError::Usage(format!(
-            "--path {:?}: {e} (run answers 400 Bad Request to such a request)",
-            args.path
+            "{} {target:?}: {e} (run answers 400 Bad Request to such a request)",
+            if request.is_some() {
+                "--request target"
+            } else {
+                "--path"
+            }
         ))
     })?;
     let at_given = args.at.is_some();
@@ -82,46 +91,34 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or(0),
     };
-    let at_unix = u64::try_from(at)
-        .map(|s| UnixTime::since_unix_epoch(Duration::from_secs(s)))
+    let at_secs = u64::try_from(at)
         .map_err(|_| CheckError::Usage(format!("--at {:?}: before 1970", args.at)))?;
-    if args.cert.is_dir() {
-        return Err(CheckError::Usage(format!(
-            "--cert {}: is a directory; give the PEM file of the chain (leaf first)",
-            args.cert.display()
-        )));
-    }
-    let chain: Vec<CertificateDer<'static>> = read_certs("--cert", &args.cert)?
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect();
-    let Some((leaf, rest)) = chain.split_first() else {
-        return Err(CheckError::Usage(format!(
-            "--cert {}: holds no certificate",
-            args.cert.display()
-        )));
+    let at_unix = UnixTime::since_unix_epoch(Duration::from_secs(at_secs));
+    let mut v = match &args.cert {
+        Some(cert) => cert_verdict(&settings, cert, &path, at_unix)?,
+        None => from_step(super::check_request::route_only(&settings.policy, &path)),
     };
-    let identity = PeerIdentity::from_chain(leaf, rest).map_err(|source| CheckError::Identity {
-        path: args.cert.display().to_string(),
-        source,
-    })?;
-    // As `run` loads it: no bundle at all (every route public) gives an empty store.
-    let store = TrustStore::load(&settings.trust)?;
-
-    let mut v = evaluate(&settings, &store, &path, &identity, at_unix);
-    // What `run` logs when it loads this material (kept CRLs, non-CA anchors).
-    for n in store.notes() {
-        let (crate::pki::trust::Note::Warn(m) | crate::pki::trust::Note::Info(m)) = n;
-        v.details.push(format!("note: {m}"));
+    if let Some(req) = &request {
+        if v.allowed {
+            let p = super::check_request::payload_verdict(
+                &settings.policy,
+                &verify,
+                &path,
+                req,
+                at_secs,
+            )
+            .map_err(CheckError::Usage)?;
+            v.allowed = p.allowed;
+            v.headline = p.headline;
+            v.details.extend(p.details);
+        } else {
+            v.details
+                .push("the payload check was not run: run refuses the request before it".into());
+        }
     }
-    v.details.push(format!(
-        "certificate: subject {}, issuer {}, SHA-256 {}",
-        identity.subject_rfc4514, identity.issuer_rfc4514, identity.fingerprint_hex
-    ));
-    if path != args.path {
+    if path != target {
         v.details.push(format!(
-            "path {:?} is judged as {path:?} after normalisation",
-            args.path
+            "path {target:?} is judged as {path:?} after normalisation"
         ));
     }
     v.details.push(format!(
@@ -135,6 +132,56 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
         other => other?,
     }
     Ok(v.allowed)
+}
+
+fn from_step(v: super::check_request::Verdict) -> Verdict {
+    Verdict {
+        allowed: v.allowed,
+        headline: v.headline,
+        details: v.details,
+    }
+}
+
+/// The certificate and route steps of `run` for the chain in `cert`.
+fn cert_verdict(
+    settings: &PolicySettings,
+    cert: &std::path::Path,
+    path: &str,
+    at_unix: UnixTime,
+) -> Result<Verdict, CheckError> {
+    if cert.is_dir() {
+        return Err(CheckError::Usage(format!(
+            "--cert {}: is a directory; give the PEM file of the chain (leaf first)",
+            cert.display()
+        )));
+    }
+    let chain: Vec<CertificateDer<'static>> = read_certs("--cert", cert)?
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
+    let Some((leaf, rest)) = chain.split_first() else {
+        return Err(CheckError::Usage(format!(
+            "--cert {}: holds no certificate",
+            cert.display()
+        )));
+    };
+    let identity = PeerIdentity::from_chain(leaf, rest).map_err(|source| CheckError::Identity {
+        path: cert.display().to_string(),
+        source,
+    })?;
+    // As `run` loads it: no bundle at all (every route public) gives an empty store.
+    let store = TrustStore::load(&settings.trust)?;
+    let mut v = evaluate(settings, &store, path, &identity, at_unix);
+    // What `run` logs when it loads this material (kept CRLs, non-CA anchors).
+    for n in store.notes() {
+        let (crate::pki::trust::Note::Warn(m) | crate::pki::trust::Note::Info(m)) = n;
+        v.details.push(format!("note: {m}"));
+    }
+    v.details.push(format!(
+        "certificate: subject {}, issuer {}, SHA-256 {}",
+        identity.subject_rfc4514, identity.issuer_rfc4514, identity.fingerprint_hex
+    ));
+    Ok(v)
 }
 
 fn write_verdict(out: &mut dyn Write, v: &Verdict) -> std::io::Result<()> {

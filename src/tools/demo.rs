@@ -1,18 +1,22 @@
 //! `certgate demo`: a throwaway PKI, a built-in echo upstream, the real proxy on localhost, and
-//! printed curl commands that show an allowed, a denied and a certificate-less request;
-//! `--self-test` runs those commands itself and fails on any surprise.
+//! printed curl commands that show an allowed, a denied and a certificate-less request, and a
+//! DocuSign-style signed webhook (`--verify`) that passes and the same body altered that
+//! fails; `--self-test` runs those commands itself and fails on any surprise.
 //!
 //! Steps, one function each: `DemoDir` (where the files go) → `write_pki` → `start_echo` →
 //! `start_proxy` (parses a real `certgate run` argument vector) → `print_guide` → wait for
 //! Ctrl-C, or `self_test`.
 
 use super::demo_pki::{write_pki, ClientCert, Pki};
+use super::demo_webhook::{
+    webhook_signature, write_webhook_files, DEMO_WEBHOOK, DEMO_WEBHOOK_ALTERED, SIGNED_PATH,
+};
 use super::echo::serve_echo;
 use crate::config::cli::{Cli, Command, DemoArgs};
 use crate::config::settings::Settings;
 use bytes::Bytes;
 use clap::Parser;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -27,12 +31,11 @@ use tokio::task::JoinHandle;
 pub const ALLOWED_SUBJECT: &str = r"CN=demo.docusign.net,O=DocuSign\, Inc.,C=US";
 /// A certificate from the same CA that no rule allows.
 pub const DENIED_SUBJECT: &str = "CN=intruder.example,O=Someone Else,C=US";
-/// The path every demo request asks for.
+/// The path the identity demo requests ask for.
 const DEMO_PATH: &str = "/webhooks/docusign";
-
 /// How long the proxy may take to report its addresses.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// Upper bound for the whole self-test (all three requests).
+/// Upper bound for the whole self-test (every scenario).
 const SELF_TEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Upper bound for one request (curl's `--max-time` and the built-in client).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
@@ -57,6 +60,7 @@ pub async fn run(args: &DemoArgs) -> Result<bool, DemoError> {
     let mut stop = StopSignals::new()?;
     let dir = DemoDir::create(args.dir.as_deref())?;
     let pki = write_pki(dir.path())?;
+    write_webhook_files(dir.path()).map_err(DemoError::Setup)?;
     let (echo_addr, echo) = start_echo().await?;
     let mut proxy = match start_proxy(dir.path(), echo_addr).await {
         Ok(p) => p,
@@ -218,7 +222,7 @@ impl Proxy {
 /// Exactly the flags a user would type; ports 0 pick free ones.
 fn run_args(dir: &Path, upstream: SocketAddr) -> Vec<String> {
     let p = |f: &str| dir.join(f).display().to_string();
-    let flags: [(&str, String); 11] = [
+    let flags: [(&str, String); 15] = [
         ("--listen", "127.0.0.1:0".into()),
         ("--admin-listen", "127.0.0.1:0".into()),
         ("--server-cert", p("server.pem")),
@@ -229,6 +233,10 @@ fn run_args(dir: &Path, upstream: SocketAddr) -> Vec<String> {
         ("--allow", format!("webhooks=subject:{ALLOWED_SUBJECT}")),
         ("--route", "health=/health".into()),
         ("--allow", "health=public".into()),
+        ("--route", "signed=/signed".into()),
+        ("--allow", format!("signed=subject:{ALLOWED_SUBJECT}")),
+        ("--verify", "signed=docusign".into()),
+        ("--verify-key", format!("signed={}", p("docusign-hmac.key"))),
         // So that a certificate-less client reaches certgate's 401 instead of a TLS error.
         ("--client-auth", "optional".into()),
     ];
@@ -308,9 +316,12 @@ async fn wait_for_stop(
 // What the reader sees
 // ---------------------------------------------------------------------------------------
 
-/// One of the three demonstrated requests.
+/// One of the demonstrated requests.
 struct Scenario {
     title: &'static str,
+    path: &'static str,
+    /// A body file to POST with its DocuSign signature (the signed-webhook step).
+    data: Option<&'static str>,
     /// `allowed` / `denied` (the file stem), or none for no certificate.
     client: Option<&'static str>,
     status: u16,
@@ -319,9 +330,11 @@ struct Scenario {
     expect: &'static str,
 }
 
-const SCENARIOS: [Scenario; 3] = [
+const SCENARIOS: [Scenario; 5] = [
     Scenario {
         title: "allowed client",
+        path: DEMO_PATH,
+        data: None,
         client: Some("allowed"),
         status: 200,
         body_has: Some("CN=demo.docusign.net"),
@@ -329,6 +342,8 @@ const SCENARIOS: [Scenario; 3] = [
     },
     Scenario {
         title: "denied client",
+        path: DEMO_PATH,
+        data: None,
         client: Some("denied"),
         status: 403,
         body_has: None,
@@ -336,18 +351,39 @@ const SCENARIOS: [Scenario; 3] = [
     },
     Scenario {
         title: "no client certificate",
+        path: DEMO_PATH,
+        data: None,
         client: None,
         status: 401,
         body_has: None,
         expect: "401 Unauthorized with a request id",
     },
+    Scenario {
+        title: "signed webhook",
+        path: SIGNED_PATH,
+        data: Some("webhook.json"),
+        client: Some("allowed"),
+        status: 200,
+        body_has: Some("x-signature-verified: docusign; key=docusign-hmac"),
+        expect: "200: the body's DocuSign HMAC verified; the upstream gets X-Signature-Verified",
+    },
+    Scenario {
+        title: "the same webhook, body altered",
+        path: SIGNED_PATH,
+        data: Some("webhook-altered.json"),
+        client: Some("allowed"),
+        status: 401,
+        body_has: None,
+        expect:
+            "401 Unauthorized: the signature does not match the body (log: signature=bad_signature)",
+    },
 ];
 
 /// The curl arguments of a scenario, as printed (self-test adds output options).
-fn curl_args(dir: &Path, port: u16, client: Option<&str>) -> Vec<String> {
+fn curl_args(dir: &Path, port: u16, scenario: &Scenario) -> Vec<String> {
     let p = |f: String| dir.join(f).display().to_string();
     let mut v = vec!["--cacert".to_string(), p("ca.pem".into())];
-    if let Some(c) = client {
+    if let Some(c) = scenario.client {
         v.extend([
             "--cert".to_string(),
             p(format!("{c}.pem")),
@@ -355,7 +391,15 @@ fn curl_args(dir: &Path, port: u16, client: Option<&str>) -> Vec<String> {
             p(format!("{c}.key")),
         ]);
     }
-    v.push(format!("https://localhost:{port}{DEMO_PATH}"));
+    if let Some(file) = scenario.data {
+        v.extend([
+            "-H".to_string(),
+            format!("X-DocuSign-Signature-1: {}", webhook_signature()),
+            "--data-binary".to_string(),
+            format!("@{}", p(file.to_string())),
+        ]);
+    }
+    v.push(format!("https://localhost:{port}{}", scenario.path));
     v
 }
 
@@ -399,17 +443,19 @@ fn print_guide(dir: &Path, temporary: bool, echo: SocketAddr, proxy: &Proxy, sel
     println!();
     for (i, s) in SCENARIOS.iter().enumerate() {
         let who = match s.client {
+            Some(_) if s.data.is_some() => String::new(),
             Some("allowed") => format!(" ({ALLOWED_SUBJECT})"),
             Some(_) => format!(" ({DENIED_SUBJECT}, same CA, no rule allows it)"),
             None => String::new(),
         };
         println!("{}. {}{who}", i + 1, capitalise(s.title));
-        println!(
-            "  {}",
-            command_line("curl", &curl_args(dir, port, s.client))
-        );
+        if s.data == Some("webhook.json") {
+            println!("   A DocuSign-style signed webhook on a --verify route: the header is");
+            println!("   Base64(HMAC-SHA256(docusign-hmac.key, webhook.json)).");
+        }
+        println!("  {}", command_line("curl", &curl_args(dir, port, s)));
         println!("  -> {}", s.expect);
-        if s.client == Some("allowed") {
+        if s.client == Some("allowed") && s.data.is_none() {
             println!("       hello from the upstream: GET {DEMO_PATH}");
             println!("       x-client-cert-subject: {ALLOWED_SUBJECT}");
             println!("       ...");
@@ -460,14 +506,14 @@ async fn self_test(dir: &Path, pki: &Pki, port: u16) -> bool {
     let mut all = true;
     for s in &SCENARIOS {
         let answer = if use_curl {
-            fetch_with_curl(curl_args(dir, port, s.client)).await
+            fetch_with_curl(curl_args(dir, port, s)).await
         } else {
             let client = match s.client {
                 Some("allowed") => Some(&pki.allowed),
                 Some(_) => Some(&pki.denied),
                 None => None,
             };
-            fetch_in_process(pki, client, port).await
+            fetch_in_process(pki, client, port, s).await
         };
         let verdict = judge(s, answer.as_ref());
         match &verdict {
@@ -561,6 +607,7 @@ async fn fetch_in_process(
     pki: &Pki,
     client: Option<&ClientCert>,
     port: u16,
+    scenario: &Scenario,
 ) -> Result<Answer, String> {
     use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
     let mut roots = rustls::RootCertStore::empty();
@@ -595,10 +642,22 @@ async fn fetch_in_process(
             .await
             .map_err(|e| format!("HTTP handshake: {e}"))?;
         tokio::spawn(conn);
-        let req = hyper::Request::get(DEMO_PATH)
-            .header(http::header::HOST, format!("localhost:{port}"))
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
+        let mut req = hyper::Request::builder()
+            .uri(scenario.path)
+            .header(http::header::HOST, format!("localhost:{port}"));
+        let body = match scenario.data {
+            None => Bytes::new(),
+            Some(file) => {
+                req = req
+                    .method("POST")
+                    .header("X-DocuSign-Signature-1", webhook_signature());
+                Bytes::from(match file {
+                    "webhook.json" => DEMO_WEBHOOK,
+                    _ => DEMO_WEBHOOK_ALTERED,
+                })
+            }
+        };
+        let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
         let resp = sender
             .send_request(req)
             .await

@@ -38,7 +38,8 @@ pub async fn serve_echo(listener: TcpListener, all_headers: bool) {
     }
 }
 
-/// `hello from the upstream: GET /path` and the identity and forwarding headers it received.
+/// `hello from the upstream: GET /path` and the identity, forwarding and signature headers it
+/// received.
 fn echo_body<B>(req: &hyper::Request<B>, all_headers: bool) -> String {
     let mut out = format!("hello from the upstream: {} {}\n", req.method(), req.uri());
     for (name, value) in req.headers() {
@@ -47,6 +48,7 @@ fn echo_body<B>(req: &hyper::Request<B>, all_headers: bool) -> String {
             || n.starts_with("x-client-cert-")
             || n.starts_with("x-forwarded-")
             || n == "x-request-id"
+            || n == crate::http::headers::X_SIGNATURE_VERIFIED
         {
             out.push_str(&format!(
                 "{n}: {}\n",
