@@ -5,6 +5,7 @@
 //! `TrustStore::load`/`verify` for the chain, `normalize_path` and `Policy::decide` for the
 //! route. What is added here only explains: which chain step failed, which rule came nearest.
 
+pub use super::verdict::Verdict;
 use crate::config::cli::CheckArgs;
 use crate::config::settings::{PolicySettings, SettingsError, VerifySettings};
 use crate::pki::identity::{IdentityError, PeerIdentity};
@@ -33,31 +34,6 @@ pub enum CheckError {
     },
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// The outcome: a one-line headline (after `ALLOWED: ` / `DENIED: `) and detail lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub allowed: bool,
-    pub headline: String,
-    pub details: Vec<String>,
-}
-
-impl Verdict {
-    fn allow(headline: String) -> Verdict {
-        Verdict {
-            allowed: true,
-            headline,
-            details: Vec::new(),
-        }
-    }
-    fn deny(headline: String) -> Verdict {
-        Verdict {
-            allowed: false,
-            headline,
-            details: Vec::new(),
-        }
-    }
 }
 
 /// Ok(true): allowed (exit 0); Ok(false): denied (exit 1); Err: usage or input error (exit 2).
@@ -96,7 +72,7 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
     let at_unix = UnixTime::since_unix_epoch(Duration::from_secs(at_secs));
     let mut v = match &args.cert {
         Some(cert) => cert_verdict(&settings, cert, &path, at_unix)?,
-        None => from_step(super::check_request::route_only(&settings.policy, &path)),
+        None => super::check_request::route_only(&settings.policy, &path),
     };
     if let Some(req) = &request {
         if v.allowed {
@@ -132,14 +108,6 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<bool, CheckError> {
         other => other?,
     }
     Ok(v.allowed)
-}
-
-fn from_step(v: super::check_request::Verdict) -> Verdict {
-    Verdict {
-        allowed: v.allowed,
-        headline: v.headline,
-        details: v.details,
-    }
 }
 
 /// The certificate and route steps of `run` for the chain in `cert`.

@@ -3,36 +3,12 @@
 //! tried and, for `http-signature` and `upvest`, the signature base certgate computed (so
 //! it can be compared with the one the sender signed).
 
+use super::verdict::Verdict;
 use crate::config::settings::VerifySettings;
 use crate::payload::route::load_keys;
 use crate::payload::{signature_bases, verify, Context, ReplayCache, Request, Scheme};
 use crate::policy::Policy;
 use std::path::Path;
-
-/// A verdict of this step: `check.rs` merges it into its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub allowed: bool,
-    pub headline: String,
-    pub details: Vec<String>,
-}
-
-impl Verdict {
-    fn allow(headline: String) -> Verdict {
-        Verdict {
-            allowed: true,
-            headline,
-            details: Vec::new(),
-        }
-    }
-    fn deny(headline: String) -> Verdict {
-        Verdict {
-            allowed: false,
-            headline,
-            details: Vec::new(),
-        }
-    }
-}
 
 /// A request as read from a file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,3 +7,4 @@ pub mod demo_pki;
 pub mod demo_webhook;
 pub mod echo;
 pub mod inspect;
+pub mod verdict;
