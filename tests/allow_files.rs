@@ -6,60 +6,15 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use support::volume::KubeVolume;
 use support::*;
 
 /// A reload reaches requests within this (the watcher debounces 300 ms).
 const RELOAD_WITHIN: Duration = Duration::from_secs(5);
-
-/// A Kubernetes ConfigMap volume as the kubelet writes it: the files live in a timestamped
-/// `..<gen>` directory, `..data` points at it, every visible name is a symlink through
-/// `..data`; an update points `..data_tmp` at a new directory, renames it over `..data`
-/// (one atomic step) and deletes the old directory.
-struct ConfigMapVolume {
-    dir: PathBuf,
-    generation: u32,
-}
-
-impl ConfigMapVolume {
-    fn create(dir: &Path, name: &str, contents: &str) -> ConfigMapVolume {
-        std::fs::create_dir_all(dir).unwrap();
-        let mut v = ConfigMapVolume {
-            dir: dir.to_path_buf(),
-            generation: 0,
-        };
-        let data = v.write_generation(name, contents);
-        std::os::unix::fs::symlink(&data, dir.join("..data")).unwrap();
-        std::os::unix::fs::symlink(format!("..data/{name}"), dir.join(name)).unwrap();
-        v
-    }
-
-    fn write_generation(&mut self, name: &str, contents: &str) -> String {
-        self.generation += 1;
-        let gen = format!(
-            "..2026_12_01_10_00_{:02}.{}",
-            self.generation,
-            1000 + self.generation
-        );
-        let d = self.dir.join(&gen);
-        std::fs::create_dir(&d).unwrap();
-        std::fs::write(d.join(name), contents).unwrap();
-        gen
-    }
-
-    fn update(&mut self, name: &str, contents: &str) {
-        let old = std::fs::read_link(self.dir.join("..data")).unwrap();
-        let new = self.write_generation(name, contents);
-        let tmp = self.dir.join("..data_tmp");
-        std::os::unix::fs::symlink(&new, &tmp).unwrap();
-        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
-        std::fs::remove_dir_all(self.dir.join(old)).unwrap();
-    }
-}
 
 /// A proxy with route `hooks=/hooks`, the admin server on, and `extra` flags.
 async fn start(pki: &Pki, up: &Upstream, extra: &[&str]) -> Certgate {
@@ -140,14 +95,14 @@ async fn a_rule_added_by_a_configmap_swap_lets_a_refused_client_in_on_its_open_c
     let pki = Pki::new();
     let up = Upstream::start().await;
     let bob = pki.client("bob", ClientSpec::cn_only("bob"));
-    let mut vol = ConfigMapVolume::create(&pki.path("allow"), "hooks.rules", "cn:alice\n");
+    let mut vol = KubeVolume::create(&pki.path("allow"), &[("hooks.rules", "cn:alice\n")]);
     let file = format!("hooks={}", s(&pki.path("allow/hooks.rules")));
     let cg = start(&pki, &up, &["--allow-file", &file]).await;
     let mut gen = 1;
     for alpn in [Alpn::Http1, Alpn::H2] {
         if gen > 1 {
             // Take bob out again for the next protocol.
-            vol.update("hooks.rules", "cn:alice\n");
+            vol.update(&[("hooks.rules", "cn:alice\n")]);
             gen += 1;
             wait_generation(&cg, gen).await;
         }
@@ -161,7 +116,7 @@ async fn a_rule_added_by_a_configmap_swap_lets_a_refused_client_in_on_its_open_c
         let before = up.count();
         assert_eq!(conn.get("/hooks/a").await.unwrap().status, 403, "{alpn:?}");
         assert_eq!(up.count(), before, "{alpn:?}: bob before his rule exists");
-        vol.update("hooks.rules", "cn:alice\n# bob joins\ncn:bob\n");
+        vol.update(&[("hooks.rules", "cn:alice\n# bob joins\ncn:bob\n")]);
         gen += 1;
         wait_generation(&cg, gen).await;
         // Same connection: no restart, no reconnect.
@@ -181,8 +136,10 @@ async fn a_rule_removed_refuses_the_next_request_of_open_keep_alive_connections(
     let up = Upstream::start().await;
     let alice = pki.client("alice", ClientSpec::cn_only("alice"));
     let carol = pki.client("carol", ClientSpec::cn_only("carol"));
-    let mut vol =
-        ConfigMapVolume::create(&pki.path("allow"), "hooks.rules", "cn:alice\ncn:carol\n");
+    let mut vol = KubeVolume::create(
+        &pki.path("allow"),
+        &[("hooks.rules", "cn:alice\ncn:carol\n")],
+    );
     let file = format!("hooks={}", s(&pki.path("allow/hooks.rules")));
     let cg = start(&pki, &up, &["--allow-file", &file]).await;
     let mut h1 = cg.client(&pki).cert(&alice).connect().await.unwrap();
@@ -194,7 +151,7 @@ async fn a_rule_removed_refuses_the_next_request_of_open_keep_alive_connections(
     }
     assert_eq!(up.count(), 3);
 
-    vol.update("hooks.rules", "cn:carol\n");
+    vol.update(&[("hooks.rules", "cn:carol\n")]);
     wait_generation(&cg, 2).await;
     for (name, conn) in [("HTTP/1.1", &mut h1), ("HTTP/2", &mut h2)] {
         let r = conn.get("/hooks/after").await.unwrap();
@@ -225,7 +182,7 @@ async fn a_broken_allow_file_keeps_its_previous_rules_and_is_counted() {
     let up = Upstream::start().await;
     let alice = pki.client("alice", ClientSpec::cn_only("alice"));
     let bob = pki.client("bob", ClientSpec::cn_only("bob"));
-    let mut vol = ConfigMapVolume::create(&pki.path("allow"), "hooks.rules", "cn:alice\n");
+    let mut vol = KubeVolume::create(&pki.path("allow"), &[("hooks.rules", "cn:alice\n")]);
     let file = format!("hooks={}", s(&pki.path("allow/hooks.rules")));
     let cg = start(&pki, &up, &["--allow-file", &file]).await;
     let mut a = cg.client(&pki).cert(&alice).connect().await.unwrap();
@@ -233,7 +190,7 @@ async fn a_broken_allow_file_keeps_its_previous_rules_and_is_counted() {
     assert_eq!(allow_reloads(&cg, "error").await, 0.0);
 
     // Line 3 is not a rule: the whole file is refused, bob's line 2 included.
-    vol.update("hooks.rules", "# new\ncn:bob\nfingerprint:zz\n");
+    vol.update(&[("hooks.rules", "# new\ncn:bob\nfingerprint:zz\n")]);
     let line = cg.wait_for_log("allow file not reloaded").await;
     assert!(
         line.contains("hooks.rules") && line.contains("line 3"),
@@ -253,7 +210,7 @@ async fn a_broken_allow_file_keeps_its_previous_rules_and_is_counted() {
     assert_eq!(allow_reloads(&cg, "ok").await, 0.0);
 
     // Fixed: the new rules apply.
-    vol.update("hooks.rules", "cn:bob\n");
+    vol.update(&[("hooks.rules", "cn:bob\n")]);
     wait_generation(&cg, 2).await;
     assert_eq!(a.get("/hooks/4").await.unwrap().status, 403);
     assert_eq!(
@@ -583,7 +540,7 @@ async fn ten_rule_file_swaps_under_load_fail_no_allowed_request_and_let_no_remov
             format!("# version {v}\ncn:keep\n")
         }
     };
-    let mut vol = ConfigMapVolume::create(&pki.path("allow"), "hooks.rules", &version(1));
+    let mut vol = KubeVolume::create(&pki.path("allow"), &[("hooks.rules", &version(1))]);
     let file = format!("hooks={}", s(&pki.path("allow/hooks.rules")));
     let cg = start(&pki, &up, &["--allow-file", &file]).await;
 
@@ -639,7 +596,7 @@ async fn ten_rule_file_swaps_under_load_fail_no_allowed_request_and_let_no_remov
                 w.1 = before_swap;
             }
         }
-        vol.update("hooks.rules", &version(v));
+        vol.update(&[("hooks.rules", &version(v))]);
         wait_generation(&cg, u64::from(v)).await;
         if v % 2 == 0 {
             removed_windows.push((flip_seq.load(Ordering::SeqCst), u64::MAX));

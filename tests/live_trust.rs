@@ -6,11 +6,12 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use support::volume::KubeVolume;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -151,59 +152,6 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-/// A Kubernetes Secret/ConfigMap volume as the kubelet writes it: the real files live in a
-/// timestamped `..<gen>` directory, `..data` points at it, and every visible name is a
-/// symlink through `..data`. An update writes a new directory, points `..data_tmp` at it,
-/// renames `..data_tmp` over `..data` (one atomic step for all files) and deletes the old one.
-struct SecretVolume {
-    dir: PathBuf,
-    generation: u32,
-}
-
-impl SecretVolume {
-    fn create(dir: &Path, files: &[(&str, &str)]) -> SecretVolume {
-        std::fs::create_dir_all(dir).unwrap();
-        let mut v = SecretVolume {
-            dir: dir.to_path_buf(),
-            generation: 0,
-        };
-        let data = v.write_generation(files);
-        std::os::unix::fs::symlink(&data, dir.join("..data")).unwrap();
-        for (name, _) in files {
-            std::os::unix::fs::symlink(format!("..data/{name}"), dir.join(name)).unwrap();
-        }
-        v
-    }
-
-    fn write_generation(&mut self, files: &[(&str, &str)]) -> String {
-        self.generation += 1;
-        let name = format!(
-            "..2024_01_01_00_00_{:02}.{}",
-            self.generation,
-            1000 + self.generation
-        );
-        let d = self.dir.join(&name);
-        std::fs::create_dir(&d).unwrap();
-        for (file, contents) in files {
-            std::fs::write(d.join(file), contents).unwrap();
-        }
-        name
-    }
-
-    fn update(&mut self, files: &[(&str, &str)]) {
-        let old = std::fs::read_link(self.dir.join("..data")).unwrap();
-        let new = self.write_generation(files);
-        let tmp = self.dir.join("..data_tmp");
-        std::os::unix::fs::symlink(&new, &tmp).unwrap();
-        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
-        std::fs::remove_dir_all(self.dir.join(old)).unwrap();
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Trust directory
 // ---------------------------------------------------------------------------------------
@@ -321,7 +269,7 @@ async fn kubernetes_data_symlink_swap_replaces_the_trust_anchors() {
     let old_client = old_ca.issue("old", ClientSpec::cn_only("old"));
     let new_client = new_ca.issue("new", ClientSpec::cn_only("new"));
     let vol_dir = tempfile::tempdir().unwrap();
-    let mut vol = SecretVolume::create(
+    let mut vol = KubeVolume::create(
         &vol_dir.path().join("trust"),
         &[("ca.pem", &read(&old_ca.cert_path))],
     );
@@ -363,7 +311,7 @@ async fn kubernetes_data_symlink_swap_replaces_the_server_certificate() {
     let upstream = Upstream::start().await;
     let next_server = pki.ca.issue_server("server-next");
     let vol_dir = tempfile::tempdir().unwrap();
-    let mut vol = SecretVolume::create(
+    let mut vol = KubeVolume::create(
         &vol_dir.path().join("tls"),
         &[
             ("tls.crt", &read(&pki.server.chain_path)),

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use support::volume::KubeVolume;
 use support::*;
 
 // ---------------------------------------------------------------------------------------
@@ -171,65 +172,13 @@ const DAY: i64 = 86_400;
 // A Kubernetes Secret volume (`..data` symlink swaps)
 // ---------------------------------------------------------------------------------------
 
-/// The kubelet's layout: real files in a timestamped `..<gen>` directory, `..data` pointing
-/// at it, every visible name a symlink through `..data`; an update renames a new `..data`
-/// link over the old one (one atomic step) and deletes the old directory.
-struct SecretVolume {
-    dir: PathBuf,
-    generation: u32,
-}
-
-impl SecretVolume {
-    fn create(dir: &Path, files: &[(&str, &str)]) -> SecretVolume {
-        std::fs::create_dir_all(dir).unwrap();
-        let mut v = SecretVolume {
-            dir: dir.to_path_buf(),
-            generation: 0,
-        };
-        let data = v.write_generation(files);
-        std::os::unix::fs::symlink(&data, dir.join("..data")).unwrap();
-        for (name, _) in files {
-            std::os::unix::fs::symlink(format!("..data/{name}"), dir.join(name)).unwrap();
-        }
-        v
-    }
-
-    fn write_generation(&mut self, files: &[(&str, &str)]) -> String {
-        self.generation += 1;
-        let name = format!(
-            "..2025_01_01_00_00_{:02}.{}",
-            self.generation,
-            1000 + self.generation
-        );
-        let d = self.dir.join(&name);
-        std::fs::create_dir(&d).unwrap();
-        for (file, contents) in files {
-            std::fs::write(d.join(file), contents).unwrap();
-        }
-        name
-    }
-
-    fn update(&mut self, files: &[(&str, &str)]) {
-        let old = std::fs::read_link(self.dir.join("..data")).unwrap();
-        let new = self.write_generation(files);
-        let tmp = self.dir.join("..data_tmp");
-        std::os::unix::fs::symlink(&new, &tmp).unwrap();
-        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
-        std::fs::remove_dir_all(self.dir.join(old)).unwrap();
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
 
 /// certgate with its server certificate and key from `volume` (`tls.crt`, `tls.key`), the
 /// admin server on an ephemeral port and one `any` route.
-async fn start(pki: &Pki, volume: &SecretVolume, upstream: &str) -> (Certgate, SocketAddr) {
+async fn start(pki: &Pki, volume: &KubeVolume, upstream: &str) -> (Certgate, SocketAddr) {
     let mut args = pki.base_args();
     let set = |args: &mut Vec<String>, flag: &str, value: String| {
         let i = args.iter().position(|a| a == flag).unwrap();
@@ -288,7 +237,7 @@ async fn expired_server_certificate_starts_not_ready_until_a_valid_one_is_swappe
     let mut ca = OpensslCa::new(pki.dir.path());
     let now = unix_now();
     let (old_crt, old_key) = ca.issue(&openssl_time(now - 60 * DAY), &openssl_time(now - DAY));
-    let mut volume = SecretVolume::create(
+    let mut volume = KubeVolume::create(
         &pki.path("server-tls"),
         &[("tls.crt", &old_crt), ("tls.key", &old_key)],
     );
@@ -328,7 +277,7 @@ async fn not_yet_valid_server_certificate_is_not_ready() {
     let mut ca = OpensslCa::new(pki.dir.path());
     let now = unix_now();
     let (crt, key) = ca.issue(&openssl_time(now + DAY), &openssl_time(now + 90 * DAY));
-    let volume = SecretVolume::create(
+    let volume = KubeVolume::create(
         &pki.path("server-tls"),
         &[("tls.crt", &crt), ("tls.key", &key)],
     );
@@ -346,7 +295,7 @@ async fn server_certificate_that_expires_while_running_turns_readiness_off() {
     let now = unix_now();
     // Valid for a few more seconds only: readiness must follow the clock, not just reloads.
     let (crt, key) = ca.issue(&openssl_time(now - DAY), &openssl_time(now + 5));
-    let volume = SecretVolume::create(
+    let volume = KubeVolume::create(
         &pki.path("server-tls"),
         &[("tls.crt", &crt), ("tls.key", &key)],
     );

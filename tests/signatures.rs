@@ -15,6 +15,7 @@ use base64::Engine as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use support::volume::KubeVolume;
 use support::*;
 
 // ---------------------------------------------------------------------------------------
@@ -864,45 +865,6 @@ async fn replayed_ids_and_nonces_are_refused_but_a_retry_after_an_upstream_failu
 // Rotation, reload, report mode
 // ---------------------------------------------------------------------------------------
 
-/// A Kubernetes Secret volume: files behind `..data`, swapped in one rename.
-struct SecretVolume {
-    dir: PathBuf,
-    generation: u32,
-}
-
-impl SecretVolume {
-    fn create(dir: &Path, name: &str, contents: &[u8]) -> SecretVolume {
-        std::fs::create_dir_all(dir).unwrap();
-        let mut v = SecretVolume {
-            dir: dir.to_path_buf(),
-            generation: 0,
-        };
-        let data = v.write_generation(name, contents);
-        std::os::unix::fs::symlink(&data, dir.join("..data")).unwrap();
-        std::os::unix::fs::symlink(format!("..data/{name}"), dir.join(name)).unwrap();
-        v
-    }
-    fn write_generation(&mut self, name: &str, contents: &[u8]) -> String {
-        self.generation += 1;
-        let g = format!(
-            "..2026_01_01_00_00_{:02}.{}",
-            self.generation,
-            1000 + self.generation
-        );
-        std::fs::create_dir(self.dir.join(&g)).unwrap();
-        std::fs::write(self.dir.join(&g).join(name), contents).unwrap();
-        g
-    }
-    fn update(&mut self, name: &str, contents: &[u8]) {
-        let old = std::fs::read_link(self.dir.join("..data")).unwrap();
-        let new = self.write_generation(name, contents);
-        let tmp = self.dir.join("..data_tmp");
-        std::os::unix::fs::symlink(&new, &tmp).unwrap();
-        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
-        std::fs::remove_dir_all(self.dir.join(old)).unwrap();
-    }
-}
-
 async fn reloads(t: &Setup, result: &str) -> f64 {
     metric_value(
         &t.metrics().await,
@@ -915,10 +877,9 @@ async fn reloads(t: &Setup, result: &str) -> f64 {
 #[tokio::test]
 async fn keys_rotate_with_two_files_and_a_data_swap_without_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut volume = SecretVolume::create(
+    let mut volume = KubeVolume::create(
         &dir.path().join("gh-secret"),
-        "webhook.key",
-        b"first-secret\n",
+        &[("webhook.key", b"first-secret\n".as_slice())],
     );
     let t = setup(&[
         "--route",
@@ -976,7 +937,7 @@ async fn keys_rotate_with_two_files_and_a_data_swap_without_restart() {
         200
     );
     let ok_before = reloads(&t, "ok").await;
-    volume.update("webhook.key", b"second-secret\n");
+    volume.update(&[("webhook.key", b"second-secret\n".as_slice())]);
     eventually(
         "the ..data swap takes effect",
         Duration::from_secs(5),
@@ -996,7 +957,7 @@ async fn keys_rotate_with_two_files_and_a_data_swap_without_restart() {
     );
     assert!(reloads(&t, "ok").await > ok_before);
     // A broken key file keeps the keys in force, and is counted and logged.
-    volume.update("webhook.key", b"");
+    volume.update(&[("webhook.key", b"".as_slice())]);
     let line = t.cg.wait_for_log("reload of --verify-key failed").await;
     assert!(line.contains("webhook.key"), "{line}");
     assert!(reloads(&t, "error").await >= 1.0);

@@ -34,6 +34,8 @@
 
 #![allow(dead_code)]
 
+pub mod volume;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
