@@ -1,6 +1,8 @@
 //! HTTP pieces with no process state: the HTTP/1 framing guard, identity and forwarding
-//! headers (strip, then set), and the upstream client with its pool.
+//! headers (strip, then set), the upstream client with its pool, and write coalescing of
+//! upstream answers (prefetch).
 
 pub mod framing;
 pub mod headers;
+pub mod prefetch;
 pub mod upstream;

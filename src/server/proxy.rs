@@ -5,7 +5,8 @@
 use super::peer::Conn;
 use super::state::Shared;
 use crate::http::headers::{self, IdentityHeaders};
-use crate::http::upstream::{RequestBody, UpstreamError};
+use crate::http::prefetch::{self, Prefetched};
+use crate::http::upstream::{PooledBody, RequestBody, UpstreamError};
 use crate::ops::metrics::{DecisionLabel, UpstreamErrorLabels};
 use crate::payload::body::{declared_length, read_body, BodyError};
 use crate::payload::route::RouteVerifier;
@@ -20,7 +21,7 @@ use std::time::Instant;
 use tracing::{debug, info, warn};
 
 /// Response bodies: the upstream's, streamed, or certgate's own short ones.
-pub type Body = Either<crate::http::upstream::PooledBody, Full<Bytes>>;
+pub type Body = Either<Prefetched<PooledBody>, Full<Bytes>>;
 
 /// Why a request did not get the upstream's answer.
 #[derive(Debug, thiserror::Error)]
@@ -640,7 +641,10 @@ async fn send(
     // answer must not make hyper close the client's HTTP/1.1 connection.
     *resp.version_mut() = client_version;
     headers::remove_hop_by_hop(resp.headers_mut());
-    Ok(resp.map(Either::Left))
+    // Head, body and end in one write to the client when the body is on its way already.
+    let (parts, body) = resp.into_parts();
+    let body = Prefetched::prefetch(body, prefetch::WAIT, prefetch::MAX_BYTES).await;
+    Ok(Response::from_parts(parts, Either::Left(body)))
 }
 
 /// An upstream exchange that failed because the client's request body did (hyper's client

@@ -1240,7 +1240,7 @@ impl Client {
         self
     }
 
-    fn tls_config(&self) -> Arc<rustls::ClientConfig> {
+    pub fn tls_config(&self) -> Arc<rustls::ClientConfig> {
         match &self.shared {
             Some(c) => c.clone(),
             None => Arc::new(self.build_tls_config()),
