@@ -17,6 +17,8 @@
 //!                      │   (http/headers.rs: strip, then set) → send
 //!                      ▼
 //!                  http/upstream.rs ── kept-alive HTTP/1.1 to http://loopback or unix:/socket
+//!                      │   http/prefetch.rs: the answer's first body bytes read ahead
+//!                      │   (≤ 2 ms) so head and body reach the client in one write
 //!
 //!  one reload: pki/watch.rs (notify, SIGHUP) → server/reloader.rs → pki/material.rs
 //!              (rebuild off to the side, swap one ArcSwap pointer, keep the last good)
