@@ -361,7 +361,20 @@ check_proxy() { # PROXY SET
         echo "run.sh: ${LABEL[$p]} ($set) answered $code to a client without a certificate" >&2
         FAILED=1
     fi
+    # The s_time set-up (leaf from -cert, chain built from -CAfile) must pass verification: a
+    # failed one would still get bytes back from nginx (its 400 page). s_time only counts the
+    # bytes it reads, so remember the size of the 200 answer to check every s_time run against.
+    local resp
+    resp=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 openssl s_client -quiet \
+        -connect "127.0.0.1:$port" -cert "$PKI/client-ec.pem" -key "$PKI/client-ec.key" \
+        -CAfile "$PKI/ca+client-intermediate.pem" 2>>"$TMP/s_client.log") || true
+    if [[ $resp != "HTTP/1."[01]" 200 "* ]]; then
+        echo "run.sh: ${LABEL[$p]} ($set) did not answer 200 to openssl s_client with the s_time set-up: ${resp%%$'\r'*}" >&2
+        FAILED=1
+    fi
+    STIME_BYTES[$p@$set]=${#resp}
 }
+declare -A STIME_BYTES
 for set in "${SETS[@]}"; do
     for p in "${PROXIES[@]}"; do
         check_proxy "$p" "$set"
@@ -428,12 +441,13 @@ client_oha() {
     fi
 }
 
-# client_stime PORT OUT: HS_CONCURRENCY copies of `openssl s_time -new` (full handshakes, one
+# client_stime PORT OUT BYTES: HS_CONCURRENCY copies of `openssl s_time -new` (full handshakes, one
 # HTTP/1.0 GET per connection), pinned to LOAD_CPU, for DURATION rounded up to whole seconds;
 # their connection counts are summed. s_time stops at its first failed connection (exit 1):
 # such a copy counts as one error.
 client_stime() {
-    local port=$1 out=$2 secs i pids=() rc ok=0 errors=0 n bytes
+    local port=$1 out=$2 expect=$3 secs i pids=() rc ok=0 errors=0 n bytes t0 t1
+    t0=$(date +%s.%N)
     secs=$(awk -v d="$DURATION" 'BEGIN { s = int(d); if (s < d) s++; if (s < 1) s = 1; print s }')
     for ((i = 0; i < HS_CONCURRENCY; i++)); do
         pin "$LOAD_CPU" openssl s_time -connect "127.0.0.1:$port" -new \
@@ -453,14 +467,18 @@ client_stime() {
             ((errors > 1)) || { echo "run.sh: openssl s_time failed against port $port:" >&2; tail -n 5 "$out.$i" >&2; }
         else
             ok=$((ok + n))
-            # An answer other than "200 ok" (a 403 page, nothing) shows in the bytes read.
-            if ((n > 0 && bytes < 20)); then
+            # An answer other than the 200 seen in the sanity check (a 400 or 403 page, nothing)
+            # shows in the bytes read per connection (s_time rounds the mean down).
+            if ((n > 0 && (bytes < expect - 4 || bytes > expect + 4))); then
                 errors=$((errors + n))
-                echo "run.sh: openssl s_time read only $bytes bytes per connection from port $port" >&2
+                echo "run.sh: openssl s_time read $bytes bytes per connection from port $port, the 200 answer has $expect" >&2
             fi
         fi
     done
-    echo "RESULT mode=s_time copies=$HS_CONCURRENCY seconds=$secs ok=$ok errors=$errors hps=$(awk -v n="$ok" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') p50_us=- p99_us=-" >"$out"
+    # s_time runs until its -time has passed in whole seconds of time(): between secs and
+    # secs + 1 s of wall time, so the rate is over the measured wall time.
+    t1=$(date +%s.%N)
+    echo "RESULT mode=s_time copies=$HS_CONCURRENCY seconds=$secs wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') ok=$ok errors=$errors hps=$(awk -v n="$ok" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }') p50_us=- p99_us=-" >"$out"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -574,7 +592,7 @@ TESTS=(
     "oha base ec client_oha"
     "hs_ec base ec client_loadgen handshake ec --concurrency $HS_CONCURRENCY --duration $DURATION"
     "hs_rsa base rsa client_loadgen handshake rsa --concurrency $HS_CONCURRENCY --duration $DURATION"
-    "st_ec base ec client_stime"
+    "st_ec base ec client_stime" # the expected answer size is added in the loop below
 )
 for s in "${EXTRA_SHAPES[@]}"; do
     TESTS+=("ka_$s $s ec client_loadgen keepalive ec --conns $KA_CONNS --duration $DURATION")
@@ -627,7 +645,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
         shift 3
         for p in "${ORDER[@]}"; do
             log "round $round/$ROUNDS: ${LABEL[$p]}: ${DESCR[$tag]}, ${DURATION}s"
-            measure "$p" "$set" "$tag" "$round" "$cert" "$@"
+            if [[ $tag == st_ec ]]; then
+                measure "$p" "$set" "$tag" "$round" "$cert" "$@" "${STIME_BYTES[$p@$set]}"
+            else
+                measure "$p" "$set" "$tag" "$round" "$cert" "$@"
+            fi
         done
     done
 done
@@ -703,7 +725,7 @@ le() {
     fi
 }
 # row LABEL KEY NGINX_TARGET STREAM_TARGET: a target "-" is none, "zero" means certgate = 0.
-FMT='%-44s %10s %10s %10s %7s %7s   %-17s %s\n'
+FMT='%-50s %9s %9s %9s %6s %6s  %-22s %s\n'
 row() {
     local label=$1 key=$2 tn=$3 ts=$4
     local a=${R[certgate.$key]:--} b=${R[nginx.$key]:--} c=${R[stream.$key]:--}
@@ -759,7 +781,7 @@ printf "$FMT" "------" "--------" "-----" "------" "------" "------" "------" ""
 ka_rows ka bench_loadgen
 ka_rows oha oha
 for s in "${EXTRA_SHAPES[@]}"; do
-    row "CPU µs per keep-alive request (loadgen, $s)" "ka_$s.cpu_us_per" 0.6 1.0
+    row "CPU µs per keep-alive request (bench_loadgen, $s)" "ka_$s.cpu_us_per" 0.6 1.0
     row "keep-alive p99 µs (bench_loadgen, $s)" "ka_$s.p99" 1.0 -
     row "CPU µs per keep-alive request (oha, $s)" "oha_$s.cpu_us_per" 0.6 1.0
     row "keep-alive p99 µs (oha, $s)" "oha_$s.p99" 1.0 -
