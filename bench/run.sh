@@ -725,7 +725,7 @@ le() {
     fi
 }
 # row LABEL KEY NGINX_TARGET STREAM_TARGET: a target "-" is none, "zero" means certgate = 0.
-FMT='%-50s %9s %9s %9s %6s %6s  %-22s %s\n'
+FMT='%-56s %9s %9s %9s %6s %6s  %-22s %s\n'
 row() {
     local label=$1 key=$2 tn=$3 ts=$4
     local a=${R[certgate.$key]:--} b=${R[nginx.$key]:--} c=${R[stream.$key]:--}
