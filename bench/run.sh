@@ -79,7 +79,7 @@ NTESTS=$((5 + 2 * ${#EXTRA_SHAPES[@]}))
 EXPECTED_S=$(awk -v r="$ROUNDS" -v d="$DURATION" -v w="$WARMUP" -v h="$IDLE_HOLD" \
     -v t="$NTESTS" -v s="${#SETS[@]}" \
     'BEGIN { ds = (d == int(d)) ? d : int(d) + 1
-             printf "%.0f", r * 3 * ((t - 1) * d + ds + 0.3 * (1 + s)) + 3 * s * w + 3 * (h + 2) + 10 }')
+             printf "%.0f", r * 3 * ((t - 1) * d + ds + 0.5 + 0.3 * (1 + s)) + 3 * s * w + 3 * (h + 2) + 10 }')
 log "expected run time: about ${EXPECTED_S} s ($ROUNDS round(s) x $NTESTS tests x 3 proxies x ${DURATION} s, plus warm-up, idle test and set-up; build not included)"
 
 CLK_TCK=$(getconf CLK_TCK)
