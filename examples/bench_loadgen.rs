@@ -2,9 +2,11 @@
 //!
 //! Sub-commands:
 //!
-//! * `pki --dir D` — write a throwaway PKI with rcgen: `ca.pem` (ECDSA P-256), `server.pem/.key`
-//!   (localhost, 127.0.0.1), `client-ec.pem/.key` (P-256) and `client-rsa.pem/.key` (RSA-2048),
-//!   both clients with subject `CN=bench-client,O=Bench Inc,C=US` and EKU clientAuth.
+//! * `pki --dir D` — write a throwaway PKI with rcgen, root -> intermediate -> leaf on both sides:
+//!   `ca.pem` (the root, ECDSA P-256: the only certificate the proxies trust), `server.pem/.key`
+//!   (localhost, 127.0.0.1; leaf + server intermediate), `client-ec.pem/.key` (P-256) and
+//!   `client-rsa.pem/.key` (RSA-2048), each leaf + client intermediate, both clients with subject
+//!   `CN=bench-client,O=Bench Inc,C=US` and EKU clientAuth, and `client-intermediate.pem`.
 //! * `keepalive` — N connections, each sending sequential GETs for D seconds (or a request count);
 //!   with `--body-file` (and `--header`) POSTs of that body instead (signed-webhook benchmark).
 //! * `handshake` — C workers, each looping: new TCP + full TLS 1.3 handshake (no resumption) +
@@ -160,30 +162,47 @@ fn write_file(path: &Path, contents: &str, secret: bool) -> anyhow::Result<()> {
 
 fn pki(dir: &Path) -> anyhow::Result<()> {
     use rcgen::{
-        BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-        IsCa, KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256,
+        BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
+        ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
+        PKCS_RSA_SHA256,
     };
     std::fs::create_dir_all(dir)?;
     let now = time::OffsetDateTime::now_utc();
     let not_before = now - time::Duration::days(1);
     let not_after = now + time::Duration::days(30);
 
-    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "Bench Inc");
-    dn.push(DnType::CommonName, "Bench CA");
-    ca.distinguished_name = dn;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca.not_before = not_before;
-    ca.not_after = not_after;
-    let ca_cert = ca.self_signed(&ca_key)?;
-    write_file(&dir.join("ca.pem"), &ca_cert.pem(), false)?;
+    // A CA certificate named CN=<cn>,O=Bench Inc; `path_len` None: the root (unconstrained).
+    let ca_params = |cn: &str, path_len: Option<u8>| -> anyhow::Result<CertificateParams> {
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Bench Inc");
+        dn.push(DnType::CommonName, cn);
+        ca.distinguished_name = dn;
+        ca.is_ca = IsCa::Ca(match path_len {
+            Some(n) => BasicConstraints::Constrained(n),
+            None => BasicConstraints::Unconstrained,
+        });
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        ca.not_before = not_before;
+        ca.not_after = not_after;
+        Ok(ca)
+    };
+    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let root = ca_params("Bench Root CA", None)?.self_signed(&root_key)?;
+    write_file(&dir.join("ca.pem"), &root.pem(), false)?;
+    // One intermediate per side, as a real PKI has: the proxies trust only the root, so each
+    // peer must send its intermediate along with its leaf.
+    let intermediate = |cn: &str| -> anyhow::Result<(Certificate, KeyPair)> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let cert = ca_params(cn, Some(0))?.signed_by(&key, &root, &root_key)?;
+        Ok((cert, key))
+    };
+    let (srv_ca, srv_ca_key) = intermediate("Bench Server Intermediate CA")?;
+    let (cli_ca, cli_ca_key) = intermediate("Bench Client Intermediate CA")?;
 
     let srv_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let mut srv = CertificateParams::new(vec!["localhost".to_string()])?;
@@ -196,8 +215,12 @@ fn pki(dir: &Path) -> anyhow::Result<()> {
     srv.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     srv.not_before = not_before;
     srv.not_after = not_after;
-    let srv_cert = srv.signed_by(&srv_key, &ca_cert, &ca_key)?;
-    write_file(&dir.join("server.pem"), &srv_cert.pem(), false)?;
+    let srv_cert = srv.signed_by(&srv_key, &srv_ca, &srv_ca_key)?;
+    write_file(
+        &dir.join("server.pem"),
+        &format!("{}{}", srv_cert.pem(), srv_ca.pem()),
+        false,
+    )?;
     write_file(&dir.join("server.key"), &srv_key.serialize_pem(), true)?;
 
     for (name, alg) in [
@@ -217,10 +240,18 @@ fn pki(dir: &Path) -> anyhow::Result<()> {
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.not_before = not_before;
         p.not_after = not_after;
-        let cert = p.signed_by(&key, &ca_cert, &ca_key)?;
-        write_file(&dir.join(format!("{name}.pem")), &cert.pem(), false)?;
+        let cert = p.signed_by(&key, &cli_ca, &cli_ca_key)?;
+        // Leaf + intermediate: the chain the client sends.
+        write_file(
+            &dir.join(format!("{name}.pem")),
+            &format!("{}{}", cert.pem(), cli_ca.pem()),
+            false,
+        )?;
         write_file(&dir.join(format!("{name}.key")), &key.serialize_pem(), true)?;
     }
+    // The client intermediate alone, for clients that load only the leaf from --cert and build
+    // the chain they send from their CA file (openssl s_time): `ca.pem` + this one.
+    write_file(&dir.join("client-intermediate.pem"), &cli_ca.pem(), false)?;
     println!("RESULT mode=pki dir={}", dir.display());
     Ok(())
 }
