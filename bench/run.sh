@@ -256,7 +256,10 @@ fi
 OHA_VERSION=$("$OHA" --version | head -n1)
 command -v openssl >/dev/null || die "openssl is missing (the second handshake client is openssl s_time)"
 OPENSSL_VERSION=$(openssl version | cut -d' ' -f1-2)
-command -v jq >/dev/null || die "jq is missing (it reads oha's JSON output): apt-get install jq"
+if ! command -v jq >/dev/null; then
+    log "jq not found (it reads oha's JSON output): installing it from Debian packages"
+    apt_install jq || die "cannot install jq"
+fi
 
 # Enough file descriptors for the idle test (loadgen and the proxies inherit this).
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
