@@ -41,6 +41,9 @@ LOAD_CPU=${LOAD_CPU:-1}
 KEEP_TMP=${KEEP_TMP:-0}
 UPSTREAM_SHAPE=${UPSTREAM_SHAPE:-one}
 SHAPES=${SHAPES:-}
+# OHA_RATE=N: one more keep-alive row, oha held to N requests/s in all (oha -q): the cost per
+# request of a proxy that is not saturated, where every request pays its own wake-ups.
+OHA_RATE=${OHA_RATE:-}
 
 die() { echo "run.sh: $*" >&2; exit 2; }
 log() { echo "== $*" >&2; }
@@ -68,6 +71,8 @@ for s in $SHAPES; do
     fi
     EXTRA_SHAPES+=("$s")
 done
+[[ -z $OHA_RATE || ($OHA_RATE =~ ^[0-9]+$ && OHA_RATE -ge 100 && OHA_RATE -le 1000000) ]] ||
+    die "OHA_RATE must be a number of requests per second in 100..1000000"
 SETS=(base "${EXTRA_SHAPES[@]}")
 declare -A SHAPE_OF=([base]=$UPSTREAM_SHAPE)
 for s in "${EXTRA_SHAPES[@]}"; do SHAPE_OF[$s]=$s; done
@@ -76,6 +81,7 @@ for s in "${EXTRA_SHAPES[@]}"; do SHAPE_OF[$s]=$s; done
 # rounds DURATION up to whole seconds, oha takes ~0.3 s to start), plus warm-up, the idle test
 # (hold + settle, per proxy) and about 10 s of set-up. The build is not included.
 NTESTS=$((5 + 2 * ${#EXTRA_SHAPES[@]}))
+[[ -z $OHA_RATE ]] || NTESTS=$((NTESTS + 1))
 EXPECTED_S=$(awk -v r="$ROUNDS" -v d="$DURATION" -v w="$WARMUP" -v h="$IDLE_HOLD" \
     -v t="$NTESTS" -v s="${#SETS[@]}" \
     'BEGIN { ds = (d == int(d)) ? d : int(d) + 1
@@ -421,9 +427,10 @@ client_loadgen() {
 # 127.0.0.1 (the proxies listen on IPv4 loopback only) while SNI and the name checked stay
 # localhost.
 client_oha() {
-    local port=$1 out=$2 ms rc=0
+    local port=$1 out=$2 rate=${3:-} ms rc=0 limit=()
     ms=$(awk -v d="$DURATION" 'BEGIN { printf "%d", d * 1000 }')
-    pin "$LOAD_CPU" "$OHA" --no-tui -c "$KA_CONNS" -z "${ms}ms" -w --worker-threads 1 \
+    [[ -n $rate ]] && limit=(-q "$rate")
+    pin "$LOAD_CPU" "$OHA" --no-tui -c "$KA_CONNS" -z "${ms}ms" -w --worker-threads 1 "${limit[@]}" \
         --connect-to "localhost:$port:127.0.0.1:$port" \
         --cacert "$PKI/ca.pem" --cert "$PKI/client-ec.pem" --key "$PKI/client-ec.key" \
         --output-format json -o "$out.json" "https://localhost:$port/" \
@@ -597,6 +604,11 @@ TESTS=(
     "hs_rsa base rsa client_loadgen handshake rsa --concurrency $HS_CONCURRENCY --duration $DURATION"
     "st_ec base ec client_stime" # the expected answer size is added in the loop below
 )
+if [[ -n $OHA_RATE ]]; then
+    TESTS+=("oha_rate base ec client_oha $OHA_RATE")
+    TEST_OF[oha_rate]=keepalive
+    CLIENT_OF[oha_rate]=oha
+fi
 for s in "${EXTRA_SHAPES[@]}"; do
     TESTS+=("ka_$s $s ec client_loadgen keepalive ec --conns $KA_CONNS --duration $DURATION")
     TESTS+=("oha_$s $s ec client_oha")
@@ -610,6 +622,7 @@ declare -A DESCR=([ka]="keep-alive (bench_loadgen), $KA_CONNS connections"
     [hs_ec]="full handshakes (bench_loadgen), EC client certificate, $HS_CONCURRENCY workers"
     [hs_rsa]="full handshakes (bench_loadgen), RSA client certificate, $HS_CONCURRENCY workers"
     [st_ec]="full handshakes (openssl s_time), EC client certificate, $HS_CONCURRENCY copies")
+DESCR[oha_rate]="keep-alive (oha), $KA_CONNS connections, ${OHA_RATE:-?} requests/s in all"
 for s in "${EXTRA_SHAPES[@]}"; do
     DESCR[ka_$s]="keep-alive (bench_loadgen), upstream shape $s, $KA_CONNS connections"
     DESCR[oha_$s]="keep-alive (oha), upstream shape $s, $KA_CONNS connections"
@@ -783,6 +796,10 @@ printf "$FMT" "metric" "certgate" "nginx" "stream" "cg/ngx" "cg/str" "target" ""
 printf "$FMT" "------" "--------" "-----" "------" "------" "------" "------" ""
 ka_rows ka bench_loadgen
 ka_rows oha oha
+if [[ -n $OHA_RATE ]]; then
+    row "CPU µs per keep-alive request (oha, $OHA_RATE/s)" oha_rate.cpu_us_per - -
+    row "keep-alive p99 µs (oha, $OHA_RATE/s)" oha_rate.p99 - -
+fi
 for s in "${EXTRA_SHAPES[@]}"; do
     row "CPU µs per keep-alive request (bench_loadgen, $s)" "ka_$s.cpu_us_per" 0.6 1.0
     row "keep-alive p99 µs (bench_loadgen, $s)" "ka_$s.p99" 1.0 -
