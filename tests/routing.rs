@@ -249,3 +249,72 @@ async fn root_route_catches_what_no_other_route_matches() {
     assert_eq!(t.default.paths(), ["/webhooksX", "/elsewhere/a"]);
     t.hooks.assert_nothing("root route");
 }
+
+/// Above a handful of routes the route is found through a map of prefixes instead of a scan
+/// (`policy/route_index.rs`): with 40 more routes, the same choices as with two, including
+/// segment boundaries, trailing slashes, the longest prefix, other spellings and 404.
+#[tokio::test]
+async fn with_many_routes_the_choices_are_the_same() {
+    let mut owned: Vec<String> = Vec::new();
+    for i in 0..40 {
+        owned.push("--route".into());
+        owned.push(format!("f{i}=/f/{i}{}", if i % 2 == 0 { "/" } else { "" }));
+        owned.push("--allow".into());
+        owned.push(format!("f{i}=cn:filler-{i}"));
+    }
+    owned.extend(
+        [
+            "--route",
+            "hooksub=/webhooks/sub/",
+            "--allow",
+            "hooksub=cn:admin",
+        ]
+        .map(String::from),
+    );
+    let extra: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let t = setup(&extra).await;
+
+    assert_eq!(t.status(&t.sender, "/webhooks").await, 200);
+    assert_eq!(t.status(&t.sender, "/webhooks/a").await, 200);
+    assert_eq!(t.status(&t.sender, "/webhooksX").await, 404);
+    assert_eq!(t.status(&t.sender, "/").await, 404);
+    assert_eq!(t.status(&t.sender, "/f").await, 404);
+    // `/webhooks/sub/` (trailing slash): `/webhooks/sub` itself is the shorter route's.
+    assert_eq!(t.status(&t.sender, "/webhooks/sub").await, 200);
+    assert_eq!(t.status(&t.sender, "/webhooks/sub/x").await, 403);
+    assert_eq!(
+        t.status(&t.sender, "/webhooks/%73ub/x").await,
+        403,
+        "other spelling of /sub/"
+    );
+    assert_eq!(t.status(&t.administrator, "/webhooks/sub/x").await, 200);
+    // Filler routes: each its own rule; even ones end with '/', odd ones do not.
+    assert_eq!(t.status(&t.sender, "/f/7").await, 403);
+    assert_eq!(t.status(&t.sender, "/f/7/deep/er").await, 403);
+    assert_eq!(
+        t.status(&t.sender, "/f/8").await,
+        404,
+        "/f/8/ does not match /f/8"
+    );
+    assert_eq!(t.status(&t.sender, "/f/8/x").await, 403);
+    assert_eq!(
+        t.status(&t.sender, "/f/70").await,
+        404,
+        "not a segment boundary of /f/7"
+    );
+    // Closed route reached through dot segments: still the closed route.
+    assert_eq!(t.status(&t.sender, "/webhooks/x/../sub/y").await, 403);
+    assert_eq!(t.status(&t.administrator, "/admin/x").await, 200);
+
+    assert_eq!(
+        t.hooks.paths(),
+        ["/webhooks", "/webhooks/a", "/webhooks/sub"],
+        "only the allowed requests to the hooks route reached its upstream"
+    );
+    assert_eq!(t.admin.paths(), ["/admin/x"]);
+    assert_eq!(
+        t.default.paths(),
+        ["/webhooks/sub/x"],
+        "hooksub has no upstream of its own"
+    );
+}
