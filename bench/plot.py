@@ -203,7 +203,8 @@ def line_plot(title, subtitle, xlabel, ylabel, lines, xlog=True, ylog=False, xti
     # legend, top left inside the plot
     lx, ly = 14, 14
     n = sum(1 for _, _, _, ps in lines if ps)
-    o.append(f'<rect x="{lx - 8}" y="{ly - 10}" width="210" height="{n * 20 + 6}" fill="#ffffff" '
+    lw = 60 + 7.2 * max((len(label) for label, _, _, ps in lines if ps), default=10)
+    o.append(f'<rect x="{lx - 8}" y="{ly - 10}" width="{lw:.0f}" height="{n * 20 + 6}" fill="#ffffff" '
              f'fill-opacity="0.9" stroke="#dee2e6"/>')
     i = 0
     for label, colour, dashed, ps in lines:
@@ -232,9 +233,13 @@ def main(argv):
     out.mkdir(parents=True, exist_ok=True)
     smoke = any("smoke=1" in m for m in meta)
     head = meta[0].replace("bench/scale.sh ", "") if meta else ""
-    note = "bench/scale.sh" + (" — SMOKE run: numbers are not meaningful" if smoke else "")
+    note = "bench/scale.sh" + (", SMOKE run (not meaningful)" if smoke else "")
+    rounds = [w for m in meta for w in m.split() if w.startswith("rounds=")]
+    if rounds:
+        r = rounds[0].split("=", 1)[1]
+        note += f", {r} round{'s' if r != '1' else ''}"
     if head:
-        note += f" — {head}"
+        note += f", {head}"
     warn = " (SMOKE)" if smoke else ""
     written = []
 
@@ -277,7 +282,10 @@ def main(argv):
         "Proxy CPU per full mTLS handshake vs trust anchors" + warn,
         "TLS 1.3, ECDSA P-256 client certificate, every CA named in the CertificateRequest; lower is better",
         "trust anchors (CA certificates)", "proxy CPU per handshake + request (µs)",
-        pair("anchors", "hs", "cpu_us_per_hs"), note=note))
+        pair("anchors", "hs", "cpu_us_per_hs")
+        + [("certgate, --client-ca-hints none", COLORS["certgate"], True,
+            series(vals, "anchors", "hs_nohints", "certgate", "cpu_us_per_hs"))],
+        note=note))
     save("scale-idle-bytes-per-connection.svg", line_plot(
         "Memory per idle mTLS connection" + warn,
         "(RSS holding − RSS before) / connections; each connection completed one request; lower is better",

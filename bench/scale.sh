@@ -121,7 +121,7 @@ expected_s() {
     if want anchors; then
         for n in $ANCHOR_COUNTS; do
             t=$(awk -v t="$t" -v d="$DURATION" -v r="$ROUNDS" -v w="$WARMUP" \
-                'BEGIN { print t + 2 * r * d + 2 * w + 2 }')
+                'BEGIN { print t + 3 * r * d + 2 * w + 3 }')
         done
     fi
     if want h2; then
@@ -770,19 +770,40 @@ section_anchors() {
         done
         once anchors hs "$n" rss_after_kb
         stop_proxies
+        # How much of the growth is the CA names in the CertificateRequest: certgate again with
+        # --client-ca-hints none (same verification; nginx 1.22 cannot verify without sending
+        # the names of ssl_client_certificate).
+        start_certgate "anchors-$n-nohints" "${SINGLE_ROUTE[@]}" --trust "$dir" --client-ca-hints none
+        expect_code 200 certgate /
+        local vals=()
+        for ((r = 1; r <= ROUNDS; r++)); do
+            log "anchors: $n anchors: round $r/$ROUNDS: certgate --client-ca-hints none: full handshakes, ${DURATION}s"
+            out="$TMP/anchors-$n-nohints-r$r.out"
+            measure certgate lg certgate "$out" handshake --concurrency "$HS_CONCURRENCY" --duration "$DURATION"
+            emit anchors hs_nohints "$n" certgate "$r" cpu_us_per_hs "$(per "$M_CPU_S" "$(field ok "$out")" 1e6)"
+            emit anchors hs_nohints "$n" certgate "$r" errors "$(field errors "$out")"
+            count_errors "$(field errors "$out")"
+            vals+=("$(val anchors hs_nohints "$n" certgate cpu_us_per_hs "$r")")
+        done
+        emit anchors hs_nohints "$n" certgate median cpu_us_per_hs "$(median "${vals[@]}")"
+        local sum=0
+        for ((r = 1; r <= ROUNDS; r++)); do sum=$((sum + $(val anchors hs_nohints "$n" certgate errors "$r"))); done
+        emit anchors hs_nohints "$n" certgate median errors "$sum"
+        stop_proxies
     done
     {
         echo "Trust anchors (certgate --trust DIR, nginx ssl_client_certificate bundle; both name every CA in the CertificateRequest)"
         echo "full TLS 1.3 mTLS handshake + one request per connection, $HS_CONCURRENCY workers, medians of $ROUNDS round(s)"
-        printf '%-8s | %-23s | %-15s | %-17s | %-15s | %-15s | %s\n' "" "CPU µs per handshake" "handshakes/s" "p99 µs" \
+        printf '%-8s | %-23s | %-9s | %-15s | %-17s | %-15s | %-15s | %s\n' "" "CPU µs per handshake" "cg, no" "handshakes/s" "p99 µs" \
             "RSS start MB" "RSS after MB" "errors"
-        printf '%-8s | %8s %7s %6s | %7s %7s | %8s %8s | %7s %7s | %7s %7s |\n' "anchors" "cg" "ng" "ratio" "cg" "ng" \
+        printf '%-8s | %8s %7s %6s | %9s | %7s %7s | %8s %8s | %7s %7s | %7s %7s |\n' "anchors" "cg" "ng" "ratio" "CA names" "cg" "ng" \
             "cg" "ng" "cg" "ng" "cg" "ng"
         for n in $ANCHOR_COUNTS; do
-            printf '%-8s | %8s %7s %6s | %7s %7s | %8s %8s | %7s %7s | %7s %7s | %s/%s\n' "$n" \
+            printf '%-8s | %8s %7s %6s | %9s | %7s %7s | %8s %8s | %7s %7s | %7s %7s | %s/%s\n' "$n" \
                 "$(f "$(val anchors hs "$n" certgate cpu_us_per_hs median)" 0)" \
                 "$(f "$(val anchors hs "$n" nginx cpu_us_per_hs median)" 0)" \
                 "$(f "$(val anchors hs "$n" ratio cpu_us_per_hs median)" 2)" \
+                "$(f "$(val anchors hs_nohints "$n" certgate cpu_us_per_hs median)" 0)" \
                 "$(f "$(val anchors hs "$n" certgate hs_per_s median)" 0)" \
                 "$(f "$(val anchors hs "$n" nginx hs_per_s median)" 0)" \
                 "$(f "$(val anchors hs "$n" certgate p99_us median)" 0)" \
@@ -791,8 +812,10 @@ section_anchors() {
                 "$(f "$(awk -v k="$(val anchors hs "$n" nginx rss_start_kb 1)" 'BEGIN { print k / 1024 }')")" \
                 "$(f "$(awk -v k="$(val anchors hs "$n" certgate rss_after_kb 1)" 'BEGIN { print k / 1024 }')")" \
                 "$(f "$(awk -v k="$(val anchors hs "$n" nginx rss_after_kb 1)" 'BEGIN { print k / 1024 }')")" \
-                "$(val anchors hs "$n" certgate errors median)" "$(val anchors hs "$n" nginx errors median)"
+                "$(($(val anchors hs "$n" certgate errors median) + $(val anchors hs_nohints "$n" certgate errors median)))" \
+                "$(val anchors hs "$n" nginx errors median)"
         done
+        echo "(cg, no CA names: certgate with --client-ca-hints none, same trust and verification)"
     } | show
 }
 
