@@ -35,6 +35,7 @@ wait_port() {
 proc_tree() {
     local pid=$1 c
     echo "$pid"
+    # shellcheck disable=SC2013 # the children files hold space-separated pids
     for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
         proc_tree "$c"
     done

@@ -67,7 +67,7 @@ warn() { echo "scale.sh: $*" >&2; }
 
 is_num() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 is_int_list() { [[ $1 =~ ^[0-9]+([[:space:]]+[0-9]+)*$ ]]; }
-[[ $ROUNDS =~ ^[0-9]+$ ]] && ((10#$ROUNDS >= 1 && 10#$ROUNDS <= 20)) || die "ROUNDS must be in 1..20"
+if ! [[ $ROUNDS =~ ^[0-9]+$ ]] || ((10#$ROUNDS < 1 || 10#$ROUNDS > 20)); then die "ROUNDS must be in 1..20"; fi
 ROUNDS=$((10#$ROUNDS))
 for k in DURATION WARMUP IDLE_HOLD BODY_MAX_S; do
     is_num "${!k}" || die "$k must be a number of seconds"
@@ -142,6 +142,7 @@ log "sections: ${SECTIONS[*]}; $ROUNDS round(s); expected run time: about $(expe
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/certgate-scale.XXXXXX")
 PIDS=()
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     local rc=$?
     local p i left
@@ -456,6 +457,7 @@ stop_proxies() {
 # nginx_single_route DIR: the maps.conf and locations.conf of bench/nginx.conf.tmpl's one route.
 nginx_single_route() {
     mkdir -p "$1"
+    # shellcheck disable=SC2016 # nginx variables, not shell ones
     printf 'map $ssl_client_s_dn $allowed {\n    "%s" 1;\n    default 0;\n}\n' "$SUBJECT" >"$1/maps.conf"
     cat >"$1/locations.conf" <<'EOF'
 location / {
@@ -840,7 +842,7 @@ EOF
 }
 
 section_h2() {
-    local r p out code fields ok errs rps p50 p99
+    local r p out code ok errs rps p50 p99
     log "h2: HTTP/2, $H2_STREAMS concurrent streams on one connection (oha), $H2_REQUESTS requests"
     start_certgate h2 "${SINGLE_ROUTE[@]}" --trust "$PKI/ca.pem"
     nginx_single_route "$TMP/nginx-h2"
@@ -862,7 +864,7 @@ section_h2() {
                 --no-tui --output-format json -o "$out" --worker-threads 1 --ipv4 \
                 --cacert "$PKI/ca.pem" --cert "$PKI/client-ec.pem" --key "$PKI/client-ec.key" \
                 "https://localhost:${PORT_OF[$p]}/"
-            ((M_RC == 0)) && [[ -s $out ]] || die "oha failed against $p (exit status $M_RC)"
+            if ((M_RC != 0)) || [[ ! -s $out ]]; then die "oha failed against $p (exit status $M_RC)"; fi
             read -r ok errs rps p50 p99 < <(oha_fields "$out")
             emit h2 streams "$H2_STREAMS" "$p" "$r" cpu_us_per_req "$(per "$M_CPU_S" "$ok" 1e6)"
             emit h2 streams "$H2_STREAMS" "$p" "$r" req_per_s "$rps"
@@ -1007,7 +1009,13 @@ section_idle() {
 log "upstream :$UP_PORT (pid $UP_PID, CPU $LOAD_CPU); proxies on CPU $PROXY_CPU, one at a time under load; $NGINX_VERSION; ulimit -n $NOFILE"
 T_START=$(date +%s)
 for s in "${SECTIONS[@]}"; do
-    "section_$s"
+    case $s in
+    body) section_body ;;
+    routes) section_routes ;;
+    anchors) section_anchors ;;
+    h2) section_h2 ;;
+    idle) section_idle ;;
+    esac
 done
 
 echo
