@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # How cost grows with the work: certgate and nginx side by side, one run, one machine.
 #
-#   bench/scale.sh                  # everything (~15 min + build)
+#   bench/scale.sh                  # everything, 3 rounds (~10-15 min + build)
 #   ONLY=routes bench/scale.sh      # one section: body, routes, anchors, h2, idle (or a list: "body h2")
-#   SMOKE=1 bench/scale.sh          # tiny version of everything (~2-3 min): does it all work?
+#   SMOKE=1 bench/scale.sh          # tiny version of everything (~1.5 min): does it all work?
 #   PLOTS=docs/img bench/scale.sh   # also write the SVG plots (bench/plot.py) into docs/img
 #
 # Sections (each restarts the proxies with the configuration it varies):
