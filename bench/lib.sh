@@ -1,4 +1,4 @@
-# Helpers shared by bench/run.sh and bench/instructions.sh (sourced; the caller defines `die`
+# Helpers shared by the bench scripts (sourced; the caller defines `die`
 # and `TMP`, where the started processes write NAME.log).
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -26,4 +26,40 @@ wait_port() {
         sleep 0.1
     done
     die "$3 did not listen on port $1 within ${4:-20} s"
+}
+
+# ---------------------------------------------------------------------------------------------
+# /proc readings (bench/scale.sh; bench/run.sh has its own copies)
+
+# proc_tree PID: PID and all its descendants.
+proc_tree() {
+    local pid=$1 c
+    echo "$pid"
+    # shellcheck disable=SC2013 # the children files hold space-separated pids
+    for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+        proc_tree "$c"
+    done
+}
+# cpu_ticks PID: utime+stime (clock ticks) summed over the process tree (per-process values
+# cover all threads).
+cpu_ticks() {
+    local total=0 p s
+    for p in $(proc_tree "$1"); do
+        s=$(cat /proc/"$p"/stat 2>/dev/null) || continue
+        s=${s##*) }
+        # shellcheck disable=SC2086
+        set -- $s
+        # after the comm field: $1 is field 3 (state), so utime (14) is $12, stime (15) is $13.
+        total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+# rss_kb PID: VmRSS (kB) summed over the process tree.
+rss_kb() {
+    local total=0 p v
+    for p in $(proc_tree "$1"); do
+        v=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null) || continue
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
 }
