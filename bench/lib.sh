@@ -29,7 +29,7 @@ wait_port() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# /proc readings (bench/scale.sh; bench/run.sh has its own copies)
+# /proc readings (bench/run.sh, bench/scale.sh)
 
 # proc_tree PID: PID and all its descendants.
 proc_tree() {

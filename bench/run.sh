@@ -168,39 +168,7 @@ expect_exe() {
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 
-# ---------------------------------------------------------------------------------------------
-# /proc readings
-
-# PID and all its descendants.
-proc_tree() {
-    local pid=$1 c
-    echo "$pid"
-    for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
-        proc_tree "$c"
-    done
-}
-# utime+stime (clock ticks) summed over the process tree (per-process values cover all threads).
-cpu_ticks() {
-    local total=0 p s
-    for p in $(proc_tree "$1"); do
-        s=$(cat /proc/"$p"/stat 2>/dev/null) || continue
-        s=${s##*) }
-        # shellcheck disable=SC2086
-        set -- $s
-        # after the comm field: $1 is field 3 (state), so utime (14) is $12, stime (15) is $13.
-        total=$((total + ${12} + ${13}))
-    done
-    echo "$total"
-}
-# VmRSS (kB) summed over the process tree.
-rss_kb() {
-    local total=0 p v
-    for p in $(proc_tree "$1"); do
-        v=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null) || continue
-        total=$((total + ${v:-0}))
-    done
-    echo "$total"
-}
+# /proc readings (proc_tree, cpu_ticks, rss_kb) come from bench/lib.sh.
 alive() { kill -0 "$1" 2>/dev/null || { echo "run.sh: $2 (pid $1) is gone; see $TMP/$2.log" >&2; exit 1; }; }
 
 # field KEY FILE: value of KEY=... in the RESULT line of FILE
