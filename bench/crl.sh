@@ -68,22 +68,7 @@ trap 'exit 143' TERM
 
 PIN=1
 command -v taskset >/dev/null || { echo "crl.sh: taskset not found, not pinning" >&2; PIN=0; }
-start_bg() { # CPU LOGFILE CMD...: BG_PID is CMD's own pid
-    local cpu=$1 logf=$2
-    shift 2
-    if [[ $PIN == 1 ]]; then
-        (exec taskset -c "$cpu" "$@") >"$logf" 2>&1 &
-    else
-        (exec "$@") >"$logf" 2>&1 &
-    fi
-    BG_PID=$!
-    PIDS+=("$BG_PID")
-}
-pin() {
-    local cpu=$1
-    shift
-    if [[ $PIN == 1 ]]; then taskset -c "$cpu" "$@"; else "$@"; fi
-}
+# pin and start_bg come from bench/lib.sh.
 stop_pid() { # PID: stop one process started here and wait for it
     kill "$1" 2>/dev/null || true
     local i

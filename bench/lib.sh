@@ -1,5 +1,6 @@
-# Helpers shared by the bench scripts (sourced; the caller defines `die`
-# and `TMP`, where the started processes write NAME.log).
+# Helpers shared by the bench scripts (sourced; the caller defines `die`, `TMP`, where the
+# started processes write NAME.log, `PIN` (1: pin with taskset) and the array `PIDS` of the
+# processes its clean-up stops).
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -26,6 +27,32 @@ wait_port() {
         sleep 0.1
     done
     die "$3 did not listen on port $1 within ${4:-20} s"
+}
+
+# pin CPU CMD...: run CMD pinned to CPU (unless PIN is 0: no taskset).
+pin() {
+    local cpu=$1
+    shift
+    if [[ $PIN == 1 ]]; then
+        taskset -c "$cpu" "$@"
+    else
+        "$@"
+    fi
+}
+
+# start_bg CPU LOGFILE CMD...: start CMD pinned to CPU in the background; BG_PID is CMD's own
+# pid (the subshell execs taskset, which execs CMD), so that /proc readings and kill reach the
+# measured process itself. The pid is added to PIDS.
+start_bg() {
+    local cpu=$1 logf=$2
+    shift 2
+    if [[ $PIN == 1 ]]; then
+        (exec taskset -c "$cpu" "$@") >"$logf" 2>&1 &
+    else
+        (exec "$@") >"$logf" 2>&1 &
+    fi
+    BG_PID=$!
+    PIDS+=("$BG_PID")
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -127,7 +127,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# pin CPU CMD... : run CMD pinned to CPU (if taskset exists)
 PIN=1
 command -v taskset >/dev/null || { echo "run.sh: taskset not found, not pinning" >&2; PIN=0; }
 if ((NCPU < 2)); then
@@ -135,29 +134,7 @@ if ((NCPU < 2)); then
     PROXY_CPU=0
     LOAD_CPU=0
 fi
-pin() {
-    local cpu=$1
-    shift
-    if [[ $PIN == 1 ]]; then
-        taskset -c "$cpu" "$@"
-    else
-        "$@"
-    fi
-}
-# start_bg CPU LOGFILE CMD...: start CMD pinned to CPU in the background; BG_PID is CMD's own pid
-# (the subshell execs taskset, which execs CMD), so that /proc readings and kill reach the
-# measured process itself.
-start_bg() {
-    local cpu=$1 logf=$2
-    shift 2
-    if [[ $PIN == 1 ]]; then
-        (exec taskset -c "$cpu" "$@") >"$logf" 2>&1 &
-    else
-        (exec "$@") >"$logf" 2>&1 &
-    fi
-    BG_PID=$!
-    PIDS+=("$BG_PID")
-}
+# pin and start_bg come from bench/lib.sh.
 # expect_exe PID PATH NAME: the pid really runs PATH (the execs above have happened).
 expect_exe() {
     local exe

@@ -181,28 +181,7 @@ if ((NCPU < 2)); then
     PROXY_CPU=0
     LOAD_CPU=0
 fi
-pin() {
-    local cpu=$1
-    shift
-    if [[ $PIN == 1 ]]; then
-        taskset -c "$cpu" "$@"
-    else
-        "$@"
-    fi
-}
-# start_bg CPU LOGFILE CMD...: CMD pinned to CPU in the background; BG_PID is CMD's own pid (the
-# subshell execs taskset, which execs CMD), so /proc readings and kill reach the process itself.
-start_bg() {
-    local cpu=$1 logf=$2
-    shift 2
-    if [[ $PIN == 1 ]]; then
-        (exec taskset -c "$cpu" "$@") >"$logf" 2>&1 &
-    else
-        (exec "$@") >"$logf" 2>&1 &
-    fi
-    BG_PID=$!
-    PIDS+=("$BG_PID")
-}
+# pin and start_bg come from bench/lib.sh.
 # stop_pid PID: stop one process started here (TERM, then KILL after 5 s) and forget it.
 stop_pid() {
     local pid=$1 i keep=() p
