@@ -45,21 +45,12 @@ awk -v d="$DURATION" 'BEGIN { exit !(d > 0 && d <= 600) }' || die "DURATION must
 CLK_TCK=$(getconf CLK_TCK)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/certgate-crl-bench.XXXXXX")
 PIDS=()
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 cleanup() {
-    local rc=$? p i left
+    local rc=$?
     trap - INT TERM
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for i in $(seq 1 50); do
-        left=0
-        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
-        ((left == 0)) && break
-        sleep 0.1
-    done
-    for p in "${PIDS[@]}"; do
-        kill -9 "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    if [[ $KEEP_TMP == 1 ]]; then echo "crl.sh: logs kept in $TMP" >&2; else rm -rf "$TMP"; fi
+    stop_started crl.sh
     exit "$rc"
 }
 trap cleanup EXIT
@@ -77,8 +68,6 @@ stop_pid() { # PID: stop one process started here and wait for it
     wait "$1" 2>/dev/null || true
 }
 
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 
 cpu_ticks() { # PID: utime+stime in clock ticks (all threads)
     local s

@@ -29,6 +29,32 @@ wait_port() {
     die "$3 did not listen on port $1 within ${4:-20} s"
 }
 
+# stop_started SCRIPT: for the caller's EXIT trap: stop every process in PIDS (TERM, 5 s, then
+# KILL; only the pids started here) and remove TMP, or keep it with KEEP_TMP=1.
+stop_started() {
+    local p i left
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for i in $(seq 1 50); do
+        left=0
+        for p in "${PIDS[@]}"; do
+            kill -0 "$p" 2>/dev/null && left=1
+        done
+        ((left == 0)) && break
+        sleep 0.1
+    done
+    for p in "${PIDS[@]}"; do
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    if [[ ${KEEP_TMP:-0} == 1 ]]; then
+        echo "$1: logs kept in $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+
 # pin CPU CMD...: run CMD pinned to CPU (unless PIN is 0: no taskset).
 pin() {
     local cpu=$1

@@ -96,31 +96,12 @@ NCPU=$(nproc)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/certgate-bench.XXXXXX")
 PIDS=()
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 cleanup() {
     local rc=$?
-    local p i
     trap - INT TERM
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    # Give them 5 s to exit, then SIGKILL whatever is left (only the pids started here).
-    for i in $(seq 1 50); do
-        local left=0
-        for p in "${PIDS[@]}"; do
-            kill -0 "$p" 2>/dev/null && left=1
-        done
-        ((left == 0)) && break
-        sleep 0.1
-    done
-    for p in "${PIDS[@]}"; do
-        kill -9 "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    if [[ $KEEP_TMP == 1 ]]; then
-        echo "run.sh: logs kept in $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
+    stop_started run.sh
     exit "$rc"
 }
 trap cleanup EXIT
@@ -142,8 +123,6 @@ expect_exe() {
     [[ $exe == "$(readlink -f "$2")" ]] || die "$3: pid $1 runs '${exe:-?}', expected $2"
 }
 
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 
 # /proc readings (proc_tree, cpu_ticks, rss_kb) come from bench/lib.sh.
 alive() { kill -0 "$1" 2>/dev/null || { echo "run.sh: $2 (pid $1) is gone; see $TMP/$2.log" >&2; exit 1; }; }

@@ -142,32 +142,13 @@ log "sections: ${SECTIONS[*]}; $ROUNDS round(s); expected run time: about $(expe
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/certgate-scale.XXXXXX")
 PIDS=()
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     local rc=$?
-    local p i left
     trap - INT TERM
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    # Give them 5 s to exit, then SIGKILL whatever is left (only the pids started here).
-    for i in $(seq 1 50); do
-        left=0
-        for p in "${PIDS[@]}"; do
-            kill -0 "$p" 2>/dev/null && left=1
-        done
-        ((left == 0)) && break
-        sleep 0.1
-    done
-    for p in "${PIDS[@]}"; do
-        kill -9 "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    if [[ $KEEP_TMP == 1 ]]; then
-        echo "scale.sh: logs kept in $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
+    stop_started scale.sh
     exit "$rc"
 }
 trap cleanup EXIT
@@ -205,8 +186,6 @@ expect_exe() {
 alive() { kill -0 "$1" 2>/dev/null || { warn "$2 (pid $1) is gone; see $TMP/$2.log"; exit 1; }; }
 now_ns() { date +%s%N; }
 
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 
 # wait_ready PORT PID NAME: like wait_port, polling every 10 ms (start-up time is measured with
 # it); up to 120 s.
