@@ -15,7 +15,7 @@ pub use rule::{AttrKind, Rule, RuleError};
 
 use crate::pki::identity::PeerIdentity;
 use route_index::RouteIndex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 /// One `--route NAME=PREFIX` with everything attached to it by other flags.
@@ -184,7 +184,7 @@ impl Policy {
             });
         }
 
-        let mut trust_set: Vec<&str> = Vec::new();
+        let mut trust_set: HashSet<&str> = HashSet::new();
         for value in route_trust {
             let err = |problem: String| PolicyError::RouteTrust {
                 value: value.clone(),
@@ -200,10 +200,9 @@ impl Policy {
             }
             let route =
                 find_route(&mut out, &by_name, name).ok_or_else(|| err(unknown_route(name)))?;
-            if trust_set.contains(&name) {
+            if !trust_set.insert(name) {
                 return Err(err(format!("route {name:?} already has a --route-trust")));
             }
-            trust_set.push(name);
             route.trust_bundle = bundle.to_string();
         }
 
