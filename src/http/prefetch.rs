@@ -82,10 +82,6 @@ where
         }
         this
     }
-
-    pub fn inner(&self) -> &B {
-        &self.inner
-    }
 }
 
 impl<B> Body for Prefetched<B>
