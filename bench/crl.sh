@@ -82,17 +82,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/"$1"/status 2>/dev/null || echo 0;
 # ---------------------------------------------------------------------------------------------
 # Build and nginx
 
-if [[ ${NO_BUILD:-0} == 1 ]]; then
-    log "NO_BUILD=1: using the existing release binaries"
-else
-    log "building certgate and the benchmark examples (release)"
-    (cd "$ROOT" && cargo build --release --bin certgate --examples) >&2 || die "cargo build failed"
-fi
-BIN="$ROOT/target/release"
-CERTGATE="$BIN/certgate"
-LOADGEN="$BIN/examples/bench_loadgen"
-UPSTREAM="$BIN/examples/bench_upstream"
-for b in "$CERTGATE" "$LOADGEN" "$UPSTREAM"; do [[ -x $b ]] || die "$b is missing"; done
+release_binaries
 command -v openssl >/dev/null || die "openssl is needed to make the PKI and CRLs"
 
 NGINX=$(command -v nginx || true)

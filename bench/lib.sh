@@ -55,6 +55,34 @@ stop_started() {
     fi
 }
 
+# release_binaries [CERTGATE]: build certgate and the benchmark examples (release) unless
+# NO_BUILD=1, then set BIN, CERTGATE (the path given, else the build's), LOADGEN and UPSTREAM;
+# die when one is missing. Needs the caller's `log` and ROOT.
+release_binaries() {
+    if [[ ${NO_BUILD:-0} == 1 ]]; then
+        log "NO_BUILD=1: using the existing release binaries"
+    else
+        log "building certgate and the benchmark examples (release)"
+        (cd "$ROOT" && cargo build --release --bin certgate --examples) >&2 ||
+            die "cargo build failed"
+    fi
+    BIN="$ROOT/target/release"
+    CERTGATE=${1:-$BIN/certgate}
+    LOADGEN="$BIN/examples/bench_loadgen"
+    UPSTREAM="$BIN/examples/bench_upstream"
+    local b
+    for b in "$CERTGATE" "$LOADGEN" "$UPSTREAM"; do
+        [[ -x $b ]] || die "$b is missing (run without NO_BUILD=1)"
+    done
+}
+
+# expect_exe PID PATH NAME: the pid really runs PATH (the execs of start_bg have happened).
+expect_exe() {
+    local exe
+    exe=$(readlink "/proc/$1/exe" 2>/dev/null || true)
+    [[ $exe == "$(readlink -f "$2")" ]] || die "$3: pid $1 runs '${exe:-?}', expected $2"
+}
+
 # pin CPU CMD...: run CMD pinned to CPU (unless PIN is 0: no taskset).
 pin() {
     local cpu=$1

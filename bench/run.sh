@@ -116,12 +116,6 @@ if ((NCPU < 2)); then
     LOAD_CPU=0
 fi
 # pin and start_bg come from bench/lib.sh.
-# expect_exe PID PATH NAME: the pid really runs PATH (the execs above have happened).
-expect_exe() {
-    local exe
-    exe=$(readlink "/proc/$1/exe" 2>/dev/null || true)
-    [[ $exe == "$(readlink -f "$2")" ]] || die "$3: pid $1 runs '${exe:-?}', expected $2"
-}
 
 
 # /proc readings (proc_tree, cpu_ticks, rss_kb) come from bench/lib.sh.
@@ -133,20 +127,7 @@ field() { grep '^RESULT ' "$2" | tail -n1 | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 # ---------------------------------------------------------------------------------------------
 # Build, nginx (+ stream module), oha, openssl, PKI
 
-if [[ ${NO_BUILD:-0} == 1 ]]; then
-    log "NO_BUILD=1: using the existing release binaries"
-else
-    log "building certgate and the benchmark examples (release)"
-    (cd "$ROOT" && cargo build --release --bin certgate --examples) >&2 ||
-        die "cargo build failed"
-fi
-BIN="$ROOT/target/release"
-CERTGATE="$BIN/certgate"
-LOADGEN="$BIN/examples/bench_loadgen"
-UPSTREAM="$BIN/examples/bench_upstream"
-for b in "$CERTGATE" "$LOADGEN" "$UPSTREAM"; do
-    [[ -x $b ]] || die "$b is missing (run without NO_BUILD=1)"
-done
+release_binaries
 
 SUDO=
 [[ $(id -u) == 0 ]] || SUDO=sudo

@@ -178,11 +178,6 @@ stop_pid() {
     done
     PIDS=("${keep[@]}")
 }
-expect_exe() {
-    local exe
-    exe=$(readlink "/proc/$1/exe" 2>/dev/null || true)
-    [[ $exe == "$(readlink -f "$2")" ]] || die "$3: pid $1 runs '${exe:-?}', expected $2"
-}
 alive() { kill -0 "$1" 2>/dev/null || { warn "$2 (pid $1) is gone; see $TMP/$2.log"; exit 1; }; }
 now_ns() { date +%s%N; }
 
@@ -205,19 +200,7 @@ field() { grep '^RESULT ' "$2" | tail -n1 | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 # ---------------------------------------------------------------------------------------------
 # Build, tools, PKI
 
-if [[ ${NO_BUILD:-0} == 1 ]]; then
-    log "NO_BUILD=1: using the existing release binaries"
-else
-    log "building certgate and the benchmark examples (release)"
-    (cd "$ROOT" && cargo build --release --bin certgate --examples) >&2 || die "cargo build failed"
-fi
-BIN="$ROOT/target/release"
-CERTGATE="$BIN/certgate"
-LOADGEN="$BIN/examples/bench_loadgen"
-UPSTREAM="$BIN/examples/bench_upstream"
-for b in "$CERTGATE" "$LOADGEN" "$UPSTREAM"; do
-    [[ -x $b ]] || die "$b is missing (run without NO_BUILD=1)"
-done
+release_binaries
 
 SUDO=
 [[ $(id -u) == 0 ]] || SUDO=sudo
@@ -362,29 +345,36 @@ declare -A PID_OF PORT_OF START_MS START_CPU_MS START_RSS
 # start_certgate TAG ARGS...: a certgate with the common flags and ARGS; its start-up (exec to
 # listening) is timed. certgate runs with RUST_LOG=warn, as in bench/run.sh (nginx has
 # access_log off).
+# launch_timed PROXY TAG PORT EXE CMD...: start CMD (which execs EXE) on PROXY_CPU, wait until
+# PORT accepts, and record the proxy's pid, port, start-up time, start-up CPU and RSS.
+launch_timed() {
+    local proxy=$1 tag=$2 port=$3 exe=$4 t0 t1 pid
+    shift 4
+    t0=$(now_ns)
+    start_bg "$PROXY_CPU" "$TMP/$proxy-$tag.log" "$@"
+    pid=$BG_PID
+    wait_ready "$port" "$pid" "$proxy-$tag"
+    t1=$(now_ns)
+    expect_exe "$pid" "$exe" "$proxy-$tag"
+    PID_OF[$proxy]=$pid
+    PORT_OF[$proxy]=$port
+    START_MS[$proxy]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
+    START_CPU_MS[$proxy]=$(($(cpu_ticks "$pid") * 1000 / CLK_TCK))
+    START_RSS[$proxy]=$(rss_kb "$pid")
+}
 start_certgate() {
-    local tag=$1 port t0 t1 pid
+    local tag=$1 port
     shift
     port=$(free_port)
     local args=(run --listen "127.0.0.1:$port" --admin-listen off
         --server-cert "$PKI/server.pem" --server-key "$PKI/server.key"
         --upstream "http://127.0.0.1:$UP_PORT" "$@")
-    t0=$(now_ns)
-    start_bg "$PROXY_CPU" "$TMP/certgate-$tag.log" env RUST_LOG=warn "$CERTGATE" "${args[@]}"
-    pid=$BG_PID
-    wait_ready "$port" "$pid" "certgate-$tag"
-    t1=$(now_ns)
-    expect_exe "$pid" "$CERTGATE" "certgate-$tag"
-    PID_OF[certgate]=$pid
-    PORT_OF[certgate]=$port
-    START_MS[certgate]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
-    START_CPU_MS[certgate]=$(($(cpu_ticks "$pid") * 1000 / CLK_TCK))
-    START_RSS[certgate]=$(rss_kb "$pid")
+    launch_timed certgate "$tag" "$port" "$CERTGATE" env RUST_LOG=warn "$CERTGATE" "${args[@]}"
 }
 # start_nginx TAG TRUST HTTP2 : nginx from bench/nginx-scale.conf.tmpl, with the maps.conf and
 # locations.conf that the caller wrote into $TMP/nginx-TAG/; timed like certgate.
 start_nginx() {
-    local tag=$1 trust=$2 http2=$3 port dir t0 t1 pid
+    local tag=$1 trust=$2 http2=$3 port dir
     dir="$TMP/nginx-$tag"
     port=$(free_port)
     sed -e "s|@CONF@|$dir|g" -e "s|@PKI@|$PKI|g" -e "s|@TRUST@|$trust|g" \
@@ -393,17 +383,7 @@ start_nginx() {
         "$ROOT/bench/nginx-scale.conf.tmpl" >"$dir/nginx.conf"
     "$NGINX" -t -q -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf" \
         >"$TMP/nginx-$tag.log" 2>&1 || { cat "$TMP/nginx-$tag.log" >&2; die "nginx -t failed ($tag)"; }
-    t0=$(now_ns)
-    start_bg "$PROXY_CPU" "$TMP/nginx-$tag.log" "$NGINX" -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf"
-    pid=$BG_PID
-    wait_ready "$port" "$pid" "nginx-$tag"
-    t1=$(now_ns)
-    expect_exe "$pid" "$NGINX" "nginx-$tag"
-    PID_OF[nginx]=$pid
-    PORT_OF[nginx]=$port
-    START_MS[nginx]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
-    START_CPU_MS[nginx]=$(($(cpu_ticks "$pid") * 1000 / CLK_TCK))
-    START_RSS[nginx]=$(rss_kb "$pid")
+    launch_timed nginx "$tag" "$port" "$NGINX" "$NGINX" -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf"
 }
 stop_proxies() {
     local p

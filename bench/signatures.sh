@@ -38,17 +38,9 @@ if ! command -v valgrind >/dev/null; then
 fi
 command -v openssl >/dev/null || die "openssl is needed to sign the benchmark body"
 
-if [[ ${NO_BUILD:-0} != 1 ]]; then
-    log "building certgate and the benchmark examples (release)"
-    (cd "$ROOT" && cargo build --release --bin certgate --examples) >&2 || die "cargo build failed"
-fi
-BIN="$ROOT/target/release"
-CERTGATE=${CERTGATE:-$BIN/certgate}
-LOADGEN="$BIN/examples/bench_loadgen"
-UPSTREAM="$BIN/examples/bench_upstream"
-for b in "$CERTGATE" "$LOADGEN" "$UPSTREAM"; do
-    [[ -x $b ]] || die "$b is missing (run without NO_BUILD=1)"
-done
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+release_binaries "${CERTGATE:-}"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/certgate-sig.XXXXXX")
 PIDS=()
@@ -61,8 +53,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 
 PKI="$TMP/pki"
 "$LOADGEN" pki --dir "$PKI" >/dev/null
