@@ -92,7 +92,7 @@ impl Framing {
                         (_, l) => State::ChunkData(l),
                     };
                 }
-                _ => match data.iter().position(|&b| b == b'\n') {
+                _ => match memchr::memchr(b'\n', data) {
                     // However the line is cut into reads, one longer than `max_line`
                     // cannot be followed: flag this request (fail closed) and stop
                     // looking; the connection is closed after it.
@@ -108,14 +108,16 @@ impl Framing {
                         self.line.extend_from_slice(data);
                         return;
                     }
+                    // The whole line is in this read (the usual case): looked at in place.
+                    Some(i) if self.line.is_empty() => {
+                        self.on_line(without_cr(&data[..i]));
+                        data = &data[i + 1..];
+                    }
                     Some(i) => {
                         self.line.extend_from_slice(&data[..i]);
                         data = &data[i + 1..];
                         let mut line = std::mem::take(&mut self.line);
-                        if line.last() == Some(&b'\r') {
-                            line.pop();
-                        }
-                        self.on_line(&line);
+                        self.on_line(without_cr(&line));
                         line.clear();
                         self.line = line;
                     }
@@ -189,16 +191,20 @@ impl Framing {
             self.te_chunked = false;
             return;
         }
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
+        let Some(colon) = memchr::memchr(b':', line) else {
             return;
         };
         let name = &line[..colon];
+        let is_cl = name.eq_ignore_ascii_case(b"content-length");
+        if !is_cl && !name.eq_ignore_ascii_case(b"transfer-encoding") {
+            return; // every other header: only its line end matters
+        }
         let value = String::from_utf8_lossy(&line[colon + 1..]);
         let value = value.trim();
-        if name.eq_ignore_ascii_case(b"content-length") {
+        if is_cl {
             self.has_cl = true;
             self.cl = value.parse().ok();
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else {
             self.has_te = true;
             self.te_chunked = value
                 .rsplit(',')
@@ -206,6 +212,11 @@ impl Framing {
                 .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
         }
     }
+}
+
+/// A line without the `\r` of its `\r\n` ending.
+fn without_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// Shared between the reader, the request handler and the connection's timer.
