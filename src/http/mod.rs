@@ -3,6 +3,8 @@
 //! upstream answers (prefetch).
 
 pub mod framing;
+pub mod h1client;
+pub mod h1wire;
 pub mod headers;
 pub mod prefetch;
 pub mod upstream;

@@ -8,8 +8,11 @@
 //! was idle) is retried once per idle connection and then on a fresh one; a request that was
 //! written is never retried.
 
+use super::h1client::{self, AnswerBody, ExchangeError};
+use super::h1wire;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderValue, Method, Request, Response};
+use http_body_util::{BodyExt, Either};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -68,6 +71,8 @@ struct Pool {
     /// The Host header for requests that arrive without one (HTTP/1.0 clients).
     host: HeaderValue,
     idle: Mutex<VecDeque<Idle>>,
+    /// Idle connections of certgate's own client (`h1client`), most recent last.
+    own_idle: Mutex<VecDeque<(h1client::Conn, Instant)>>,
     builder: hyper::client::conn::http1::Builder,
 }
 
@@ -95,6 +100,8 @@ pub enum UpstreamError {
     },
     #[error("upstream reset or failed: {0}")]
     Reset(#[source] hyper::Error),
+    #[error("upstream reset or failed: {0}")]
+    Exchange(#[source] ExchangeError),
     #[error("upstream did not answer within the upstream timeout")]
     Timeout,
     #[error("cannot build the upstream request URI: {0}")]
@@ -107,7 +114,7 @@ impl UpstreamError {
         match self {
             UpstreamError::Connect { .. } => "connect",
             UpstreamError::Timeout => "timeout",
-            UpstreamError::Reset(_) | UpstreamError::Uri(_) => "reset",
+            UpstreamError::Reset(_) | UpstreamError::Exchange(_) | UpstreamError::Uri(_) => "reset",
         }
     }
 }
@@ -130,6 +137,7 @@ impl Upstream {
                 target,
                 host,
                 idle: Mutex::new(VecDeque::new()),
+                own_idle: Mutex::new(VecDeque::new()),
                 builder: hyper::client::conn::http1::Builder::new(),
             }),
         }
@@ -170,6 +178,74 @@ impl Upstream {
 impl Pool {
     async fn send(
         self: Arc<Self>,
+        req: Request<RequestBody>,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        let whole = match req.body() {
+            Either::Left(incoming) => incoming.is_end_stream(),
+            Either::Right(_) => true,
+        };
+        if whole {
+            self.send_whole(req).await
+        } else {
+            self.send_streaming(req).await
+        }
+    }
+
+    /// A request whose body certgate holds whole (none, or one a `--verify` route read):
+    /// certgate's own client, in this task.
+    async fn send_whole(
+        self: Arc<Self>,
+        req: Request<RequestBody>,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        let (parts, body) = req.into_parts();
+        let body = match body {
+            Either::Left(_) => Bytes::new(),
+            Either::Right(full) => match full.collect().await {
+                Ok(c) => c.to_bytes(),
+                Err(never) => match never {},
+            },
+        };
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut head = Vec::with_capacity(256 + 64 * parts.headers.len());
+        h1wire::encode_request_head(
+            &mut head,
+            &parts.method,
+            target,
+            &parts.headers,
+            body.len() as u64,
+        );
+        let head_request = parts.method == Method::HEAD;
+        loop {
+            let (mut conn, reused) = match self.checkout_own() {
+                Some(c) => (c, true),
+                None => (Box::pin(self.connect_own()).await?, false),
+            };
+            match conn.exchange(&mut head, &body, head_request).await {
+                Ok(answer) => {
+                    let body = AnswerBody::new(conn, answer.framing, answer.keep_alive);
+                    let mut resp = Response::new(PooledBody {
+                        inner: Inner::Own(body),
+                        pool: self,
+                    });
+                    *resp.status_mut() = answer.status;
+                    *resp.version_mut() = answer.version;
+                    *resp.headers_mut() = answer.headers;
+                    return Ok(resp);
+                }
+                // Not written whole on a connection the upstream had closed meanwhile:
+                // the upstream has not acted on it; send it on another connection.
+                Err(ExchangeError::Write(e)) if reused => {
+                    debug!(error = %e, "idle upstream connection was closed; retrying on another");
+                }
+                Err(e) => return Err(UpstreamError::Exchange(e)),
+            }
+        }
+    }
+
+    /// A request whose body is still arriving: hyper's client sends it while it reads the
+    /// answer.
+    async fn send_streaming(
+        self: Arc<Self>,
         mut req: Request<RequestBody>,
     ) -> Result<Response<PooledBody>, UpstreamError> {
         loop {
@@ -187,8 +263,8 @@ impl Pool {
             match tx.try_send_request(req).await {
                 Ok(resp) => {
                     return Ok(resp.map(|body| PooledBody {
-                        inner: body,
-                        home: Some((tx, self)),
+                        inner: Inner::Hyper(body, Some(tx)),
+                        pool: self,
                     }))
                 }
                 Err(mut e) => match e.take_message() {
@@ -231,7 +307,43 @@ impl Pool {
         }
     }
 
+    fn checkout_own(&self) -> Option<h1client::Conn> {
+        let mut idle = self.own_idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some((mut c, since)) = idle.pop_back() {
+            if since.elapsed() < IDLE_TIMEOUT && c.fit_for_reuse() {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn checkin_own(&self, conn: h1client::Conn) {
+        let now = Instant::now();
+        let mut idle = self.own_idle.lock().unwrap_or_else(|p| p.into_inner());
+        while idle
+            .front()
+            .is_some_and(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT)
+        {
+            idle.pop_front();
+        }
+        if idle.len() < MAX_IDLE {
+            idle.push_back((conn, now));
+        }
+    }
+
     async fn connect(&self) -> Result<SendRequest<RequestBody>, UpstreamError> {
+        match self.open().await? {
+            h1client::Io::Tcp(tcp) => self.handshake(tcp).await,
+            h1client::Io::Unix(unix) => self.handshake(unix).await,
+        }
+    }
+
+    async fn connect_own(&self) -> Result<h1client::Conn, UpstreamError> {
+        Ok(h1client::Conn::new(self.open().await?))
+    }
+
+    /// A new socket to the upstream.
+    async fn open(&self) -> Result<h1client::Io, UpstreamError> {
         let connect_error = |source: std::io::Error| UpstreamError::Connect {
             target: match &self.target {
                 Target::Tcp(a) => a.clone(),
@@ -254,13 +366,13 @@ impl Pool {
                 })?
                 .map_err(connect_error)?;
                 let _ = tcp.set_nodelay(true);
-                self.handshake(tcp).await
+                Ok(h1client::Io::Tcp(tcp))
             }
             Target::Unix(path) => {
                 let unix = tokio::net::UnixStream::connect(path)
                     .await
                     .map_err(connect_error)?;
-                self.handshake(unix).await
+                Ok(h1client::Io::Unix(unix))
             }
         }
     }
@@ -286,28 +398,59 @@ impl Pool {
 /// An upstream response body; its connection goes back to the pool when it has been read
 /// to the end (and is closed if the body is dropped before that).
 pub struct PooledBody {
-    inner: Incoming,
-    home: Option<(SendRequest<RequestBody>, Arc<Pool>)>,
+    inner: Inner,
+    pool: Arc<Pool>,
+}
+
+enum Inner {
+    /// hyper's client, and the connection's handle until it goes back to the pool.
+    Hyper(Incoming, Option<SendRequest<RequestBody>>),
+    Own(AnswerBody),
+}
+
+/// An upstream answer body that broke off.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error(transparent)]
+    Hyper(#[from] hyper::Error),
+    #[error(transparent)]
+    Own(#[from] ExchangeError),
 }
 
 impl PooledBody {
     fn release(&mut self) {
-        if let Some((tx, pool)) = self.home.take() {
-            pool.checkin(tx);
+        match &mut self.inner {
+            Inner::Hyper(_, tx) => {
+                if let Some(tx) = tx.take() {
+                    self.pool.checkin(tx);
+                }
+            }
+            Inner::Own(body) => {
+                if let Some(conn) = body.take_reusable() {
+                    self.pool.checkin_own(conn);
+                }
+            }
         }
     }
 }
 
 impl Body for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
-        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        let frame = match &mut this.inner {
+            Inner::Hyper(body, _) => {
+                ready!(Pin::new(body).poll_frame(cx)).map(|f| f.map_err(BodyError::from))
+            }
+            Inner::Own(body) => {
+                ready!(Pin::new(body).poll_frame(cx)).map(|f| f.map_err(BodyError::from))
+            }
+        };
         if frame.is_none() {
             this.release();
         }
@@ -315,18 +458,24 @@ impl Body for PooledBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::Hyper(body, _) => body.is_end_stream(),
+            Inner::Own(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Hyper(body, _) => body.size_hint(),
+            Inner::Own(body) => body.size_hint(),
+        }
     }
 }
 
 impl Drop for PooledBody {
     fn drop(&mut self) {
         // A body with nothing left (HEAD, 204, 304, or read to its end) frees its connection.
-        if self.inner.is_end_stream() {
+        if self.is_end_stream() {
             self.release();
         }
     }

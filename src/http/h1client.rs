@@ -1,0 +1,301 @@
+//! One upstream HTTP/1.1 connection driven by the request's own task: write a request whose
+//! body certgate already holds, read the answer head in place, and stream the answer body
+//! from the same buffer. No connection task and no channel between the request and its
+//! connection, which is what hyper's client costs per request (see docs/performance.md).
+//! Requests whose body is still arriving go through hyper's client (`upstream.rs`), which
+//! sends the body while it reads the answer.
+
+use super::h1wire::{self, AnswerHead, Chunked, Framing, Parsed, WireError};
+use bytes::{Bytes, BytesMut};
+use hyper::body::{Body, Frame, SizeHint};
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+
+/// First read size for an answer; doubled while reads fill it, up to `MAX_READ`.
+const FIRST_READ: usize = 16 * 1024;
+const MAX_READ: usize = 256 * 1024;
+/// A request body up to this size goes out in the same write as its head.
+const JOIN_BODY: usize = 64 * 1024;
+
+/// The socket to the upstream.
+#[derive(Debug)]
+pub enum Io {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Io {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Io::Tcp(s) => s.poll_read_ready(cx),
+            Io::Unix(s) => s.poll_read_ready(cx),
+        }
+    }
+
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Io::Tcp(s) => s.try_read_buf(buf),
+            Io::Unix(s) => s.try_read_buf(buf),
+        }
+    }
+
+    async fn read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Io::Tcp(s) => s.read_buf(buf).await,
+            Io::Unix(s) => s.read_buf(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Io::Tcp(s) => s.write_all(data).await,
+            Io::Unix(s) => s.write_all(data).await,
+        }
+    }
+}
+
+/// Why an exchange failed, and whether the request may be sent again elsewhere.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// The request could not be written: the upstream never saw it whole.
+    #[error("writing the request to the upstream failed: {0}")]
+    Write(#[source] io::Error),
+    #[error("reading the upstream's answer failed: {0}")]
+    Read(#[source] io::Error),
+    #[error("the upstream closed the connection without answering")]
+    Closed,
+    #[error(transparent)]
+    Wire(#[from] WireError),
+}
+
+/// An idle or busy upstream connection with the bytes read from it and not yet used.
+#[derive(Debug)]
+pub struct Conn {
+    io: Io,
+    buf: BytesMut,
+}
+
+impl Conn {
+    pub fn new(io: Io) -> Conn {
+        Conn {
+            io,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// An idle connection is fit for a request: the upstream has not closed it and sent
+    /// nothing unasked. Costs no system call unless the socket became readable.
+    pub fn fit_for_reuse(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match self.io.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            // Readable: closed (0), unasked bytes, or a stale readiness (WouldBlock).
+            Poll::Ready(Ok(())) => matches!(
+                self.io.try_read_buf(&mut self.buf),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock
+            ),
+        }
+    }
+
+    /// Send `head` and `body` (the whole request) and read the answer's head. The answer
+    /// body follows from `AnswerBody::new(conn, ..)`.
+    pub async fn exchange(
+        &mut self,
+        head: &mut Vec<u8>,
+        body: &Bytes,
+        head_request: bool,
+    ) -> Result<AnswerHead, ExchangeError> {
+        if body.len() <= JOIN_BODY {
+            let head_len = head.len();
+            head.extend_from_slice(body);
+            let written = self.io.write_all(head).await;
+            head.truncate(head_len); // kept for a retry on another connection
+            written.map_err(ExchangeError::Write)?;
+        } else {
+            self.io
+                .write_all(head)
+                .await
+                .map_err(ExchangeError::Write)?;
+            self.io
+                .write_all(body)
+                .await
+                .map_err(ExchangeError::Write)?;
+        }
+        loop {
+            if !self.buf.is_empty() {
+                match h1wire::parse_answer_head(&self.buf, head_request)? {
+                    Parsed::Head(answer, n) => {
+                        let _ = self.buf.split_to(n);
+                        return Ok(answer);
+                    }
+                    Parsed::Interim(n) => {
+                        let _ = self.buf.split_to(n);
+                        continue;
+                    }
+                    Parsed::Partial => {}
+                }
+            }
+            self.buf.reserve(FIRST_READ);
+            match self.io.read_buf(&mut self.buf).await {
+                Ok(0) if self.buf.is_empty() => return Err(ExchangeError::Closed),
+                Ok(0) => return Err(WireError::Malformed("closed within the head").into()),
+                Ok(_) => {}
+                Err(e) => return Err(ExchangeError::Read(e)),
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Length(u64),
+    Chunked(Chunked),
+    UntilClose,
+    Done,
+}
+
+/// An answer body read from its connection as the client takes it.
+#[derive(Debug)]
+pub struct AnswerBody {
+    conn: Option<Conn>,
+    state: State,
+    keep_alive: bool,
+    read_size: usize,
+}
+
+impl AnswerBody {
+    pub fn new(conn: Conn, framing: Framing, keep_alive: bool) -> AnswerBody {
+        let state = match framing {
+            Framing::Empty => State::Done,
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::Chunked(Chunked::default()),
+            Framing::UntilClose => State::UntilClose,
+        };
+        AnswerBody {
+            conn: Some(conn),
+            state,
+            keep_alive,
+            read_size: FIRST_READ,
+        }
+    }
+
+    /// The connection, once the body has been read to its end and the connection can take
+    /// another request (nothing unasked after the body, no `Connection: close`).
+    pub fn take_reusable(&mut self) -> Option<Conn> {
+        match self.state {
+            State::Done if self.keep_alive => self.conn.take().filter(|c| c.buf.is_empty()),
+            _ => None,
+        }
+    }
+
+    /// Body data already received, per the framing.
+    fn next_buffered(&mut self, conn: &mut Conn) -> Result<Option<Bytes>, WireError> {
+        match &mut self.state {
+            State::Done => Ok(None),
+            State::Length(n) => {
+                if conn.buf.is_empty() {
+                    return Ok(None);
+                }
+                let take = (conn.buf.len() as u64).min(*n) as usize;
+                *n -= take as u64;
+                if *n == 0 {
+                    self.state = State::Done;
+                }
+                Ok(Some(conn.buf.split_to(take).freeze()))
+            }
+            State::Chunked(c) => {
+                let data = c.decode(&mut conn.buf)?;
+                if c.is_done() {
+                    self.state = State::Done;
+                }
+                Ok(data)
+            }
+            State::UntilClose if conn.buf.is_empty() => Ok(None),
+            State::UntilClose => Ok(Some(conn.buf.split().freeze())),
+        }
+    }
+}
+
+impl Body for AnswerBody {
+    type Data = Bytes;
+    type Error = ExchangeError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ExchangeError>>> {
+        let this = self.get_mut();
+        let Some(mut conn) = this.conn.take() else {
+            return Poll::Ready(None);
+        };
+        let r = this.poll_data(&mut conn, cx);
+        this.conn = Some(conn);
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.state {
+            State::Done => SizeHint::with_exact(0),
+            State::Length(n) => SizeHint::with_exact(n),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+impl AnswerBody {
+    fn poll_data(
+        &mut self,
+        conn: &mut Conn,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ExchangeError>>> {
+        loop {
+            match self.next_buffered(conn) {
+                Err(e) => {
+                    self.keep_alive = false;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+                Ok(Some(data)) if data.is_empty() => continue,
+                Ok(Some(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Ok(None) if matches!(self.state, State::Done) => return Poll::Ready(None),
+                Ok(None) => {}
+            }
+            if let Err(e) = ready!(conn.io.poll_read_ready(cx)) {
+                self.keep_alive = false;
+                return Poll::Ready(Some(Err(ExchangeError::Read(e))));
+            }
+            conn.buf.reserve(self.read_size);
+            match conn.io.try_read_buf(&mut conn.buf) {
+                Ok(0) if matches!(self.state, State::UntilClose) => {
+                    self.state = State::Done;
+                    self.keep_alive = false;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    self.keep_alive = false;
+                    return Poll::Ready(Some(Err(WireError::Truncated.into())));
+                }
+                Ok(n) => {
+                    if n >= self.read_size {
+                        self.read_size = (self.read_size * 2).min(MAX_READ);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    self.keep_alive = false;
+                    return Poll::Ready(Some(Err(ExchangeError::Read(e))));
+                }
+            }
+        }
+    }
+}

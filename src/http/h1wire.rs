@@ -1,0 +1,489 @@
+//! HTTP/1.1 on the upstream hop, as bytes: the request head certgate writes, the answer head
+//! it reads, and how the answer's body is framed (RFC 9112 §6.3). Pure: bytes in, values out.
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+/// Most header lines an upstream answer may have (hyper's client allows as many).
+pub const MAX_HEADERS: usize = 100;
+/// Longest upstream answer head (hyper's client buffer is about as large).
+pub const MAX_HEAD_BYTES: usize = 400 * 1024;
+/// Longest chunk-size or trailer line.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// Why an upstream answer cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("the upstream's answer head is malformed ({0})")]
+    Malformed(&'static str),
+    #[error("the upstream's answer head is larger than {MAX_HEAD_BYTES} bytes")]
+    HeadTooLarge,
+    #[error("the upstream answered 101 Switching Protocols, which certgate does not forward")]
+    Upgrade,
+    #[error("the upstream's chunked answer body is malformed ({0})")]
+    BadChunk(&'static str),
+    #[error("the upstream closed the connection before the end of its answer body")]
+    Truncated,
+}
+
+/// How an answer's body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (HEAD, 204, 304, or `Content-Length: 0`).
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the upstream closes the connection.
+    UntilClose,
+}
+
+/// A complete, final answer head.
+#[derive(Debug)]
+pub struct AnswerHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// The connection can carry another request once the body is read.
+    pub keep_alive: bool,
+}
+
+/// What the bytes received so far hold.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Not a whole head yet.
+    Partial,
+    /// An interim (1xx) answer of this many bytes, to be skipped.
+    Interim(usize),
+    /// The final answer's head, and how many bytes it took.
+    Head(AnswerHead, usize),
+}
+
+/// Write the request head: `METHOD TARGET HTTP/1.1`, the headers, and the body's framing.
+/// `body_len` is the length of the body certgate has in hand: it replaces any
+/// `Content-Length` among `headers`, and is written when the body is not empty or the
+/// client sent a `Content-Length` itself.
+pub fn encode_request_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    body_len: u64,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut had_length = false;
+    for (name, value) in headers {
+        if *name == http::header::CONTENT_LENGTH {
+            had_length = true;
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if body_len > 0 || had_length {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(body_len.to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Parse an answer head at the start of `buf`. `head_request`: the request was HEAD, so the
+/// answer has no body whatever its headers say.
+pub fn parse_answer_head(buf: &[u8], head_request: bool) -> Result<Parsed, WireError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut answer = httparse::Response::new(&mut slots);
+    let len = match answer.parse(buf) {
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
+            return Err(WireError::HeadTooLarge)
+        }
+        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+        Ok(httparse::Status::Complete(n)) => n,
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(WireError::Malformed("too many headers"))
+        }
+        Err(_) => {
+            return Err(WireError::Malformed(
+                "not an HTTP/1 status line and headers",
+            ))
+        }
+    };
+    let code = answer.code.ok_or(WireError::Malformed("no status"))?;
+    let status = StatusCode::from_u16(code).map_err(|_| WireError::Malformed("bad status"))?;
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        return Err(WireError::Upgrade);
+    }
+    if status.is_informational() {
+        return Ok(Parsed::Interim(len));
+    }
+    let version = match answer.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let mut headers = HeaderMap::with_capacity(answer.headers.len());
+    let mut length: Option<u64> = None;
+    let mut chunked = None;
+    let (mut close, mut keep_alive_token) = (false, false);
+    for h in answer.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| WireError::Malformed("bad header name"))?;
+        let value = HeaderValue::from_bytes(h.value)
+            .map_err(|_| WireError::Malformed("bad header value"))?;
+        if name == http::header::CONTENT_LENGTH {
+            // Several lines, or a list, must all give the same number (RFC 9110 §8.6).
+            for part in h.value.split(|&b| b == b',') {
+                let n = parse_decimal(part.trim_ascii())
+                    .ok_or(WireError::Malformed("bad Content-Length"))?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(WireError::Malformed("conflicting Content-Length"));
+                }
+                length = Some(n);
+            }
+        } else if name == http::header::TRANSFER_ENCODING {
+            // Only the last coding decides (RFC 9112 §6.3).
+            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name == http::header::CONNECTION {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        headers.append(name, value);
+    }
+    let no_body =
+        head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    let framing = match (chunked, length) {
+        _ if no_body => Framing::Empty,
+        (Some(true), _) => Framing::Chunked,
+        (Some(false), _) => Framing::UntilClose,
+        (None, Some(0)) => Framing::Empty,
+        (None, Some(n)) => Framing::Length(n),
+        (None, None) => Framing::UntilClose,
+    };
+    if chunked.is_some() && length.is_some() {
+        // Transfer-Encoding wins; the length is wrong for what follows, and the
+        // connection is not trusted with another request (RFC 9112 §6.3).
+        headers.remove(http::header::CONTENT_LENGTH);
+        close = true;
+    }
+    let keep_alive = framing != Framing::UntilClose
+        && !close
+        && (version == Version::HTTP_11 || keep_alive_token);
+    Ok(Parsed::Head(
+        AnswerHead {
+            status,
+            version,
+            headers,
+            framing,
+            keep_alive,
+        },
+        len,
+    ))
+}
+
+fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// Decodes a chunked body (RFC 9112 §7.1) from the bytes received; trailers are read and
+/// dropped.
+#[derive(Debug, Default)]
+pub struct Chunked {
+    state: ChunkState,
+    trailer_bytes: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    #[default]
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers,
+    Done,
+}
+
+impl Chunked {
+    pub fn is_done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+
+    /// The next piece of body data that `buf` holds, taken out of it; `None` when more bytes
+    /// are needed or the body is complete (`is_done`).
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, WireError> {
+        loop {
+            match self.state {
+                ChunkState::Done => return Ok(None),
+                ChunkState::Data(n) => {
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                    let take = (buf.len() as u64).min(n) as usize;
+                    self.state = match n - take as u64 {
+                        0 => ChunkState::DataEnd,
+                        left => ChunkState::Data(left),
+                    };
+                    return Ok(Some(buf.split_to(take).freeze()));
+                }
+                ChunkState::Size | ChunkState::DataEnd | ChunkState::Trailers => {
+                    let Some(line) = take_line(buf)? else {
+                        return Ok(None);
+                    };
+                    self.state = match self.state {
+                        ChunkState::DataEnd if line.is_empty() => ChunkState::Size,
+                        ChunkState::DataEnd => {
+                            return Err(WireError::BadChunk("no CRLF after data"))
+                        }
+                        ChunkState::Size => match chunk_size(&line)? {
+                            0 => ChunkState::Trailers,
+                            n => ChunkState::Data(n),
+                        },
+                        _ if line.is_empty() => ChunkState::Done,
+                        _ => {
+                            self.trailer_bytes += line.len();
+                            if self.trailer_bytes > MAX_HEAD_BYTES {
+                                return Err(WireError::BadChunk("trailers too large"));
+                            }
+                            ChunkState::Trailers
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// A whole line (without its CRLF) taken from the front of `buf`, or `None` if it has not
+/// all arrived.
+fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, WireError> {
+    match memchr::memchr(b'\n', buf) {
+        None if buf.len() > MAX_CHUNK_LINE => Err(WireError::BadChunk("line too long")),
+        None => Ok(None),
+        Some(i) if i > MAX_CHUNK_LINE => Err(WireError::BadChunk("line too long")),
+        Some(i) => {
+            let mut line = buf.split_to(i + 1);
+            line.truncate(i);
+            if line.last() == Some(&b'\r') {
+                line.truncate(i - 1);
+            }
+            Ok(Some(line))
+        }
+    }
+}
+
+/// `1a;name=value` → 26. At most 16 hex digits; extensions are ignored.
+fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let rest = line[digits..].trim_ascii_start();
+    if digits == 0 || digits > 16 || !(rest.is_empty() || rest[0] == b';') {
+        return Err(WireError::BadChunk("bad chunk size"));
+    }
+    let hex =
+        std::str::from_utf8(&line[..digits]).map_err(|_| WireError::BadChunk("bad chunk size"))?;
+    u64::from_str_radix(hex, 16).map_err(|_| WireError::BadChunk("bad chunk size"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(bytes: &[u8], head_request: bool) -> (AnswerHead, usize) {
+        match parse_answer_head(bytes, head_request).unwrap() {
+            Parsed::Head(h, n) => (h, n),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn request_head_carries_the_body_length_certgate_has() {
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("app"));
+        h.insert("content-length", HeaderValue::from_static("999"));
+        h.append("x-a", HeaderValue::from_static("1"));
+        h.append("x-a", HeaderValue::from_static("2"));
+        let mut out = Vec::new();
+        encode_request_head(&mut out, &Method::POST, "/p?q=1", &h, 5);
+        assert_eq!(
+            out,
+            b"POST /p?q=1 HTTP/1.1\r\nhost: app\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 5\r\n\r\n"
+        );
+        // A GET without a body gets no framing header; a POST whose client said 0 keeps it.
+        let mut out = Vec::new();
+        encode_request_head(&mut out, &Method::GET, "/", &HeaderMap::new(), 0);
+        assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
+        let mut out = Vec::new();
+        let mut h = HeaderMap::new();
+        h.insert("content-length", HeaderValue::from_static("0"));
+        encode_request_head(&mut out, &Method::POST, "/", &h, 0);
+        assert_eq!(out, b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let (h, n) = head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false);
+        assert_eq!((h.framing, h.keep_alive, n), (Framing::Length(5), true, 38));
+        let (h, _) = head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            false,
+        );
+        assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, true));
+        let (h, _) = head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            false,
+        );
+        assert_eq!((h.framing, h.keep_alive), (Framing::UntilClose, false));
+        let (h, _) = head(b"HTTP/1.1 200 OK\r\n\r\n", false);
+        assert_eq!((h.framing, h.keep_alive), (Framing::UntilClose, false));
+        let (h, _) = head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true);
+        assert_eq!((h.framing, h.keep_alive), (Framing::Empty, true));
+        assert_eq!(
+            h.headers["content-length"], "5",
+            "HEAD keeps the length it announces"
+        );
+        let (h, _) = head(b"HTTP/1.1 304 Not Modified\r\n\r\n", false);
+        assert_eq!(h.framing, Framing::Empty);
+        let (h, _) = head(b"HTTP/1.1 204 No Content\r\n\r\n", false);
+        assert_eq!((h.framing, h.keep_alive), (Framing::Empty, true));
+    }
+
+    #[test]
+    fn transfer_encoding_beats_content_length_and_the_connection_is_not_reused() {
+        let (h, _) = head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false,
+        );
+        assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, false));
+        assert!(!h.headers.contains_key("content-length"));
+    }
+
+    #[test]
+    fn keep_alive_follows_version_and_connection() {
+        let (h, _) = head(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            false,
+        );
+        assert!(!h.keep_alive);
+        let (h, _) = head(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false);
+        assert!(!h.keep_alive);
+        let (h, _) = head(
+            b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n",
+            false,
+        );
+        assert!(h.keep_alive);
+        assert_eq!(h.version, Version::HTTP_10);
+    }
+
+    #[test]
+    fn bad_heads_are_errors_and_partial_heads_wait() {
+        let bad: &[&[u8]] = &[
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTP/1.1 200 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+        ];
+        for b in bad {
+            assert!(
+                parse_answer_head(b, false).is_err(),
+                "{}",
+                String::from_utf8_lossy(b)
+            );
+        }
+        let (h, _) = head(b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", false);
+        assert_eq!(h.framing, Framing::Length(5));
+        assert!(matches!(
+            parse_answer_head(b"HTTP/1.1 200 OK\r\nContent-Le", false),
+            Ok(Parsed::Partial)
+        ));
+        let huge = [
+            b"HTTP/1.1 200 OK\r\nx: ".as_slice(),
+            &vec![b'a'; MAX_HEAD_BYTES],
+        ]
+        .concat();
+        assert!(matches!(
+            parse_answer_head(&huge, false),
+            Err(WireError::HeadTooLarge)
+        ));
+        let many: Vec<u8> = [
+            b"HTTP/1.1 200 OK\r\n".to_vec(),
+            b"a: b\r\n".repeat(MAX_HEADERS + 1),
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        assert!(parse_answer_head(&many, false).is_err());
+    }
+
+    #[test]
+    fn interim_answers_are_skipped_and_upgrades_refused() {
+        let b = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        match parse_answer_head(b, false).unwrap() {
+            Parsed::Interim(n) => {
+                let (h, _) = head(&b[n..], false);
+                assert_eq!(h.status, 200);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_answer_head(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", false),
+            Err(WireError::Upgrade)
+        ));
+    }
+
+    /// Feed `wire` in pieces of `step` bytes; return the body and whether it completed.
+    fn dechunk(wire: &[u8], step: usize) -> Result<(Vec<u8>, bool, usize), WireError> {
+        let mut c = Chunked::default();
+        let mut buf = BytesMut::new();
+        let mut body = Vec::new();
+        for piece in wire.chunks(step) {
+            buf.extend_from_slice(piece);
+            while let Some(d) = c.decode(&mut buf)? {
+                body.extend_from_slice(&d);
+            }
+        }
+        Ok((body, c.is_done(), buf.len()))
+    }
+
+    #[test]
+    fn chunked_bodies_decode_however_the_bytes_are_cut() {
+        let wire = b"5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
+        for step in [1, 2, 3, 7, wire.len()] {
+            let (body, done, left) = dechunk(wire, step).unwrap();
+            assert_eq!(body, b"helloabcdefghijklmnopqrstuvwxyz", "step {step}");
+            assert!(done);
+            assert_eq!(left, 4, "bytes after the body stay in the buffer");
+        }
+        let (body, done, _) = dechunk(b"3\r\nabc\r\n", 2).unwrap();
+        assert_eq!((body.as_slice(), done), (b"abc".as_slice(), false));
+    }
+
+    #[test]
+    fn bad_chunked_bodies_are_errors() {
+        for wire in [
+            b"g\r\n".as_slice(),
+            b"\r\n",
+            b"5\r\nhelloXX\r\n",
+            b"10000000000000000\r\n",
+            b"5 x\r\nhello\r\n",
+        ] {
+            assert!(
+                dechunk(wire, 1).is_err(),
+                "{}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+        assert!(dechunk(&vec![b'1'; MAX_CHUNK_LINE + 2], 100).is_err());
+    }
+}
