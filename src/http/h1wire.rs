@@ -59,8 +59,8 @@ pub enum Parsed {
     Head(AnswerHead, usize),
 }
 
-/// Write the request head: `METHOD TARGET HTTP/1.1`, the headers, and the body's framing.
-/// `body_len` is the length of the body certgate has in hand: it replaces any
+/// Write the request head: `METHOD TARGET HTTP/1.1`, the headers, `extra` (header lines
+/// already written, each ending in CRLF), and the body's framing. `body_len` is the length of the body certgate has in hand: it replaces any
 /// `Content-Length` among `headers`, and is written when the body is not empty or the
 /// client sent a `Content-Length` itself.
 pub fn encode_request_head(
@@ -68,6 +68,7 @@ pub fn encode_request_head(
     method: &Method,
     target: &str,
     headers: &HeaderMap,
+    extra: &[u8],
     body_len: u64,
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
@@ -85,6 +86,7 @@ pub fn encode_request_head(
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    out.extend_from_slice(extra);
     if body_len > 0 || had_length {
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(body_len.to_string().as_bytes());
@@ -312,19 +314,19 @@ mod tests {
         h.append("x-a", HeaderValue::from_static("1"));
         h.append("x-a", HeaderValue::from_static("2"));
         let mut out = Vec::new();
-        encode_request_head(&mut out, &Method::POST, "/p?q=1", &h, 5);
+        encode_request_head(&mut out, &Method::POST, "/p?q=1", &h, b"x-b: 3\r\n", 5);
         assert_eq!(
             out,
-            b"POST /p?q=1 HTTP/1.1\r\nhost: app\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 5\r\n\r\n"
+            b"POST /p?q=1 HTTP/1.1\r\nhost: app\r\nx-a: 1\r\nx-a: 2\r\nx-b: 3\r\ncontent-length: 5\r\n\r\n"
         );
         // A GET without a body gets no framing header; a POST whose client said 0 keeps it.
         let mut out = Vec::new();
-        encode_request_head(&mut out, &Method::GET, "/", &HeaderMap::new(), 0);
+        encode_request_head(&mut out, &Method::GET, "/", &HeaderMap::new(), b"", 0);
         assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
         let mut out = Vec::new();
         let mut h = HeaderMap::new();
         h.insert("content-length", HeaderValue::from_static("0"));
-        encode_request_head(&mut out, &Method::POST, "/", &h, 0);
+        encode_request_head(&mut out, &Method::POST, "/", &h, b"", 0);
         assert_eq!(out, b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
     }
 

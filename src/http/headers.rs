@@ -557,8 +557,67 @@ pub fn apply(
         }
     }
     headers.insert(name::X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+    let xff = forwarded_for(headers, client_ip);
+    headers.insert(name::X_FORWARDED_FOR, xff);
+    headers.insert(name::X_REQUEST_ID, request_id.clone());
+}
 
-    // Several inbound X-Forwarded-For lines become one list, then the client address.
+/// `apply` for certgate's own upstream client (`h1client`): the same headers with the same
+/// values, written as request-head lines into `out` instead of inserted into the map, so
+/// no header name is hashed. Inbound `X-Forwarded-Proto`, `X-Forwarded-For` and
+/// `X-Request-Id` lines leave the map (`X-Forwarded-For`'s values lead the new one).
+pub fn write_forwarding(
+    headers: &mut HeaderMap,
+    identity: Option<&IdentityHeaders>,
+    client_ip: &HeaderValue,
+    request_id: &HeaderValue,
+    out: &mut Vec<u8>,
+) {
+    if let Some(identity) = identity {
+        for (name, value) in &identity.0 {
+            write_line(out, name, value);
+        }
+    }
+    // One pass over the names, without hashing, finds whether any must go (rarely).
+    let (mut xfp, mut xff, mut rid) = (false, false, false);
+    for n in headers.keys() {
+        xfp |= *n == name::X_FORWARDED_PROTO;
+        xff |= *n == name::X_FORWARDED_FOR;
+        rid |= *n == name::X_REQUEST_ID;
+    }
+    write_line(
+        out,
+        &name::X_FORWARDED_PROTO,
+        &HeaderValue::from_static("https"),
+    );
+    let forwarded = if xff {
+        forwarded_for(headers, client_ip)
+    } else {
+        client_ip.clone()
+    };
+    write_line(out, &name::X_FORWARDED_FOR, &forwarded);
+    write_line(out, &name::X_REQUEST_ID, request_id);
+    for (present, n) in [
+        (xfp, name::X_FORWARDED_PROTO),
+        (xff, name::X_FORWARDED_FOR),
+        (rid, name::X_REQUEST_ID),
+    ] {
+        if present {
+            headers.remove(n);
+        }
+    }
+}
+
+/// One `name: value` request-head line.
+pub fn write_line(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
+    out.extend_from_slice(name.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `X-Forwarded-For`: several inbound lines become one list, then the client address.
+fn forwarded_for(headers: &HeaderMap, client_ip: &HeaderValue) -> HeaderValue {
     let mut xff: Vec<u8> = Vec::new();
     for v in headers.get_all(&name::X_FORWARDED_FOR) {
         let v = v.as_bytes().trim_ascii();
@@ -567,15 +626,12 @@ pub fn apply(
             xff.extend_from_slice(b", ");
         }
     }
-    let xff = if xff.is_empty() {
+    if xff.is_empty() {
         client_ip.clone()
     } else {
         xff.extend_from_slice(client_ip.as_bytes());
         HeaderValue::from_bytes(&xff).unwrap_or_else(|_| client_ip.clone())
-    };
-    headers.insert(name::X_FORWARDED_FOR, xff);
-
-    headers.insert(name::X_REQUEST_ID, request_id.clone());
+    }
 }
 
 /// The client address as a header value (`X-Forwarded-For`), built once per connection.
@@ -1157,5 +1213,60 @@ mod tests {
         let subj: Vec<&HeaderValue> = h.get_all("x-client-cert-subject").iter().collect();
         assert_eq!(subj, vec![r#"CN=svc \"x\",O=Acme\, Inc."#]);
         assert_eq!(h["x-client-cert-serial"], "0a1b");
+    }
+
+    /// The header lines `write_forwarding` writes plus what it leaves in the map, as
+    /// sorted (name, value) pairs.
+    fn written(
+        h: &mut HeaderMap,
+        ids: Option<&IdentityHeaders>,
+        ip: &HeaderValue,
+    ) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        write_forwarding(h, ids, ip, &HeaderValue::from_static("r"), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with("\r\n"));
+        let mut all: Vec<(String, String)> = text
+            .split_terminator("\r\n")
+            .map(|l| {
+                let (n, v) = l.split_once(": ").unwrap();
+                (n.to_string(), v.to_string())
+            })
+            .collect();
+        all.extend(
+            h.iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string())),
+        );
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn written_lines_carry_exactly_what_apply_inserts() {
+        let c = cfg(ForwardCert::None, false);
+        let ids = IdentityHeaders::build(&ident(), &c).unwrap();
+        let ip = client_ip_value("192.0.2.7".parse().unwrap());
+        let inbound = [
+            ("x-forwarded-for", "10.0.0.1, 10.0.0.2"),
+            ("X-Forwarded-For", "10.0.0.3"),
+            ("x-forwarded-proto", "http"),
+            ("x-request-id", "old"),
+            ("x-app", "kept"),
+            ("x-client-cert-subject", "CN=forged"),
+        ];
+        for ids in [None, Some(&ids)] {
+            for inbound in [&inbound[..], &inbound[4..5], &[]] {
+                let mut a = map(inbound);
+                strip_inbound(&mut a, &c);
+                let mut w = a.clone();
+                apply(&mut a, ids, &ip, &HeaderValue::from_static("r"));
+                let mut expected: Vec<(String, String)> = a
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+                    .collect();
+                expected.sort();
+                assert_eq!(written(&mut w, ids, &ip), expected, "{inbound:?}");
+            }
+        }
     }
 }

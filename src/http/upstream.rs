@@ -104,6 +104,8 @@ pub enum UpstreamError {
     Exchange(#[source] ExchangeError),
     #[error("upstream did not answer within the upstream timeout")]
     Timeout,
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     #[error("cannot build the upstream request URI: {0}")]
     Uri(#[from] http::uri::InvalidUri),
 }
@@ -114,7 +116,10 @@ impl UpstreamError {
         match self {
             UpstreamError::Connect { .. } => "connect",
             UpstreamError::Timeout => "timeout",
-            UpstreamError::Reset(_) | UpstreamError::Exchange(_) | UpstreamError::Uri(_) => "reset",
+            UpstreamError::Reset(_)
+            | UpstreamError::Exchange(_)
+            | UpstreamError::Internal(_)
+            | UpstreamError::Uri(_) => "reset",
         }
     }
 }
@@ -145,9 +150,11 @@ impl Upstream {
 
     /// Send `req` to `path` (normalised) and `query`, and wait for the response headers up
     /// to `timeout`.
+    /// `lines`: certgate's own header lines for the request (see `Lines`).
     pub async fn send(
         &self,
         mut req: Request<RequestBody>,
+        lines: Lines,
         path: &str,
         query: Option<&str>,
         timeout: Duration,
@@ -168,26 +175,43 @@ impl Upstream {
             req.headers_mut()
                 .insert(http::header::HOST, self.pool.host.clone());
         }
-        match tokio::time::timeout(timeout, self.pool.clone().send(req)).await {
+        match tokio::time::timeout(timeout, self.pool.clone().send(req, lines)).await {
             Err(_) => Err(UpstreamError::Timeout),
             Ok(r) => r,
         }
     }
 }
 
+/// The body of `req` is in certgate's hands already (none, or one a `--verify` route read):
+/// such a request goes through certgate's own client, with its added headers as `Lines`.
+pub fn body_in_hand(body: &RequestBody) -> bool {
+    match body {
+        Either::Left(incoming) => incoming.is_end_stream(),
+        Either::Right(_) => true,
+    }
+}
+
+/// Where the headers certgate adds to a request (identity, forwarding) are.
+pub enum Lines {
+    /// Written as request-head lines, each ending in CRLF (a body in hand: certgate's own
+    /// client writes them after the request's headers).
+    Written(Vec<u8>),
+    /// Inserted into the request's header map (a streaming body: hyper's client).
+    InMap,
+}
+
 impl Pool {
     async fn send(
         self: Arc<Self>,
         req: Request<RequestBody>,
+        lines: Lines,
     ) -> Result<Response<PooledBody>, UpstreamError> {
-        let whole = match req.body() {
-            Either::Left(incoming) => incoming.is_end_stream(),
-            Either::Right(_) => true,
-        };
-        if whole {
-            self.send_whole(req).await
-        } else {
-            self.send_streaming(req).await
+        match lines {
+            Lines::Written(lines) if body_in_hand(req.body()) => self.send_whole(req, &lines).await,
+            Lines::Written(_) => Err(UpstreamError::Internal(
+                "header lines written for a request whose body is still arriving",
+            )),
+            Lines::InMap => self.send_streaming(req).await,
         }
     }
 
@@ -196,6 +220,7 @@ impl Pool {
     async fn send_whole(
         self: Arc<Self>,
         req: Request<RequestBody>,
+        lines: &[u8],
     ) -> Result<Response<PooledBody>, UpstreamError> {
         let (parts, body) = req.into_parts();
         let body = match body {
@@ -206,12 +231,13 @@ impl Pool {
             },
         };
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut head = Vec::with_capacity(256 + 64 * parts.headers.len());
+        let mut head = Vec::with_capacity(256 + lines.len() + 64 * parts.headers.len());
         h1wire::encode_request_head(
             &mut head,
             &parts.method,
             target,
             &parts.headers,
+            lines,
             body.len() as u64,
         );
         let head_request = parts.method == Method::HEAD;

@@ -6,7 +6,7 @@ use super::peer::Conn;
 use super::state::Shared;
 use crate::http::headers::{self, IdentityHeaders};
 use crate::http::prefetch::{self, Prefetched};
-use crate::http::upstream::{PooledBody, RequestBody, UpstreamError};
+use crate::http::upstream::{self, Lines, PooledBody, RequestBody, UpstreamError};
 use crate::ops::metrics::{DecisionLabel, UpstreamErrorLabels};
 use crate::payload::body::{declared_length, read_body, BodyError};
 use crate::payload::route::RouteVerifier;
@@ -299,12 +299,19 @@ async fn forward(
             Box::pin(check_payload(shared, verifier, req, rid, outcome, unread)).await?
         }
     };
-    set_headers(shared, conn, &mut req, identity_headers, rid);
+    let mut lines = set_headers(shared, conn, &mut req, identity_headers, rid);
     if let Some(v) = &verified {
-        req.headers_mut()
-            .insert(headers::name::X_SIGNATURE_VERIFIED, v.header.clone());
+        match &mut lines {
+            Lines::Written(out) => {
+                headers::write_line(out, &headers::name::X_SIGNATURE_VERIFIED, &v.header)
+            }
+            Lines::InMap => {
+                req.headers_mut()
+                    .insert(headers::name::X_SIGNATURE_VERIFIED, v.header.clone());
+            }
+        }
     }
-    let result = send(shared, req, route, &path, outcome).await;
+    let result = send(shared, req, lines, route, &path, outcome).await;
     if let Some(Verified {
         verifier,
         replay_token: Some(token),
@@ -583,14 +590,15 @@ fn authorise<'c>(
 }
 
 /// Strip, then set: every inbound header in certgate's namespace goes, then the verified
-/// identity and the forwarding headers are set.
+/// identity and the forwarding headers are set: written as head lines when the body is in
+/// hand (certgate's own upstream client), else inserted into the map.
 fn set_headers(
     shared: &Shared,
     conn: &Conn,
     req: &mut Request<RequestBody>,
     identity_headers: Option<&IdentityHeaders>,
     rid: &HeaderValue,
-) {
+) -> Lines {
     let host = req.uri().authority().map(|a| a.as_str().to_string());
     let removed = headers::strip_inbound(req.headers_mut(), &shared.settings.headers);
     if removed > 0 {
@@ -603,6 +611,17 @@ fn set_headers(
         if let Some(h) = host.and_then(|h| HeaderValue::from_str(&h).ok()) {
             req.headers_mut().insert(http::header::HOST, h);
         }
+    }
+    if upstream::body_in_hand(req.body()) {
+        let mut out = Vec::with_capacity(512);
+        headers::write_forwarding(
+            req.headers_mut(),
+            identity_headers,
+            &conn.peer_ip,
+            rid,
+            &mut out,
+        );
+        return Lines::Written(out);
     }
     headers::apply(req.headers_mut(), identity_headers, &conn.peer_ip, rid);
     // A body of unknown length (HTTP/1 chunked, HTTP/2 DATA without content-length) is sent
@@ -618,12 +637,14 @@ fn set_headers(
             HeaderValue::from_static("chunked"),
         );
     }
+    Lines::InMap
 }
 
 /// Forward to the route's upstream and prepare its answer for the client's connection.
 async fn send(
     shared: &Shared,
     req: Request<RequestBody>,
+    lines: Lines,
     route: usize,
     path: &str,
     outcome: &mut Outcome,
@@ -633,7 +654,7 @@ async fn send(
     let client_version = req.version();
     let query = req.uri().query().map(str::to_owned);
     let mut resp = upstream
-        .send(req, path, query.as_deref(), s.timeouts.upstream)
+        .send(req, lines, path, query.as_deref(), s.timeouts.upstream)
         .await
         .map_err(client_or_upstream)?;
     outcome.upstream_status = Some(resp.status().as_u16());
