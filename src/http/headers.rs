@@ -4,6 +4,7 @@
 use crate::pki::identity::PeerIdentity;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::net::IpAddr;
@@ -97,9 +98,12 @@ pub enum HeaderError {
     BadValue { field: &'static str },
 }
 
-/// The identity headers of one connection, built once per TLS connection.
+/// The identity headers of one connection, built once per TLS connection: as name and
+/// value (for hyper's client), and as the request-head lines certgate's own client writes
+/// as they are (`name: value\r\n` each). The values are slices of the lines: one
+/// allocation for all of them.
 #[derive(Debug, Clone, Default)]
-pub struct IdentityHeaders(pub Vec<(HeaderName, HeaderValue)>);
+pub struct IdentityHeaders(pub Vec<(HeaderName, HeaderValue)>, Bytes);
 
 /// Lowercase with `_` as `-`: how CGI-style stacks fold header names, so how we compare them.
 fn norm(name: &str) -> String {
@@ -372,10 +376,6 @@ impl HeaderConfig {
     }
 }
 
-fn value(field: &'static str, s: &str) -> Result<HeaderValue, HeaderError> {
-    HeaderValue::from_str(s).map_err(|_| HeaderError::BadValue { field })
-}
-
 /// The leaf as PEM (64-column base64), then URL-encoded like nginx's `$ssl_client_escaped_cert`.
 fn escaped_pem(der: &[u8]) -> String {
     let b64 = STANDARD.encode(der);
@@ -443,7 +443,8 @@ fn xfcc_header(id: &PeerIdentity) -> String {
 impl IdentityHeaders {
     /// Fails closed: a value that cannot be a header is an error (the proxy refuses the request).
     pub fn build(id: &PeerIdentity, cfg: &HeaderConfig) -> Result<IdentityHeaders, HeaderError> {
-        let mut out = Vec::with_capacity(Field::ALL.len() + 3);
+        let mut out: Vec<(HeaderName, &'static str, String)> =
+            Vec::with_capacity(Field::ALL.len() + 3);
         for (field, name) in &cfg.names {
             let text = match field {
                 Field::Subject => id.subject_rfc4514.clone(),
@@ -475,29 +476,52 @@ impl IdentityHeaders {
                 Field::Pem if cfg.forward_cert == ForwardCert::Pem => escaped_pem(&id.leaf_der),
                 Field::Pem => continue,
             };
-            out.push((name.clone(), value(field.as_str(), &text)?));
+            out.push((name.clone(), field.as_str(), text));
         }
         if cfg.forward_cert == ForwardCert::Rfc9440 {
             let leaf = sf_binary(&id.leaf_der);
-            out.push((
-                HeaderName::from_static(CLIENT_CERT),
-                value(CLIENT_CERT, &leaf)?,
-            ));
+            out.push((HeaderName::from_static(CLIENT_CERT), CLIENT_CERT, leaf));
             if !id.chain_der.is_empty() {
                 let chain: Vec<String> = id.chain_der.iter().map(|c| sf_binary(c)).collect();
                 out.push((
                     HeaderName::from_static(CLIENT_CERT_CHAIN),
-                    value(CLIENT_CERT_CHAIN, &chain.join(", "))?,
+                    CLIENT_CERT_CHAIN,
+                    chain.join(", "),
                 ));
             }
         }
         if cfg.xfcc {
-            out.push((
-                HeaderName::from_static(XFCC),
-                value("xfcc", &xfcc_header(id))?,
-            ));
+            out.push((HeaderName::from_static(XFCC), "xfcc", xfcc_header(id)));
         }
-        Ok(IdentityHeaders(out))
+        // All lines in one buffer; each value is then a slice of it, checked as a header
+        // value (a byte that cannot be in a header fails closed).
+        let mut lines = Vec::with_capacity(
+            out.iter()
+                .map(|(n, _, v)| n.as_str().len() + v.len() + 4)
+                .sum(),
+        );
+        let mut ranges = Vec::with_capacity(out.len());
+        for (name, _, text) in &out {
+            lines.extend_from_slice(name.as_str().as_bytes());
+            lines.extend_from_slice(b": ");
+            ranges.push(lines.len()..lines.len() + text.len());
+            lines.extend_from_slice(text.as_bytes());
+            lines.extend_from_slice(b"\r\n");
+        }
+        let lines = Bytes::from(lines);
+        let mut fields = Vec::with_capacity(out.len());
+        for ((name, field, text), range) in out.into_iter().zip(ranges) {
+            // Visible ASCII, space and tab only, as `HeaderValue::from_str` demands
+            // (`from_maybe_shared` alone would let bytes above 127 through).
+            let bad = |b: u8| !(b == b'\t' || (32..127).contains(&b));
+            if text.bytes().any(bad) {
+                return Err(HeaderError::BadValue { field });
+            }
+            let value = HeaderValue::from_maybe_shared(lines.slice(range))
+                .map_err(|_| HeaderError::BadValue { field })?;
+            fields.push((name, value));
+        }
+        Ok(IdentityHeaders(fields, lines))
     }
 }
 
@@ -574,9 +598,7 @@ pub fn write_forwarding(
     out: &mut Vec<u8>,
 ) {
     if let Some(identity) = identity {
-        for (name, value) in &identity.0 {
-            write_line(out, name, value);
-        }
+        out.extend_from_slice(&identity.1);
     }
     // One pass over the names, without hashing, finds whether any must go (rarely).
     let (mut xfp, mut xff, mut rid) = (false, false, false);
@@ -687,7 +709,7 @@ pub fn valid_authority(v: &[u8]) -> bool {
         !p.is_empty()
             && p.len() <= 5
             && p.iter().all(u8::is_ascii_digit)
-            && std::str::from_utf8(p).is_ok_and(|p| p.parse::<u16>().is_ok())
+            && p.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= 65535
     };
     if let Some(rest) = v.strip_prefix(b"[") {
         let Some(end) = rest.iter().position(|&b| b == b']') else {
@@ -717,15 +739,42 @@ pub fn valid_authority(v: &[u8]) -> bool {
                 i += 3;
                 continue;
             }
-            b if b.is_ascii_alphanumeric() => {}
-            b'-' | b'.' | b'_' | b'~' => {}
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => {}
+            b if HOST_BYTE[b as usize] => {}
             _ => return false,
         }
         i += 1;
     }
     !host.is_empty() && port.is_none_or(port_ok)
 }
+
+/// Bytes of a reg-name besides `%` escapes (RFC 3986 §3.2.2): unreserved and sub-delims.
+const HOST_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    t
+};
 
 /// A client-sent request id is kept when it is 1..=128 visible ASCII chars from `[A-Za-z0-9._:-]`.
 pub fn sane_request_id(v: &HeaderValue) -> bool {
@@ -1268,5 +1317,24 @@ mod tests {
                 assert_eq!(written(&mut w, ids, &ip), expected, "{inbound:?}");
             }
         }
+    }
+
+    #[test]
+    fn identity_lines_are_the_fields_and_non_ascii_fails_closed() {
+        let c = cfg(ForwardCert::Pem, true);
+        let h = IdentityHeaders::build(&ident(), &c).unwrap();
+        let mut expected = Vec::new();
+        for (n, v) in &h.0 {
+            write_line(&mut expected, n, v);
+        }
+        assert_eq!(h.1.as_ref(), expected.as_slice());
+        let mut id = ident();
+        id.subject_rfc4514 = "CN=Z\u{fc}rich".into();
+        assert!(matches!(
+            IdentityHeaders::build(&id, &c),
+            Err(HeaderError::BadValue { field: "subject" })
+        ));
+        id.subject_rfc4514 = "CN=a\u{7f}".into();
+        assert!(IdentityHeaders::build(&id, &c).is_err());
     }
 }
