@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
 /// First read size for an answer; doubled while reads fill it, up to `MAX_READ`.
-const FIRST_READ: usize = 16 * 1024;
+const FIRST_READ: usize = 8 * 1024;
 const MAX_READ: usize = 256 * 1024;
 /// A request body up to this size goes out in the same write as its head.
 const JOIN_BODY: usize = 64 * 1024;

@@ -98,12 +98,14 @@ pub enum HeaderError {
     BadValue { field: &'static str },
 }
 
-/// The identity headers of one connection, built once per TLS connection: as name and
-/// value (for hyper's client), and as the request-head lines certgate's own client writes
-/// as they are (`name: value\r\n` each). The values are slices of the lines: one
-/// allocation for all of them.
+/// The identity headers of one connection, built once per TLS connection and kept as the
+/// request-head lines certgate's own upstream client writes as they are (`name: value\r\n`
+/// each): one allocation per connection. `fields` gives them as names and values (for
+/// hyper's client), the values as slices of the lines.
 #[derive(Debug, Clone, Default)]
-pub struct IdentityHeaders(pub Vec<(HeaderName, HeaderValue)>, Bytes);
+pub struct IdentityHeaders {
+    lines: Bytes,
+}
 
 /// Lowercase with `_` as `-`: how CGI-style stacks fold header names, so how we compare them.
 fn norm(name: &str) -> String {
@@ -509,19 +511,37 @@ impl IdentityHeaders {
             lines.extend_from_slice(b"\r\n");
         }
         let lines = Bytes::from(lines);
-        let mut fields = Vec::with_capacity(out.len());
-        for ((name, field, text), range) in out.into_iter().zip(ranges) {
+        for ((_, field, text), range) in out.into_iter().zip(ranges) {
             // Visible ASCII, space and tab only, as `HeaderValue::from_str` demands
             // (`from_maybe_shared` alone would let bytes above 127 through).
             let bad = |b: u8| !(b == b'\t' || (32..127).contains(&b));
             if text.bytes().any(bad) {
                 return Err(HeaderError::BadValue { field });
             }
-            let value = HeaderValue::from_maybe_shared(lines.slice(range))
+            HeaderValue::from_maybe_shared(lines.slice(range))
                 .map_err(|_| HeaderError::BadValue { field })?;
-            fields.push((name, value));
         }
-        Ok(IdentityHeaders(fields, lines))
+        Ok(IdentityHeaders { lines })
+    }
+
+    /// The headers as request-head lines.
+    pub fn lines(&self) -> &[u8] {
+        &self.lines
+    }
+
+    /// The headers as names and values (checked when built), in order.
+    pub fn fields(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let rest = &self.lines[at..];
+            let colon = memchr::memchr(b':', rest)?;
+            let end = colon + memchr::memchr(b'\r', &rest[colon..])?;
+            let name = HeaderName::from_bytes(&rest[..colon]).ok()?;
+            let value =
+                HeaderValue::from_maybe_shared(self.lines.slice(at + colon + 2..at + end)).ok()?;
+            at += end + 2;
+            Some((name, value))
+        })
     }
 }
 
@@ -574,10 +594,10 @@ pub fn apply(
     request_id: &HeaderValue,
 ) {
     // One growth of the map, not one per inserted header.
-    headers.reserve(identity.map_or(0, |i| i.0.len()) + 3);
+    headers.reserve(8);
     if let Some(identity) = identity {
-        for (name, value) in &identity.0 {
-            headers.insert(name.clone(), value.clone());
+        for (name, value) in identity.fields() {
+            headers.insert(name, value);
         }
     }
     headers.insert(name::X_FORWARDED_PROTO, HeaderValue::from_static("https"));
@@ -598,7 +618,7 @@ pub fn write_forwarding(
     out: &mut Vec<u8>,
 ) {
     if let Some(identity) = identity {
-        out.extend_from_slice(&identity.1);
+        out.extend_from_slice(identity.lines());
     }
     // One pass over the names, without hashing, finds whether any must go (rarely).
     let (mut xfp, mut xff, mut rid) = (false, false, false);
@@ -865,10 +885,11 @@ mod tests {
         }
     }
 
-    fn get<'a>(h: &'a IdentityHeaders, name: &str) -> Option<&'a str> {
-        h.0.iter()
+    fn get(h: &IdentityHeaders, name: &str) -> Option<&'static str> {
+        // Leaked: a test's few strings, compared with literals.
+        h.fields()
             .find(|(n, _)| n.as_str() == name)
-            .map(|(_, v)| v.to_str().unwrap())
+            .map(|(_, v)| &*Box::leak(v.to_str().unwrap().to_string().into_boxed_str()))
     }
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -1095,7 +1116,7 @@ mod tests {
         assert_eq!(get(&h, "x-client-cert-pem"), None);
         assert_eq!(get(&h, "client-cert"), None);
         assert_eq!(get(&h, XFCC), None);
-        assert_eq!(h.0.len(), 7);
+        assert_eq!(h.fields().count(), 7);
     }
 
     #[test]
@@ -1324,10 +1345,11 @@ mod tests {
         let c = cfg(ForwardCert::Pem, true);
         let h = IdentityHeaders::build(&ident(), &c).unwrap();
         let mut expected = Vec::new();
-        for (n, v) in &h.0 {
-            write_line(&mut expected, n, v);
+        for (n, v) in h.fields() {
+            write_line(&mut expected, &n, &v);
         }
-        assert_eq!(h.1.as_ref(), expected.as_slice());
+        assert_eq!(h.lines(), expected.as_slice());
+        assert_eq!(h.fields().count(), 9, "eight fields and XFCC");
         let mut id = ident();
         id.subject_rfc4514 = "CN=Z\u{fc}rich".into();
         assert!(matches!(

@@ -26,7 +26,7 @@ use tracing::debug;
 /// buffers, about 24 KiB) back and keeps only the TLS stream until the next request's
 /// first bytes arrive: nginx does the same on keep-alive connections. Busy connections
 /// (a request at least this often) never park.
-const PARK_AFTER: Duration = Duration::from_millis(100);
+const PARK_AFTER: Duration = Duration::from_millis(10);
 
 /// How often an active connection's timer looks at it (see `Conn::due`).
 const TICK: Duration = Duration::from_millis(100);
