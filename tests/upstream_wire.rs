@@ -334,7 +334,7 @@ fn get(path: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// 1. Answer framings and reuse
+// Answer framings, and when a connection is reused
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -510,7 +510,7 @@ async fn an_http_1_0_answer_with_connection_keep_alive_is_reused() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 2. Interim answers
+// Interim answers
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -544,7 +544,8 @@ async fn interim_100_and_103_answers_are_skipped_and_the_final_answer_reaches_th
 
 /// `bad` (the upstream keeps its socket open after it) gives the client 502 and the log line;
 /// the connection is closed, and the next request goes out on a fresh one and succeeds.
-/// Each `bad` is built so that, were its check missing, the client would get a 200.
+/// Each `bad` is built so that, were its check missing, the client would not get a 502
+/// (mostly: the 200 that follows or stands behind the bad part).
 async fn refused_with_502_and_not_reused(bad: Reply) {
     let t = Setup::new(vec![bad, ok("after")]).await;
     let mut conn = t.conn().await;
@@ -612,6 +613,20 @@ async fn an_answer_head_over_400_kib_gives_502() {
 }
 
 #[tokio::test]
+#[ignore = "BUG: h1wire enforces MAX_HEAD_BYTES only on a head that is still incomplete, so a \
+            head over 400 KiB whose last bytes arrive in the read that completes it is taken"]
+async fn an_answer_head_over_400_kib_gives_502_however_it_arrives() {
+    // 399 KiB, a pause (certgate reads it: incomplete, under the limit), then the last
+    // 2 KiB with the end of the head: a 401 KiB head, complete within one read.
+    let head = head_of(401 * 1024);
+    refused_with_502_and_not_reused(Reply::pieces(
+        &[&head[..399 * 1024], &head[399 * 1024..]],
+        Duration::from_millis(100),
+    ))
+    .await;
+}
+
+#[tokio::test]
 async fn more_than_100_header_lines_give_502() {
     let mut head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n".to_vec();
     for i in 0..100 {
@@ -642,7 +657,7 @@ async fn exactly_100_header_lines_are_accepted() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 4-6. Bodies that do not match their framing
+// Bodies that do not match their framing
 // ---------------------------------------------------------------------------------------
 
 /// The client's connection was cut, and what came before the cut (if anything) is not a
@@ -834,7 +849,7 @@ async fn transfer_encoding_beats_content_length_and_the_connection_is_not_reused
 }
 
 // ---------------------------------------------------------------------------------------
-// 7. Idle connections the upstream closed
+// Idle connections the upstream closed
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -877,7 +892,7 @@ async fn an_idle_connection_the_upstream_closed_is_not_used_again() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 8. HEAD
+// Answers without a body: HEAD and 304
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -1034,7 +1049,7 @@ async fn an_http2_client_gets_chunked_and_close_delimited_answers_whole() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 9. What the upstream receives
+// What the upstream receives
 // ---------------------------------------------------------------------------------------
 
 /// Header lines of a request head as (lowercase name with `_` folded to `-`, value).
@@ -1182,18 +1197,4 @@ async fn an_empty_post_reaches_the_upstream_with_exactly_one_content_length_0() 
     );
     assert!(values(&lines, "transfer-encoding").is_empty());
     assert_eq!(conns[0].raw, conns[0].heads[0].as_bytes(), "no body bytes");
-}
-
-#[tokio::test]
-#[ignore = "BUG: h1wire enforces MAX_HEAD_BYTES only on a head that is still incomplete, so a \
-            head over 400 KiB whose last bytes arrive in the read that completes it is taken"]
-async fn an_answer_head_over_400_kib_gives_502_however_it_arrives() {
-    // 399 KiB, a pause (certgate reads it: incomplete, under the limit), then the last
-    // 2 KiB with the end of the head: a 401 KiB head, complete within one read.
-    let head = head_of(401 * 1024);
-    refused_with_502_and_not_reused(Reply::pieces(
-        &[&head[..399 * 1024], &head[399 * 1024..]],
-        Duration::from_millis(100),
-    ))
-    .await;
 }
