@@ -772,6 +772,19 @@ async fn a_chunked_body_cut_by_close_is_not_passed_off_as_complete() {
     .await;
 }
 
+#[tokio::test]
+async fn a_malformed_chunk_cuts_the_answer_and_its_connection() {
+    // The upstream keeps its socket open: only the bad chunk size ends the exchange.
+    a_truncated_body_is_not_passed_off_as_complete(Reply::pieces(
+        &[
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            b"zz\r\nworld\r\n0\r\n\r\n",
+        ],
+        Duration::from_millis(50),
+    ))
+    .await;
+}
+
 /// A whole second answer, which the upstream was never asked for: if certgate kept the
 /// connection, the next request would get it.
 const SMUGGLED: &str = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled";
