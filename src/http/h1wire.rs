@@ -105,6 +105,10 @@ pub fn parse_answer_head(buf: &[u8], head_request: bool) -> Result<Parsed, WireE
             return Err(WireError::HeadTooLarge)
         }
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+        // However the bytes arrived: the limit is on the head, not on a read.
+        Ok(httparse::Status::Complete(n)) if n > MAX_HEAD_BYTES => {
+            return Err(WireError::HeadTooLarge)
+        }
         Ok(httparse::Status::Complete(n)) => n,
         Err(httparse::Error::TooManyHeaders) => {
             return Err(WireError::Malformed("too many headers"))
@@ -129,6 +133,7 @@ pub fn parse_answer_head(buf: &[u8], head_request: bool) -> Result<Parsed, WireE
     };
     let mut headers = HeaderMap::with_capacity(answer.headers.len());
     let mut length: Option<u64> = None;
+    let mut cl_repeated = false;
     let mut chunked = None;
     let (mut close, mut keep_alive_token) = (false, false);
     for h in answer.headers.iter() {
@@ -137,7 +142,9 @@ pub fn parse_answer_head(buf: &[u8], head_request: bool) -> Result<Parsed, WireE
         let value = HeaderValue::from_bytes(h.value)
             .map_err(|_| WireError::Malformed("bad header value"))?;
         if name == http::header::CONTENT_LENGTH {
-            // Several lines, or a list, must all give the same number (RFC 9110 §8.6).
+            // Several lines, or a list, must all give the same number (RFC 9110 §8.6);
+            // the client then gets it once.
+            cl_repeated |= length.is_some() || h.value.contains(&b',');
             for part in h.value.split(|&b| b == b',') {
                 let n = parse_decimal(part.trim_ascii())
                     .ok_or(WireError::Malformed("bad Content-Length"))?;
@@ -169,6 +176,9 @@ pub fn parse_answer_head(buf: &[u8], head_request: bool) -> Result<Parsed, WireE
         (None, Some(n)) => Framing::Length(n),
         (None, None) => Framing::UntilClose,
     };
+    if let (true, Some(n)) = (cl_repeated, length) {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
     if chunked.is_some() && length.is_some() {
         // Transfer-Encoding wins; the length is wrong for what follows, and the
         // connection is not trusted with another request (RFC 9112 §6.3).
@@ -406,6 +416,34 @@ mod tests {
         }
         let (h, _) = head(b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", false);
         assert_eq!(h.framing, Framing::Length(5));
+        assert_eq!(
+            h.headers
+                .get_all("content-length")
+                .iter()
+                .collect::<Vec<_>>(),
+            ["5"]
+        );
+        let (h, _) = head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n",
+            false,
+        );
+        assert_eq!(
+            h.headers
+                .get_all("content-length")
+                .iter()
+                .collect::<Vec<_>>(),
+            ["5"]
+        );
+        let complete_but_large = [
+            b"HTTP/1.1 200 OK\r\nx: ".as_slice(),
+            &vec![b'a'; MAX_HEAD_BYTES],
+            b"\r\n\r\n",
+        ]
+        .concat();
+        assert!(matches!(
+            parse_answer_head(&complete_but_large, false),
+            Err(WireError::HeadTooLarge)
+        ));
         assert!(matches!(
             parse_answer_head(b"HTTP/1.1 200 OK\r\nContent-Le", false),
             Ok(Parsed::Partial)

@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// A request body to the upstream: the client's, streamed untouched (every route without
 /// `--verify`), or the body a `--verify` route read whole and checked.
@@ -477,8 +477,13 @@ impl Body for PooledBody {
                 ready!(Pin::new(body).poll_frame(cx)).map(|f| f.map_err(BodyError::from))
             }
         };
-        if frame.is_none() {
-            this.release();
+        match &frame {
+            None => this.release(),
+            // The client's answer is cut off (hyper ends the connection); say why.
+            Some(Err(e)) => {
+                warn!(error = %e, "upstream answer body broke off; the client's answer is cut short")
+            }
+            Some(Ok(_)) => {}
         }
         Poll::Ready(frame)
     }
