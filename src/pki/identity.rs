@@ -73,18 +73,26 @@ impl PeerIdentity {
             }
         }
 
+        // Held for the connection's life: no spare capacity.
+        for list in [&mut san_dns, &mut san_uri, &mut san_email] {
+            list.shrink_to_fit();
+        }
+        let tight = |mut s: String| {
+            s.shrink_to_fit();
+            s
+        };
         let not_after = &tbs.validity.not_after;
         Ok(PeerIdentity {
-            subject_rfc4514: subject.to_rfc4514(),
-            issuer_rfc4514: issuer.to_rfc4514(),
+            subject_rfc4514: tight(subject.to_rfc4514()),
+            issuer_rfc4514: tight(issuer.to_rfc4514()),
             subject,
             issuer,
             fingerprint,
-            fingerprint_hex: hex(&fingerprint),
-            serial_hex: serial_hex(tbs.serial_number.as_bytes()),
+            fingerprint_hex: tight(hex(&fingerprint)),
+            serial_hex: tight(serial_hex(tbs.serial_number.as_bytes())),
             not_before_unix: unix_seconds(&tbs.validity.not_before),
             not_after_unix: unix_seconds(not_after),
-            not_after_rfc3339: rfc3339(not_after),
+            not_after_rfc3339: tight(rfc3339(not_after)),
             san_dns,
             san_uri,
             san_email,

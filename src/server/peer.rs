@@ -70,6 +70,10 @@ impl ConnAuth {
         }
         let (decision, valid_until) = decide(SystemTime::now());
         if cache.len() <= route {
+            // Exactly as many slots as routes seen: a connection is held per client, and
+            // most use one route.
+            let more = route + 1 - cache.len();
+            cache.reserve_exact(more);
             cache.resize(route + 1, None);
         }
         cache[route] = Some(Remembered {
