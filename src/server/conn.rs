@@ -296,6 +296,12 @@ async fn active_h1(
     let mut parking = false;
     let mut draining = false;
     loop {
+        // Shutdown is looked at whenever the connection's timer fires (at least every
+        // TICK), not on every wake-up of the connection: a drain starts within TICK.
+        if !draining && *shutdown_rx.borrow() {
+            std::pin::Pin::new(&mut http).graceful_shutdown();
+            draining = true;
+        }
         let wait = match conn.due(&s.timeouts, !draining && !parking) {
             Due::SendTimeout => {
                 debug!(peer = %conn.peer, "send timeout: the client took nothing of the response within --send-timeout; closing");
@@ -350,10 +356,6 @@ async fn active_h1(
                     close_quietly(&mut io).await;
                 }
                 return None;
-            }
-            _ = until_shutdown(shutdown_rx), if !draining => {
-                std::pin::Pin::new(&mut http).graceful_shutdown();
-                draining = true;
             }
             _ = tokio::time::sleep(wait) => {}
         }

@@ -200,7 +200,14 @@ pub async fn handle(
     let result = forward(shared, conn, req, index, &rid, &mut outcome, &mut unread).await;
     let route_label: &str = outcome.route.map_or("-", |i| &shared.route_names[i]);
     let (resp, decision, reason) = match result {
-        Ok(resp) => (resp, DecisionLabel::allowed, None),
+        // An upstream answer's Connection header is gone (hop-by-hop): only the version
+        // can end the client's connection.
+        Ok(resp) => {
+            if resp.version() == http::Version::HTTP_10 {
+                conn.closing.store(true, Ordering::Relaxed);
+            }
+            (resp, DecisionLabel::allowed, None)
+        }
         Err(e) => {
             if let ProxyError::Upstream(u) = &e {
                 shared
@@ -213,13 +220,13 @@ pub async fn handle(
                     .inc();
             }
             let resp = error_response(&e, &rid);
+            if ends_connection(resp.version(), resp.headers()) {
+                conn.closing.store(true, Ordering::Relaxed);
+            }
             (resp, e.decision(), Some(e))
         }
     };
     let status = resp.status().as_u16();
-    if ends_connection(resp.version(), resp.headers()) {
-        conn.closing.store(true, Ordering::Relaxed);
-    }
     let elapsed = start.elapsed();
     shared
         .metrics
