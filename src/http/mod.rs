@@ -6,5 +6,6 @@ pub mod framing;
 pub mod h1client;
 pub mod h1wire;
 pub mod headers;
+pub mod identity_headers;
 pub mod prefetch;
 pub mod upstream;

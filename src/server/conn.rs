@@ -2,8 +2,8 @@
 //! deadlines, graceful drain, and parking: an idle HTTP/1 connection drops its HTTP state and
 //! holds only its TLS stream until the client sends again.
 
+use super::answer::Body;
 use super::peer::Conn;
-use super::proxy::Body;
 use super::send::{Tracked, WatchedIo};
 use super::state::{until_shutdown, Shared};
 use crate::config::settings::Timeouts;

@@ -4,7 +4,7 @@
 use super::conn::{self, Stream};
 use super::peer::{Conn, ConnAuth};
 use super::state::{h1_buffer, until_shutdown, Shared};
-use crate::http::headers::IdentityHeaders;
+use crate::http::identity_headers::IdentityHeaders;
 use crate::pki::identity::PeerIdentity;
 use crate::pki::tls::{HandshakeNote, HANDSHAKE_NOTE};
 use std::cell::RefCell;

@@ -2,6 +2,7 @@
 //! per-request pipeline, the admin server and the reload loop. Uses every lower layer.
 
 pub mod admin;
+pub mod answer;
 pub mod conn;
 pub mod listener;
 pub mod peer;

@@ -4,7 +4,7 @@
 //! the rule they rest on), and the activity counters the lifecycle reads.
 
 use super::state::Shared;
-use crate::http::headers::IdentityHeaders;
+use crate::http::identity_headers::IdentityHeaders;
 use crate::pki::identity::PeerIdentity;
 use crate::pki::trust::VerifyFailure;
 use crate::policy::Decision;

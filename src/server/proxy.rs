@@ -1,96 +1,25 @@
 //! Per-request phases: request id → header limit → path normalisation → route and
 //! authorise (pure policy) → payload signature (`--verify` routes only) → strip then set
-//! headers → forward. `ProxyError::status` is the one mapping from failure to HTTP status.
+//! headers → forward. Failures are `ProxyError`s (`answer.rs`).
 
+use super::answer::{client_or_upstream, error_response, Body, ProxyError};
 use super::peer::Conn;
 use super::state::Shared;
-use crate::http::headers::{self, IdentityHeaders};
+use crate::http::headers;
+use crate::http::identity_headers::IdentityHeaders;
 use crate::http::prefetch::{self, Prefetched};
-use crate::http::upstream::{self, Lines, PooledBody, RequestBody, UpstreamError};
+use crate::http::upstream::{self, Lines, RequestBody};
 use crate::ops::metrics::{DecisionLabel, UpstreamErrorLabels};
 use crate::payload::body::{declared_length, read_body, BodyError};
 use crate::payload::route::RouteVerifier;
 use crate::payload::{Failure, Rejection};
-use crate::policy::{Decision, Forbidden, PathError, Peer};
-use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode};
+use crate::policy::{Decision, Forbidden, Peer};
+use http::{HeaderValue, Request, Response};
 use http_body_util::{Either, Full};
 use hyper::body::{Body as _, Incoming};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tracing::{debug, info, warn};
-
-/// Response bodies: the upstream's, streamed, or certgate's own short ones.
-pub type Body = Either<Prefetched<PooledBody>, Full<Bytes>>;
-
-/// Why a request did not get the upstream's answer.
-#[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
-    #[error("bad path: {0}")]
-    BadPath(#[from] PathError),
-    #[error("request headers of {size} bytes exceed --max-header-bytes {limit}")]
-    HeadersTooLarge { size: usize, limit: usize },
-    #[error("request has {count} header fields, more than --max-header-count {limit}")]
-    TooManyHeaders { count: usize, limit: usize },
-    /// The client's request body broke off (malformed chunked framing, or the connection
-    /// closed before the announced length): the client's fault, not the upstream's.
-    #[error("request body from the client is malformed or incomplete")]
-    ClientBody(#[source] hyper::Error),
-    #[error("bad request: {0}")]
-    BadRequest(&'static str),
-    #[error("no route matches the path")]
-    NoRoute,
-    #[error("route requires a client certificate and none was presented")]
-    Unauthenticated,
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    #[error("payload signature: {0}")]
-    Signature(Rejection),
-    #[error(transparent)]
-    Body(#[from] BodyError),
-    #[error(transparent)]
-    Upstream(#[from] UpstreamError),
-}
-
-impl ProxyError {
-    /// Who is at fault decides the status: client or policy 4xx, upstream 502/504.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ProxyError::BadPath(_) | ProxyError::BadRequest(_) | ProxyError::ClientBody(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ProxyError::HeadersTooLarge { .. } | ProxyError::TooManyHeaders { .. } => {
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-            }
-            ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ProxyError::Signature(_) => StatusCode::UNAUTHORIZED,
-            ProxyError::Body(BodyError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::Body(BodyError::Timeout(_)) => StatusCode::REQUEST_TIMEOUT,
-            ProxyError::Body(BodyError::Read(_)) => StatusCode::BAD_REQUEST,
-            ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
-        }
-    }
-
-    pub fn decision(&self) -> DecisionLabel {
-        match self {
-            ProxyError::BadPath(_)
-            | ProxyError::BadRequest(_)
-            | ProxyError::HeadersTooLarge { .. }
-            | ProxyError::TooManyHeaders { .. }
-            | ProxyError::ClientBody(_)
-            | ProxyError::Body(_) => DecisionLabel::bad_request,
-            ProxyError::NoRoute => DecisionLabel::no_route,
-            ProxyError::Unauthenticated | ProxyError::Signature(_) => {
-                DecisionLabel::unauthenticated
-            }
-            ProxyError::Forbidden(_) => DecisionLabel::denied,
-            ProxyError::Upstream(_) => DecisionLabel::allowed,
-        }
-    }
-}
 
 fn request_id(shared: &Shared, req: &Request<Incoming>) -> HeaderValue {
     if let Some(v) = req.headers().get(&headers::name::X_REQUEST_ID) {
@@ -621,16 +550,18 @@ fn set_headers(
     }
     if upstream::body_in_hand(req.body()) {
         let mut out = Vec::with_capacity(512);
+        let identity_lines = identity_headers.map_or(&b""[..], |i| i.lines());
         headers::write_forwarding(
             req.headers_mut(),
-            identity_headers,
+            identity_lines,
             &conn.peer_ip,
             rid,
             &mut out,
         );
         return Lines::Written(out);
     }
-    headers::apply(req.headers_mut(), identity_headers, &conn.peer_ip, rid);
+    let identity = identity_headers.into_iter().flat_map(|i| i.fields());
+    headers::apply(req.headers_mut(), identity, &conn.peer_ip, rid);
     // A body of unknown length (HTTP/1 chunked, HTTP/2 DATA without content-length) is sent
     // chunked, whatever the method: hyper's client would send a GET, HEAD or DELETE without
     // it, and the upstream would answer a request the client did not make.
@@ -675,54 +606,12 @@ async fn send(
     Ok(Response::from_parts(parts, Either::Left(body)))
 }
 
-/// An upstream exchange that failed because the client's request body did (hyper's client
-/// reports it as a user error caused by the body's own `hyper::Error`) is the client's
-/// fault: 400, not a 502 that would count against the upstream.
-fn client_or_upstream(e: UpstreamError) -> ProxyError {
-    match e {
-        UpstreamError::Reset(h) if is_client_body_error(&h) => ProxyError::ClientBody(h),
-        e => ProxyError::Upstream(e),
-    }
-}
-
-fn is_client_body_error(e: &hyper::Error) -> bool {
-    use std::error::Error as _;
-    e.is_user()
-        && e.source()
-            .is_some_and(|s| s.downcast_ref::<hyper::Error>().is_some())
-}
-
-fn error_response(e: &ProxyError, rid: &HeaderValue) -> Response<Body> {
-    let status = e.status();
-    let body = format!(
-        "{} {}\nrequest-id: {}\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
-        rid.to_str().unwrap_or("-")
-    );
-    let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body))));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(headers::name::X_REQUEST_ID, rid.clone());
-    // After a framing problem or an oversized head the connection's byte stream cannot be
-    // trusted any more: close it.
-    if status == StatusCode::BAD_REQUEST
-        || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-        || status == StatusCode::PAYLOAD_TOO_LARGE
-        || status == StatusCode::REQUEST_TIMEOUT
-    {
-        h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    resp
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::upstream::UpstreamError;
+    use crate::policy::PathError;
+    use http::StatusCode;
 
     #[test]
     fn which_exchanges_end_the_connection() {

@@ -1,0 +1,131 @@
+//! certgate's own answers: why a request did not get the upstream's (`ProxyError`), the
+//! one mapping from failure to HTTP status and access-log decision, and the short generic
+//! answer (the reason goes to the log, never to the client).
+
+use crate::http::headers;
+use crate::http::prefetch::Prefetched;
+use crate::http::upstream::{PooledBody, UpstreamError};
+use crate::ops::metrics::DecisionLabel;
+use crate::payload::body::BodyError;
+use crate::payload::Rejection;
+use crate::policy::PathError;
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{Either, Full};
+
+/// Response bodies: the upstream's, streamed, or certgate's own short ones.
+pub type Body = Either<Prefetched<PooledBody>, Full<Bytes>>;
+
+/// Why a request did not get the upstream's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("bad path: {0}")]
+    BadPath(#[from] PathError),
+    #[error("request headers of {size} bytes exceed --max-header-bytes {limit}")]
+    HeadersTooLarge { size: usize, limit: usize },
+    #[error("request has {count} header fields, more than --max-header-count {limit}")]
+    TooManyHeaders { count: usize, limit: usize },
+    /// The client's request body broke off (malformed chunked framing, or the connection
+    /// closed before the announced length): the client's fault, not the upstream's.
+    #[error("request body from the client is malformed or incomplete")]
+    ClientBody(#[source] hyper::Error),
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("no route matches the path")]
+    NoRoute,
+    #[error("route requires a client certificate and none was presented")]
+    Unauthenticated,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("payload signature: {0}")]
+    Signature(Rejection),
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl ProxyError {
+    /// Who is at fault decides the status: client or policy 4xx, upstream 502/504.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadPath(_) | ProxyError::BadRequest(_) | ProxyError::ClientBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::HeadersTooLarge { .. } | ProxyError::TooManyHeaders { .. } => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ProxyError::Signature(_) => StatusCode::UNAUTHORIZED,
+            ProxyError::Body(BodyError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Body(BodyError::Timeout(_)) => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::Body(BodyError::Read(_)) => StatusCode::BAD_REQUEST,
+            ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    pub fn decision(&self) -> DecisionLabel {
+        match self {
+            ProxyError::BadPath(_)
+            | ProxyError::BadRequest(_)
+            | ProxyError::HeadersTooLarge { .. }
+            | ProxyError::TooManyHeaders { .. }
+            | ProxyError::ClientBody(_)
+            | ProxyError::Body(_) => DecisionLabel::bad_request,
+            ProxyError::NoRoute => DecisionLabel::no_route,
+            ProxyError::Unauthenticated | ProxyError::Signature(_) => {
+                DecisionLabel::unauthenticated
+            }
+            ProxyError::Forbidden(_) => DecisionLabel::denied,
+            ProxyError::Upstream(_) => DecisionLabel::allowed,
+        }
+    }
+}
+
+/// An upstream exchange that failed because the client's request body did (hyper's client
+/// reports it as a user error caused by the body's own `hyper::Error`) is the client's
+/// fault: 400, not a 502 that would count against the upstream.
+pub(crate) fn client_or_upstream(e: UpstreamError) -> ProxyError {
+    match e {
+        UpstreamError::Reset(h) if is_client_body_error(&h) => ProxyError::ClientBody(h),
+        e => ProxyError::Upstream(e),
+    }
+}
+
+fn is_client_body_error(e: &hyper::Error) -> bool {
+    use std::error::Error as _;
+    e.is_user()
+        && e.source()
+            .is_some_and(|s| s.downcast_ref::<hyper::Error>().is_some())
+}
+
+pub(crate) fn error_response(e: &ProxyError, rid: &HeaderValue) -> Response<Body> {
+    let status = e.status();
+    let body = format!(
+        "{} {}\nrequest-id: {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        rid.to_str().unwrap_or("-")
+    );
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(headers::name::X_REQUEST_ID, rid.clone());
+    // After a framing problem or an oversized head the connection's byte stream cannot be
+    // trusted any more: close it.
+    if status == StatusCode::BAD_REQUEST
+        || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        || status == StatusCode::PAYLOAD_TOO_LARGE
+        || status == StatusCode::REQUEST_TIMEOUT
+    {
+        h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
