@@ -258,8 +258,9 @@ impl Pool {
                     *resp.headers_mut() = answer.headers;
                     return Ok(resp);
                 }
-                // Not written whole on a connection the upstream had closed meanwhile:
-                // the upstream has not acted on it; send it on another connection.
+                // Not one byte written, on a connection the upstream had closed meanwhile:
+                // the upstream has not seen it; send it on another connection. A request
+                // of which any part was written is never sent again (`WriteBroken`).
                 Err(ExchangeError::Write(e)) if reused => {
                     debug!(error = %e, "idle upstream connection was closed; retrying on another");
                 }
@@ -504,5 +505,58 @@ impl Drop for PooledBody {
         if self.is_end_stream() {
             self.release();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn request(method: Method, body: Bytes) -> Request<RequestBody> {
+        let mut req = Request::new(Either::Right(http_body_util::Full::new(body)));
+        *req.method_mut() = method;
+        req
+    }
+
+    /// A large `--verify` body on a reused connection whose upstream answers before reading
+    /// it and closes: the write breaks off, but the upstream has seen the request and may
+    /// have acted on it. It must reach the upstream once, and its answer the client.
+    #[tokio::test]
+    async fn a_request_whose_write_broke_off_is_not_sent_again() {
+        let (addr, posts) = h1client::tests::early_answering_upstream();
+        let upstream = Upstream::new(&UpstreamUrl::Http {
+            authority: addr.to_string(),
+        });
+        let timeout = Duration::from_secs(20);
+        // A connection in the pool, so that the POST goes out on a reused one.
+        let warm = upstream
+            .send(
+                request(Method::GET, Bytes::new()),
+                Lines::Written(Vec::new()),
+                "/",
+                None,
+                timeout,
+            )
+            .await
+            .unwrap();
+        assert_eq!(warm.status(), 200);
+        warm.into_body().collect().await.unwrap();
+        let body = Bytes::from(vec![b'a'; 32 << 20]);
+        let result = upstream
+            .send(
+                request(Method::POST, body),
+                Lines::Written(Vec::new()),
+                "/",
+                None,
+                timeout,
+            )
+            .await;
+        assert_eq!(
+            posts.load(Ordering::SeqCst),
+            1,
+            "the request reached the upstream twice"
+        );
+        assert_eq!(result.expect("the upstream's answer").status(), 413);
     }
 }
