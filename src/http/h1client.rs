@@ -113,7 +113,13 @@ impl Conn {
             return false;
         }
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        match self.io.poll_read_ready(&mut cx) {
+        // Polled outside tokio's task budget: a poll refused because the task has spent its
+        // budget is `Pending` too, and would pass a closed or poisoned connection as fit.
+        let sock = &self.io;
+        let mut readiness = std::pin::pin!(tokio::task::coop::unconstrained(std::future::poll_fn(
+            |cx| sock.poll_read_ready(cx)
+        )));
+        match std::future::Future::poll(readiness.as_mut(), &mut cx) {
             Poll::Pending => true,
             Poll::Ready(Err(_)) => false,
             // Readable: closed (0), unasked bytes, or a stale readiness (WouldBlock).
@@ -405,5 +411,33 @@ pub(crate) mod tests {
         assert_eq!(answer.status, 413);
         assert!(!answer.keep_alive, "the request was not written whole");
         assert_eq!(posts.load(Ordering::SeqCst), 1);
+    }
+
+    /// `fit_for_reuse` must see that the upstream closed an idle connection even when the
+    /// checking task has spent its tokio budget (a connection task serving pipelined
+    /// requests): a budget-refused readiness poll is not "nothing to read".
+    #[tokio::test]
+    async fn a_closed_idle_connection_is_unfit_even_when_the_task_budget_is_spent() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let closer = std::thread::spawn(move || drop(listener.accept().unwrap()));
+        let mut conn = Conn::new(Io::Tcp(TcpStream::connect(addr).await.unwrap()));
+        closer.join().unwrap();
+        match &conn.io {
+            Io::Tcp(s) => s.readable().await.unwrap(), // the FIN has been seen
+            Io::Unix(_) => unreachable!(),
+        }
+        let fit = std::future::poll_fn(|cx| {
+            // Spend the budget as a busy task does (each ready I/O poll costs one unit).
+            for _ in 0..1000 {
+                let _ = conn.io.poll_read_ready(cx);
+            }
+            Poll::Ready(conn.fit_for_reuse())
+        })
+        .await;
+        assert!(
+            !fit,
+            "a connection the upstream closed was found fit for reuse"
+        );
     }
 }
