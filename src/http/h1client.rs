@@ -49,20 +49,40 @@ impl Io {
         }
     }
 
-    async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        match self {
-            Io::Tcp(s) => s.write_all(data).await,
-            Io::Unix(s) => s.write_all(data).await,
+    /// `write_all` that adds to `sent` every byte the socket took, also when it then fails:
+    /// whether the upstream can have seen any of the request decides whether it may be
+    /// sent again.
+    async fn write_all_counted(&mut self, mut data: &[u8], sent: &mut usize) -> io::Result<()> {
+        while !data.is_empty() {
+            let n = match self {
+                Io::Tcp(s) => s.write(data).await,
+                Io::Unix(s) => s.write(data).await,
+            }?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            *sent += n;
+            data = &data[n..];
         }
+        Ok(())
     }
 }
 
 /// Why an exchange failed, and whether the request may be sent again elsewhere.
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
-    /// The request could not be written: the upstream never saw it whole.
+    /// Not one byte of the request reached the upstream (it had closed the connection):
+    /// the request may be sent again on another connection.
     #[error("writing the request to the upstream failed: {0}")]
     Write(#[source] io::Error),
+    /// Writing broke off after part of the request reached the upstream, and no answer
+    /// came: the upstream may have acted on it, so it is never sent again.
+    #[error("writing the request to the upstream broke off after {sent} bytes: {source}")]
+    WriteBroken {
+        sent: usize,
+        #[source]
+        source: io::Error,
+    },
     #[error("reading the upstream's answer failed: {0}")]
     Read(#[source] io::Error),
     #[error("the upstream closed the connection without answering")]
@@ -93,7 +113,13 @@ impl Conn {
             return false;
         }
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        match self.io.poll_read_ready(&mut cx) {
+        // Polled outside tokio's task budget: a poll refused because the task has spent its
+        // budget is `Pending` too, and would pass a closed or poisoned connection as fit.
+        let sock = &self.io;
+        let mut readiness = std::pin::pin!(tokio::task::coop::unconstrained(std::future::poll_fn(
+            |cx| sock.poll_read_ready(cx)
+        )));
+        match std::future::Future::poll(readiness.as_mut(), &mut cx) {
             Poll::Pending => true,
             Poll::Ready(Err(_)) => false,
             // Readable: closed (0), unasked bytes, or a stale readiness (WouldBlock).
@@ -112,22 +138,37 @@ impl Conn {
         body: &Bytes,
         head_request: bool,
     ) -> Result<AnswerHead, ExchangeError> {
-        if body.len() <= JOIN_BODY {
+        let mut sent = 0;
+        let written = if body.len() <= JOIN_BODY {
             let head_len = head.len();
             head.extend_from_slice(body);
-            let written = self.io.write_all(head).await;
+            let written = self.io.write_all_counted(head, &mut sent).await;
             head.truncate(head_len); // kept for a retry on another connection
-            written.map_err(ExchangeError::Write)?;
+            written
         } else {
-            self.io
-                .write_all(head)
-                .await
-                .map_err(ExchangeError::Write)?;
-            self.io
-                .write_all(body)
-                .await
-                .map_err(ExchangeError::Write)?;
+            match self.io.write_all_counted(head, &mut sent).await {
+                Ok(()) => self.io.write_all_counted(body, &mut sent).await,
+                Err(e) => Err(e),
+            }
+        };
+        match written {
+            Ok(()) => self.read_head(head_request).await,
+            Err(e) if sent == 0 => Err(ExchangeError::Write(e)),
+            // The upstream has part of the request and may have answered without reading
+            // the rest (a 413 or 401 before the body, then a close, which breaks the write
+            // off): that answer is the request's. The connection carries nothing more.
+            Err(source) => match self.read_head(head_request).await {
+                Ok(mut answer) => {
+                    answer.keep_alive = false;
+                    Ok(answer)
+                }
+                Err(_) => Err(ExchangeError::WriteBroken { sent, source }),
+            },
         }
+    }
+
+    /// Read up to the end of the final answer's head, skipping interim (1xx) answers.
+    async fn read_head(&mut self, head_request: bool) -> Result<AnswerHead, ExchangeError> {
         loop {
             if !self.buf.is_empty() {
                 match h1wire::parse_answer_head(&self.buf, head_request)? {
@@ -297,5 +338,106 @@ impl AnswerBody {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Larger than what loopback socket buffers absorb while nobody reads.
+    const LARGE: usize = 32 << 20;
+
+    /// Reads one request head from `s`; the request line, or `None` at the end.
+    fn read_head(s: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(b"\r\n\r\n") {
+            if s.read(&mut byte).ok()? == 0 {
+                return None;
+            }
+            got.push(byte[0]);
+        }
+        got.split(|&b| b == b'\r').next().map(<[u8]>::to_vec)
+    }
+
+    /// An upstream that answers every request head at once: a GET with an empty 200 (keep
+    /// alive), anything else with a 413 and a close, its body unread (which makes the
+    /// kernel reset the connection under a writer). Returns its address and how many
+    /// non-GET request heads it has seen.
+    pub(crate) fn early_answering_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let posts = Arc::new(AtomicUsize::new(0));
+        let seen = posts.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming() {
+                let Ok(mut s) = s else { return };
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    while let Some(line) = read_head(&mut s) {
+                        if line.starts_with(b"GET ") {
+                            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+                            continue;
+                        }
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        let _ = s.write_all(
+                            b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbig\n",
+                        );
+                        std::thread::sleep(Duration::from_millis(200));
+                        return; // closed with the body unread: a reset
+                    }
+                });
+            }
+        });
+        (addr, posts)
+    }
+
+    #[tokio::test]
+    async fn an_upstream_that_answers_before_reading_a_large_body_gives_the_answer() {
+        let (addr, posts) = early_answering_upstream();
+        let mut conn = Conn::new(Io::Tcp(TcpStream::connect(addr).await.unwrap()));
+        let mut head =
+            format!("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: {LARGE}\r\n\r\n").into_bytes();
+        let body = Bytes::from(vec![b'a'; LARGE]);
+        let answer = conn
+            .exchange(&mut head, &body, false)
+            .await
+            .expect("the upstream's early answer, not a write error");
+        assert_eq!(answer.status, 413);
+        assert!(!answer.keep_alive, "the request was not written whole");
+        assert_eq!(posts.load(Ordering::SeqCst), 1);
+    }
+
+    /// `fit_for_reuse` must see that the upstream closed an idle connection even when the
+    /// checking task has spent its tokio budget (a connection task serving pipelined
+    /// requests): a budget-refused readiness poll is not "nothing to read".
+    #[tokio::test]
+    async fn a_closed_idle_connection_is_unfit_even_when_the_task_budget_is_spent() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let closer = std::thread::spawn(move || drop(listener.accept().unwrap()));
+        let mut conn = Conn::new(Io::Tcp(TcpStream::connect(addr).await.unwrap()));
+        closer.join().unwrap();
+        match &conn.io {
+            Io::Tcp(s) => s.readable().await.unwrap(), // the FIN has been seen
+            Io::Unix(_) => unreachable!(),
+        }
+        let fit = std::future::poll_fn(|cx| {
+            // Spend the budget as a busy task does (each ready I/O poll costs one unit).
+            for _ in 0..1000 {
+                let _ = conn.io.poll_read_ready(cx);
+            }
+            Poll::Ready(conn.fit_for_reuse())
+        })
+        .await;
+        assert!(
+            !fit,
+            "a connection the upstream closed was found fit for reuse"
+        );
     }
 }

@@ -52,6 +52,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const MAX_IDLE: usize = 1024;
 /// Time to establish a TCP connection to the upstream.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often idle connections of certgate's own client are checked for an upstream that
+/// closed them (hyper's connection tasks notice that themselves).
+const REAP_EVERY: Duration = Duration::from_secs(5);
 
 /// One upstream and its connection pool. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -73,6 +76,8 @@ struct Pool {
     idle: Mutex<VecDeque<Idle>>,
     /// Idle connections of certgate's own client (`h1client`), most recent last.
     own_idle: Mutex<VecDeque<(h1client::Conn, Instant)>>,
+    /// The task that closes idle own connections the upstream closed has been started.
+    reaping: std::sync::atomic::AtomicBool,
     builder: hyper::client::conn::http1::Builder,
 }
 
@@ -143,6 +148,7 @@ impl Upstream {
                 host,
                 idle: Mutex::new(VecDeque::new()),
                 own_idle: Mutex::new(VecDeque::new()),
+                reaping: std::sync::atomic::AtomicBool::new(false),
                 builder: hyper::client::conn::http1::Builder::new(),
             }),
         }
@@ -258,8 +264,9 @@ impl Pool {
                     *resp.headers_mut() = answer.headers;
                     return Ok(resp);
                 }
-                // Not written whole on a connection the upstream had closed meanwhile:
-                // the upstream has not acted on it; send it on another connection.
+                // Not one byte written, on a connection the upstream had closed meanwhile:
+                // the upstream has not seen it; send it on another connection. A request
+                // of which any part was written is never sent again (`WriteBroken`).
                 Err(ExchangeError::Write(e)) if reused => {
                     debug!(error = %e, "idle upstream connection was closed; retrying on another");
                 }
@@ -343,7 +350,10 @@ impl Pool {
         None
     }
 
-    fn checkin_own(&self, conn: h1client::Conn) {
+    fn checkin_own(self: &Arc<Self>, conn: h1client::Conn) {
+        if !self.reaping.load(std::sync::atomic::Ordering::Relaxed) {
+            self.start_reaper();
+        }
         let now = Instant::now();
         let mut idle = self.own_idle.lock().unwrap_or_else(|p| p.into_inner());
         while idle
@@ -355,6 +365,38 @@ impl Pool {
         if idle.len() < MAX_IDLE {
             idle.push_back((conn, now));
         }
+    }
+
+    /// An idle socket the upstream closed would otherwise stay open (CLOSE_WAIT) until a
+    /// request happens to check it out: with no traffic, for ever. One task per pool, started
+    /// with its first idle connection, closes such sockets.
+    #[cold]
+    fn start_reaper(self: &Arc<Self>) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self
+            .reaping
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let pool = Arc::downgrade(self);
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(REAP_EVERY);
+            loop {
+                tick.tick().await;
+                let Some(pool) = pool.upgrade() else { return };
+                pool.reap_own();
+            }
+        });
+    }
+
+    /// Close idle own connections that are too old, or that the upstream closed or sent
+    /// something unasked on.
+    fn reap_own(&self) {
+        let mut idle = self.own_idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain_mut(|(c, since)| since.elapsed() < IDLE_TIMEOUT && c.fit_for_reuse());
     }
 
     async fn connect(&self) -> Result<SendRequest<RequestBody>, UpstreamError> {
@@ -509,5 +551,98 @@ impl Drop for PooledBody {
         if self.is_end_stream() {
             self.release();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn request(method: Method, body: Bytes) -> Request<RequestBody> {
+        let mut req = Request::new(Either::Right(http_body_util::Full::new(body)));
+        *req.method_mut() = method;
+        req
+    }
+
+    /// A large `--verify` body on a reused connection whose upstream answers before reading
+    /// it and closes: the write breaks off, but the upstream has seen the request and may
+    /// have acted on it. It must reach the upstream once, and its answer the client.
+    #[tokio::test]
+    async fn a_request_whose_write_broke_off_is_not_sent_again() {
+        let (addr, posts) = h1client::tests::early_answering_upstream();
+        let upstream = Upstream::new(&UpstreamUrl::Http {
+            authority: addr.to_string(),
+        });
+        let timeout = Duration::from_secs(20);
+        // A connection in the pool, so that the POST goes out on a reused one.
+        let warm = upstream
+            .send(
+                request(Method::GET, Bytes::new()),
+                Lines::Written(Vec::new()),
+                "/",
+                None,
+                timeout,
+            )
+            .await
+            .unwrap();
+        assert_eq!(warm.status(), 200);
+        warm.into_body().collect().await.unwrap();
+        let body = Bytes::from(vec![b'a'; 32 << 20]);
+        let result = upstream
+            .send(
+                request(Method::POST, body),
+                Lines::Written(Vec::new()),
+                "/",
+                None,
+                timeout,
+            )
+            .await;
+        assert_eq!(
+            posts.load(Ordering::SeqCst),
+            1,
+            "the request reached the upstream twice"
+        );
+        assert_eq!(result.expect("the upstream's answer").status(), 413);
+    }
+
+    /// An idle connection of certgate's own client that the upstream closes is closed too
+    /// (no socket left in CLOSE_WAIT until some later request checks it out).
+    #[tokio::test]
+    async fn idle_connections_the_upstream_closed_are_closed() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut byte = [0u8; 1];
+            while !got.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap() == 1 {
+                got.push(byte[0]);
+            }
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+            // then the upstream's keep-alive timeout closes it
+        });
+        let upstream = Upstream::new(&UpstreamUrl::Http {
+            authority: addr.to_string(),
+        });
+        let resp = upstream
+            .send(
+                request(Method::GET, Bytes::new()),
+                Lines::Written(Vec::new()),
+                "/",
+                None,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        resp.into_body().collect().await.unwrap();
+        let idle = || upstream.pool.own_idle.lock().unwrap().len();
+        assert_eq!(idle(), 1);
+        assert!(upstream.pool.reaping.load(Ordering::Relaxed), "no reaper");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        upstream.pool.reap_own();
+        assert_eq!(idle(), 0);
     }
 }
