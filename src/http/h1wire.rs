@@ -179,6 +179,11 @@ pub fn parse_answer_head(buf: &[u8], head_request: bool) -> Result<Parsed, WireE
     if let (true, Some(n)) = (cl_repeated, length) {
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
     }
+    if chunked.is_some() && version == Version::HTTP_10 {
+        // HTTP/1.0 has no Transfer-Encoding: the framing is faulty; read this answer as
+        // the coding says, then close (RFC 9112 §6.1).
+        close = true;
+    }
     if chunked.is_some() && length.is_some() {
         // Transfer-Encoding wins; the length is wrong for what follows, and the
         // connection is not trusted with another request (RFC 9112 §6.3).
@@ -393,6 +398,11 @@ mod tests {
         );
         assert!(h.keep_alive);
         assert_eq!(h.version, Version::HTTP_10);
+        let (h, _) = head(
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false,
+        );
+        assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, false));
     }
 
     #[test]
