@@ -49,6 +49,27 @@ impl Io {
         }
     }
 
+    async fn readable(&self) -> io::Result<()> {
+        match self {
+            Io::Tcp(s) => s.readable().await,
+            Io::Unix(s) => s.readable().await,
+        }
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        match self {
+            Io::Tcp(s) => s.writable().await,
+            Io::Unix(s) => s.writable().await,
+        }
+    }
+
+    fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Io::Tcp(s) => s.try_write(data),
+            Io::Unix(s) => s.try_write(data),
+        }
+    }
+
     /// `write_all` that adds to `sent` every byte the socket took, also when it then fails:
     /// whether the upstream can have seen any of the request decides whether it may be
     /// sent again.
@@ -147,7 +168,18 @@ impl Conn {
             written
         } else {
             match self.io.write_all_counted(head, &mut sent).await {
-                Ok(()) => self.io.write_all_counted(body, &mut sent).await,
+                Ok(()) => match self.write_watching(body, &mut sent, head_request).await {
+                    Ok(true) => Ok(()),
+                    // The upstream answered before taking the whole body (a 413 or 401
+                    // while it stops reading but keeps the connection): that answer is
+                    // the request's; the rest is not sent and the connection not reused.
+                    Ok(false) => {
+                        let mut answer = self.read_head(head_request).await?;
+                        answer.keep_alive = false;
+                        return Ok(answer);
+                    }
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             }
         };
@@ -164,6 +196,58 @@ impl Conn {
                 }
                 Err(_) => Err(ExchangeError::WriteBroken { sent, source }),
             },
+        }
+    }
+
+    /// Write a large body while watching for the answer: `Ok(false)` when a final answer's
+    /// head (or something that cannot be one) arrived before the body was all written.
+    async fn write_watching(
+        &mut self,
+        mut data: &[u8],
+        sent: &mut usize,
+        head_request: bool,
+    ) -> io::Result<bool> {
+        while !data.is_empty() {
+            tokio::select! {
+                biased;
+                r = self.io.readable() => {
+                    r?;
+                    self.buf.reserve(FIRST_READ);
+                    match self.io.try_read_buf(&mut self.buf) {
+                        // Closed: the next write fails, and what was read is looked at then.
+                        Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                        Ok(_) if self.final_head_buffered(head_request) => return Ok(false),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                r = self.io.writable() => {
+                    r?;
+                    match self.io.try_write(data) {
+                        Ok(n) => {
+                            *sent += n;
+                            data = &data[n..];
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The bytes read hold a whole final answer head (after any interim ones), or bytes
+    /// that cannot start one: either way writing stops and `read_head` decides.
+    fn final_head_buffered(&self, head_request: bool) -> bool {
+        let mut at = 0;
+        loop {
+            match h1wire::parse_answer_head(&self.buf[at..], head_request) {
+                Ok(Parsed::Partial) => return false,
+                Ok(Parsed::Interim(n)) => at += n,
+                Ok(Parsed::Head(..)) | Err(_) => return true,
+            }
         }
     }
 
@@ -411,6 +495,37 @@ pub(crate) mod tests {
         assert_eq!(answer.status, 413);
         assert!(!answer.keep_alive, "the request was not written whole");
         assert_eq!(posts.load(Ordering::SeqCst), 1);
+    }
+
+    /// An upstream that answers 413 as soon as it has the head, then keeps the connection
+    /// open without reading the body (nginx's and many app servers' early answer): the
+    /// answer must arrive, not a write that waits until --upstream-timeout.
+    #[tokio::test]
+    async fn an_upstream_that_answers_early_and_stops_reading_gives_the_answer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            let _ = read_head(&mut s);
+            let _ =
+                s.write_all(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\n\r\nbig\n");
+            std::thread::sleep(Duration::from_secs(10)); // open, never reading
+        });
+        let mut conn = Conn::new(Io::Tcp(TcpStream::connect(addr).await.unwrap()));
+        let mut head =
+            format!("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: {LARGE}\r\n\r\n").into_bytes();
+        let body = Bytes::from(vec![b'a'; LARGE]);
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            conn.exchange(&mut head, &body, false),
+        )
+        .await
+        .expect("the answer while the body was still being written")
+        .expect("the upstream's early answer, not an error");
+        assert_eq!(answer.status, 413);
+        assert!(!answer.keep_alive, "the request was not written whole");
     }
 
     /// `fit_for_reuse` must see that the upstream closed an idle connection even when the

@@ -379,7 +379,7 @@ pub fn strip_inbound(headers: &mut HeaderMap, cfg: &HeaderConfig) -> usize {
     let mut hop: Vec<HeaderName> = Vec::new();
     for name in headers.keys() {
         let n = name.as_str();
-        if cfg.is_identity_header(n) {
+        if cfg.is_identity_header(n) || forwarding_spelled_with_underscores(n) {
             identity.push(name.clone());
         } else if HOP_BY_HOP.iter().any(|h| norm_eq(n, h))
             || connection_named.iter().any(|c| norm_eq(n, c))
@@ -396,6 +396,15 @@ pub fn strip_inbound(headers: &mut HeaderMap, cfg: &HeaderConfig) -> usize {
         headers.remove(name);
     }
     removed
+}
+
+/// `X_Forwarded_For`, `x_request_id`…: CGI-style stacks fold them into the variable of
+/// the header certgate sets, so a client could put its own value beside certgate's.
+fn forwarding_spelled_with_underscores(n: &str) -> bool {
+    n.contains('_')
+        && [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_REQUEST_ID]
+            .iter()
+            .any(|h| norm_eq(n, h))
 }
 
 /// After `strip_inbound`: set identity headers (if any), `X-Forwarded-Proto: https`,
@@ -1177,5 +1186,22 @@ mod tests {
         ));
         id.subject_rfc4514 = "CN=a\u{7f}".into();
         assert!(IdentityHeaders::build(&id, &c).is_err());
+    }
+
+    #[test]
+    fn forwarding_headers_spelled_with_underscores_are_removed() {
+        let c = cfg(ForwardCert::None, false);
+        let mut h = map(&[
+            ("x_forwarded_for", "6.6.6.6"),
+            ("X_Forwarded_Proto", "http"),
+            ("x_request_id", "forged"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-request-id", "kept-1"),
+            ("x_app", "kept"),
+        ]);
+        assert_eq!(strip_inbound(&mut h, &c), 3);
+        let mut names: Vec<&str> = h.keys().map(|n| n.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["x-forwarded-for", "x-request-id", "x_app"]);
     }
 }
