@@ -5,7 +5,8 @@
 //! and the rules that `inspect` suggests parse.
 #![no_main]
 
-use certgate::http::headers::{ForwardCert, HeaderConfig, IdentityHeaders, DEFAULT_PREFIX};
+use certgate::http::headers::{ForwardCert, HeaderConfig, DEFAULT_PREFIX};
+use certgate::http::identity_headers::IdentityHeaders;
 use certgate::pki::dn::Dn;
 use certgate::pki::identity::PeerIdentity;
 use certgate::policy::Rule;
