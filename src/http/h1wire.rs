@@ -81,10 +81,7 @@ pub fn encode_request_head(
             had_length = true;
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        write_line(out, name, value);
     }
     out.extend_from_slice(extra);
     if body_len > 0 || had_length {
@@ -92,6 +89,14 @@ pub fn encode_request_head(
         out.extend_from_slice(body_len.to_string().as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// One `name: value` request-head line.
+pub fn write_line(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
+    out.extend_from_slice(name.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 

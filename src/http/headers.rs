@@ -1,6 +1,7 @@
 //! Header policy: strip hop-by-hop and inbound identity headers, then set the verified
 //! ones. Header names and the hop-by-hop list live here and nowhere else. PURE.
 
+use super::h1wire::write_line;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use std::net::IpAddr;
@@ -466,14 +467,6 @@ pub fn write_forwarding(
             headers.remove(n);
         }
     }
-}
-
-/// One `name: value` request-head line.
-pub fn write_line(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
-    out.extend_from_slice(name.as_str().as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(b"\r\n");
 }
 
 /// `X-Forwarded-For`: several inbound lines become one list, then the client address.

@@ -5,10 +5,10 @@
 use super::answer::{client_or_upstream, error_response, Body, ProxyError};
 use super::peer::Conn;
 use super::state::Shared;
-use crate::http::headers;
 use crate::http::identity_headers::IdentityHeaders;
 use crate::http::prefetch::{self, Prefetched};
 use crate::http::upstream::{self, Lines, RequestBody};
+use crate::http::{h1wire, headers};
 use crate::ops::metrics::{DecisionLabel, UpstreamErrorLabels};
 use crate::payload::body::{declared_length, read_body, BodyError};
 use crate::payload::route::RouteVerifier;
@@ -239,7 +239,7 @@ async fn forward(
     if let Some(v) = &verified {
         match &mut lines {
             Lines::Written(out) => {
-                headers::write_line(out, &headers::name::X_SIGNATURE_VERIFIED, &v.header)
+                h1wire::write_line(out, &headers::name::X_SIGNATURE_VERIFIED, &v.header)
             }
             Lines::InMap => {
                 req.headers_mut()
