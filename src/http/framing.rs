@@ -294,6 +294,12 @@ impl<IO> GuardedIo<IO> {
         }
     }
 
+    /// Take the bytes given back with `unread` (certgate's own HTTP/1.1 server reads a
+    /// request head from them in place).
+    pub fn take_unread(&mut self) -> bytes::Bytes {
+        std::mem::take(&mut self.unread)
+    }
+
     /// Release buffer capacity kept between requests (an idle connection holds no more
     /// than it needs).
     pub fn shrink(&mut self) {

@@ -152,12 +152,14 @@ impl Conn {
     }
 
     /// Send `head` and `body` (the whole request) and read the answer's head. The answer
-    /// body follows from `AnswerBody::new(conn, ..)`.
+    /// body follows from `AnswerBody::new(conn, ..)`. `client_head`: see
+    /// `h1wire::parse_answer`.
     pub async fn exchange(
         &mut self,
         head: &mut Vec<u8>,
         body: &Bytes,
         head_request: bool,
+        client_head: Option<&mut Vec<u8>>,
     ) -> Result<AnswerHead, ExchangeError> {
         let mut sent = 0;
         let written = if body.len() <= JOIN_BODY {
@@ -174,7 +176,7 @@ impl Conn {
                     // while it stops reading but keeps the connection): that answer is
                     // the request's; the rest is not sent and the connection not reused.
                     Ok(false) => {
-                        let mut answer = self.read_head(head_request).await?;
+                        let mut answer = self.read_head(head_request, client_head).await?;
                         answer.keep_alive = false;
                         return Ok(answer);
                     }
@@ -184,12 +186,12 @@ impl Conn {
             }
         };
         match written {
-            Ok(()) => self.read_head(head_request).await,
+            Ok(()) => self.read_head(head_request, client_head).await,
             Err(e) if sent == 0 => Err(ExchangeError::Write(e)),
             // The upstream has part of the request and may have answered without reading
             // the rest (a 413 or 401 before the body, then a close, which breaks the write
             // off): that answer is the request's. The connection carries nothing more.
-            Err(source) => match self.read_head(head_request).await {
+            Err(source) => match self.read_head(head_request, client_head).await {
                 Ok(mut answer) => {
                     answer.keep_alive = false;
                     Ok(answer)
@@ -252,10 +254,14 @@ impl Conn {
     }
 
     /// Read up to the end of the final answer's head, skipping interim (1xx) answers.
-    async fn read_head(&mut self, head_request: bool) -> Result<AnswerHead, ExchangeError> {
+    async fn read_head(
+        &mut self,
+        head_request: bool,
+        mut client_head: Option<&mut Vec<u8>>,
+    ) -> Result<AnswerHead, ExchangeError> {
         loop {
             if !self.buf.is_empty() {
-                match h1wire::parse_answer_head(&self.buf, head_request)? {
+                match h1wire::parse_answer(&self.buf, head_request, client_head.as_deref_mut())? {
                     Parsed::Head(answer, n) => {
                         let _ = self.buf.split_to(n);
                         return Ok(answer);
@@ -489,7 +495,7 @@ pub(crate) mod tests {
             format!("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: {LARGE}\r\n\r\n").into_bytes();
         let body = Bytes::from(vec![b'a'; LARGE]);
         let answer = conn
-            .exchange(&mut head, &body, false)
+            .exchange(&mut head, &body, false, None)
             .await
             .expect("the upstream's early answer, not a write error");
         assert_eq!(answer.status, 413);
@@ -519,7 +525,7 @@ pub(crate) mod tests {
         let body = Bytes::from(vec![b'a'; LARGE]);
         let answer = tokio::time::timeout(
             Duration::from_secs(5),
-            conn.exchange(&mut head, &body, false),
+            conn.exchange(&mut head, &body, false, None),
         )
         .await
         .expect("the answer while the body was still being written")

@@ -46,6 +46,8 @@ pub struct AnswerHead {
     pub framing: Framing,
     /// The connection can carry another request once the body is read.
     pub keep_alive: bool,
+    /// How certgate's own HTTP/1.1 server frames this answer's body for its client.
+    pub client_framing: ClientFraming,
 }
 
 /// What the bytes received so far hold.
@@ -103,9 +105,27 @@ pub fn write_line(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
 /// Parse an answer head at the start of `buf`. `head_request`: the request was HEAD, so the
 /// answer has no body whatever its headers say.
 pub fn parse_answer_head(buf: &[u8], head_request: bool) -> Result<Parsed, WireError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut answer = httparse::Response::new(&mut slots);
-    let len = match answer.parse(buf) {
+    parse_answer(buf, head_request, None)
+}
+
+/// `parse_answer_head`, and where the answer's fields go: with `client_head`, not into
+/// `AnswerHead::headers` (left empty) but written as the head certgate's own HTTP/1.1
+/// server sends its client (`write_client_head`), so no header map is built. Nothing is
+/// written unless a final answer's head is complete.
+pub fn parse_answer(
+    buf: &[u8],
+    head_request: bool,
+    client_head: Option<&mut Vec<u8>>,
+) -> Result<Parsed, WireError> {
+    // Uninitialised slots: an answer does not pay for clearing all of them.
+    let mut slots = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut answer = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut answer,
+        buf,
+        &mut slots,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
             return Err(WireError::HeadTooLarge)
         }
@@ -136,17 +156,13 @@ pub fn parse_answer_head(buf: &[u8], head_request: bool) -> Result<Parsed, WireE
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let mut headers = HeaderMap::with_capacity(answer.headers.len());
     let mut length: Option<u64> = None;
     let mut cl_repeated = false;
     let mut chunked = None;
     let (mut close, mut keep_alive_token) = (false, false);
     for h in answer.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| WireError::Malformed("bad header name"))?;
-        let value = HeaderValue::from_bytes(h.value)
-            .map_err(|_| WireError::Malformed("bad header value"))?;
-        if name == http::header::CONTENT_LENGTH {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
             // Several lines, or a list, must all give the same number (RFC 9110 §8.6);
             // the client then gets it once.
             cl_repeated |= length.is_some() || h.value.contains(&b',');
@@ -158,18 +174,17 @@ pub fn parse_answer_head(buf: &[u8], head_request: bool) -> Result<Parsed, WireE
                 }
                 length = Some(n);
             }
-        } else if name == http::header::TRANSFER_ENCODING {
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             // Only the last coding decides (RFC 9112 §6.3).
             let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
             chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name == http::header::CONNECTION {
+        } else if name.eq_ignore_ascii_case(b"connection") {
             for token in h.value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         }
-        headers.append(name, value);
     }
     let no_body =
         head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
@@ -181,23 +196,52 @@ pub fn parse_answer_head(buf: &[u8], head_request: bool) -> Result<Parsed, WireE
         (None, Some(n)) => Framing::Length(n),
         (None, None) => Framing::UntilClose,
     };
-    if let (true, Some(n)) = (cl_repeated, length) {
-        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
-    }
     if chunked.is_some() && version == Version::HTTP_10 {
         // HTTP/1.0 has no Transfer-Encoding: the framing is faulty; read this answer as
         // the coding says, then close (RFC 9112 §6.1).
         close = true;
     }
-    if chunked.is_some() && length.is_some() {
-        // Transfer-Encoding wins; the length is wrong for what follows, and the
-        // connection is not trusted with another request (RFC 9112 §6.3).
-        headers.remove(http::header::CONTENT_LENGTH);
-        close = true;
-    }
+    // Transfer-Encoding wins over a length, which is wrong for what follows, and the
+    // connection is not trusted with another request (RFC 9112 §6.3).
+    let te_and_cl = chunked.is_some() && length.is_some();
+    close |= te_and_cl;
     let keep_alive = framing != Framing::UntilClose
         && !close
         && (version == Version::HTTP_11 || keep_alive_token);
+    // The length a HEAD or 304 answer announces is the representation's; a 204 has none;
+    // others get the framing of the body certgate sends.
+    let client_framing = match framing {
+        Framing::Empty if status == StatusCode::NO_CONTENT => ClientFraming::None,
+        Framing::Empty if no_body => match length {
+            Some(n) if !te_and_cl => ClientFraming::Length(n),
+            _ => ClientFraming::None,
+        },
+        Framing::Empty => ClientFraming::Length(0),
+        Framing::Length(n) => ClientFraming::Length(n),
+        Framing::Chunked | Framing::UntilClose => ClientFraming::Chunked,
+    };
+    let headers = match client_head {
+        Some(out) => {
+            write_client_head(out, status, answer.headers);
+            HeaderMap::new()
+        }
+        None => {
+            let mut headers = HeaderMap::with_capacity(answer.headers.len());
+            for h in answer.headers.iter() {
+                let name = HeaderName::from_bytes(h.name.as_bytes())
+                    .map_err(|_| WireError::Malformed("bad header name"))?;
+                let value = HeaderValue::from_bytes(h.value)
+                    .map_err(|_| WireError::Malformed("bad header value"))?;
+                headers.append(name, value);
+            }
+            if te_and_cl {
+                headers.remove(http::header::CONTENT_LENGTH);
+            } else if let (true, Some(n)) = (cl_repeated, length) {
+                headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            headers
+        }
+    };
     Ok(Parsed::Head(
         AnswerHead {
             status,
@@ -205,9 +249,78 @@ pub fn parse_answer_head(buf: &[u8], head_request: bool) -> Result<Parsed, WireE
             headers,
             framing,
             keep_alive,
+            client_framing,
         },
         len,
     ))
+}
+
+/// How certgate frames an answer body toward its HTTP/1.1 client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFraming {
+    /// No framing field (a 204, or a HEAD or 304 answer that announced no length).
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// RFC 9110 §7.6.1 hop-by-hop fields, plus the classic ones: never passed on.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
+
+/// The head of an upstream answer as certgate's HTTP/1.1 server sends it on, up to its
+/// framing (`end_client_head`): an HTTP/1.1 status line and the answer's fields with
+/// lowercase names (as hyper writes them), less the hop-by-hop ones, those the `Connection`
+/// field names, and the upstream's `Content-Length`.
+pub fn write_client_head(out: &mut Vec<u8>, status: StatusCode, fields: &[httparse::Header<'_>]) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let connection_named = |name: &str| {
+        fields.iter().any(|c| {
+            c.name.eq_ignore_ascii_case("connection")
+                && c.value
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
+        })
+    };
+    for h in fields {
+        if h.name.eq_ignore_ascii_case("content-length")
+            || HOP_BY_HOP.iter().any(|n| h.name.eq_ignore_ascii_case(n))
+            || connection_named(h.name)
+        {
+            continue;
+        }
+        out.extend(h.name.bytes().map(|b| b.to_ascii_lowercase()));
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// End a head begun by `write_client_head`: its framing field and the empty line.
+pub fn end_client_head(out: &mut Vec<u8>, framing: ClientFraming) {
+    match framing {
+        ClientFraming::None => {}
+        ClientFraming::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(n.to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        ClientFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 fn parse_decimal(s: &[u8]) -> Option<u64> {

@@ -29,18 +29,7 @@ pub mod name {
     pub const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
     pub const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 }
-/// RFC 9110 §7.6.1 plus the classic ones.
-pub const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-];
+pub use super::h1wire::HOP_BY_HOP;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ForwardCert {
@@ -101,7 +90,7 @@ fn norm(name: &str) -> String {
 }
 
 /// One byte of a header name as compared: ASCII lowercase, `_` folded to `-`.
-fn norm_byte(b: u8) -> u8 {
+pub(crate) fn norm_byte(b: u8) -> u8 {
     if b == b'_' {
         b'-'
     } else {
@@ -110,7 +99,7 @@ fn norm_byte(b: u8) -> u8 {
 }
 
 /// `name`, normalised, equals `target` (already normalised). No allocation.
-fn norm_eq(name: &str, target: &str) -> bool {
+pub(crate) fn norm_eq(name: &str, target: &str) -> bool {
     name.len() == target.len()
         && name
             .bytes()
@@ -401,7 +390,7 @@ pub fn strip_inbound(headers: &mut HeaderMap, cfg: &HeaderConfig) -> usize {
 
 /// `X_Forwarded_For`, `x_request_id`…: CGI-style stacks fold them into the variable of
 /// the header certgate sets, so a client could put its own value beside certgate's.
-fn forwarding_spelled_with_underscores(n: &str) -> bool {
+pub(crate) fn forwarding_spelled_with_underscores(n: &str) -> bool {
     n.contains('_')
         && [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_REQUEST_ID]
             .iter()
@@ -608,8 +597,7 @@ const HOST_BYTE: [bool; 256] = {
 };
 
 /// A client-sent request id is kept when it is 1..=128 visible ASCII chars from `[A-Za-z0-9._:-]`.
-pub fn sane_request_id(v: &HeaderValue) -> bool {
-    let b = v.as_bytes();
+pub fn sane_request_id(b: &[u8]) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && b.iter()

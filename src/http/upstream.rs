@@ -188,6 +188,34 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// A body-less request whose head certgate wrote itself (`head`, complete), for
+    /// certgate's own HTTP/1.1 server: the answer's head is written into `client_head` as
+    /// that server sends it on (`h1wire::parse_answer`), and its body streams from the
+    /// returned `PooledBody`. Waits for the answer's head up to `timeout`.
+    pub async fn send_head(
+        &self,
+        head: &mut Vec<u8>,
+        head_request: bool,
+        client_head: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(h1wire::AnswerHead, PooledBody), UpstreamError> {
+        let no_body = Bytes::new();
+        let exchange = self
+            .pool
+            .exchange_own(head, &no_body, head_request, Some(client_head));
+        let (answer, conn) = match tokio::time::timeout(timeout, exchange).await {
+            Err(_) => return Err(UpstreamError::Timeout),
+            Ok(r) => r?,
+        };
+        let body = PooledBody {
+            inner: Inner::Own(AnswerBody::new(conn, answer.framing, answer.keep_alive)),
+            pool: self.pool.clone(),
+        };
+        Ok((answer, body))
+    }
+}
+
 /// The body of `req` is in certgate's hands already (none, or one a `--verify` route read):
 /// such a request goes through certgate's own client, with its added headers as `Lines`.
 pub fn body_in_hand(body: &RequestBody) -> bool {
@@ -247,23 +275,39 @@ impl Pool {
             body.len() as u64,
         );
         let head_request = parts.method == Method::HEAD;
+        let (answer, conn) = self
+            .exchange_own(&mut head, &body, head_request, None)
+            .await?;
+        let body = AnswerBody::new(conn, answer.framing, answer.keep_alive);
+        let mut resp = Response::new(PooledBody {
+            inner: Inner::Own(body),
+            pool: self,
+        });
+        *resp.status_mut() = answer.status;
+        *resp.version_mut() = answer.version;
+        *resp.headers_mut() = answer.headers;
+        Ok(resp)
+    }
+
+    /// One exchange on an own connection from the pool (or a new one), sent again on
+    /// another connection only when not one byte of it was written.
+    async fn exchange_own(
+        &self,
+        head: &mut Vec<u8>,
+        body: &Bytes,
+        head_request: bool,
+        mut client_head: Option<&mut Vec<u8>>,
+    ) -> Result<(h1wire::AnswerHead, h1client::Conn), UpstreamError> {
         loop {
             let (mut conn, reused) = match self.checkout_own() {
                 Some(c) => (c, true),
                 None => (Box::pin(self.connect_own()).await?, false),
             };
-            match conn.exchange(&mut head, &body, head_request).await {
-                Ok(answer) => {
-                    let body = AnswerBody::new(conn, answer.framing, answer.keep_alive);
-                    let mut resp = Response::new(PooledBody {
-                        inner: Inner::Own(body),
-                        pool: self,
-                    });
-                    *resp.status_mut() = answer.status;
-                    *resp.version_mut() = answer.version;
-                    *resp.headers_mut() = answer.headers;
-                    return Ok(resp);
-                }
+            match conn
+                .exchange(head, body, head_request, client_head.as_deref_mut())
+                .await
+            {
+                Ok(answer) => return Ok((answer, conn)),
                 // Not one byte written, on a connection the upstream had closed meanwhile:
                 // the upstream has not seen it; send it on another connection. A request
                 // of which any part was written is never sent again (`WriteBroken`).

@@ -104,12 +104,7 @@ fn is_client_body_error(e: &hyper::Error) -> bool {
 
 pub(crate) fn error_response(e: &ProxyError, rid: &HeaderValue) -> Response<Body> {
     let status = e.status();
-    let body = format!(
-        "{} {}\nrequest-id: {}\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
-        rid.to_str().unwrap_or("-")
-    );
+    let body = error_text(status, rid);
     let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body))));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -118,14 +113,49 @@ pub(crate) fn error_response(e: &ProxyError, rid: &HeaderValue) -> Response<Body
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     h.insert(headers::name::X_REQUEST_ID, rid.clone());
-    // After a framing problem or an oversized head the connection's byte stream cannot be
-    // trusted any more: close it.
-    if status == StatusCode::BAD_REQUEST
-        || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-        || status == StatusCode::PAYLOAD_TOO_LARGE
-        || status == StatusCode::REQUEST_TIMEOUT
-    {
+    if closes(status) {
         h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
+}
+
+/// After a framing problem or an oversized head the connection's byte stream cannot be
+/// trusted any more: close it.
+fn closes(status: StatusCode) -> bool {
+    status == StatusCode::BAD_REQUEST
+        || status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        || status == StatusCode::PAYLOAD_TOO_LARGE
+        || status == StatusCode::REQUEST_TIMEOUT
+}
+
+/// The short generic body: status and request id, never the reason.
+fn error_text(status: StatusCode, rid: &HeaderValue) -> String {
+    format!(
+        "{} {}\nrequest-id: {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        rid.to_str().unwrap_or("-")
+    )
+}
+
+/// `error_response` as HTTP/1.1 bytes, for certgate's own HTTP/1.1 server (the same
+/// status, fields and body). True when the answer closes the connection.
+pub(crate) fn write_error_h1(e: &ProxyError, rid: &HeaderValue, out: &mut Vec<u8>) -> bool {
+    let status = e.status();
+    let body = error_text(status, rid);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\ncontent-type: text/plain; charset=utf-8\r\nx-request-id: ");
+    out.extend_from_slice(rid.as_bytes());
+    let close = closes(status);
+    if close {
+        out.extend_from_slice(b"\r\nconnection: close");
+    }
+    out.extend_from_slice(b"\r\ncontent-length: ");
+    out.extend_from_slice(body.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body.as_bytes());
+    close
 }

@@ -3,6 +3,7 @@
 //! holds only its TLS stream until the client sends again.
 
 use super::answer::Body;
+use super::own_h1::Served;
 use super::peer::Conn;
 use super::send::{Tracked, WatchedIo};
 use super::state::{until_shutdown, Shared};
@@ -29,7 +30,7 @@ use tracing::debug;
 const PARK_AFTER: Duration = Duration::from_millis(10);
 
 /// How often an active connection's timer looks at it (see `Conn::due`).
-const TICK: Duration = Duration::from_millis(100);
+pub(super) const TICK: Duration = Duration::from_millis(100);
 
 /// An answer that ends an HTTP/1 connection is followed by a lingering close, and an HTTP/2
 /// request body that an early answer left unread is read and dropped, for up to this long
@@ -135,6 +136,15 @@ async fn serve_h1(shared: &Arc<Shared>, conn: &Arc<Conn>, mut io: Box<Stream>) {
                 close_quietly(&mut io).await;
                 return;
             }
+        }
+        // Plain requests first, by certgate's own server; hyper's takes what is left.
+        match super::own_h1::serve(shared, conn, &mut io).await {
+            Served::Drained => continue,
+            Served::Closed => {
+                close_quietly(&mut io).await;
+                return;
+            }
+            Served::ToHyper => {}
         }
         // Boxed: the active state (hyper's connection) is held only while active.
         match Box::pin(active_h1(shared, conn, io, &mut shutdown_rx)).await {

@@ -1,10 +1,12 @@
 //! The serving layer: process-wide state, the accept loop, one connection's lifecycle, the
-//! per-request pipeline, the admin server and the reload loop. Uses every lower layer.
+//! per-request pipeline (hyper's servers, and certgate's own for plain HTTP/1.1 requests),
+//! the admin server and the reload loop. Uses every lower layer.
 
 pub mod admin;
 pub mod answer;
 pub mod conn;
 pub mod listener;
+pub mod own_h1;
 pub mod peer;
 pub mod proxy;
 pub mod reloader;

@@ -22,9 +22,15 @@ use std::time::Instant;
 use tracing::{debug, info, warn};
 
 fn request_id(shared: &Shared, req: &Request<Incoming>) -> HeaderValue {
-    if let Some(v) = req.headers().get(&headers::name::X_REQUEST_ID) {
-        if headers::sane_request_id(v) {
-            return v.clone();
+    let given = req.headers().get(&headers::name::X_REQUEST_ID);
+    request_id_from(shared, given.map(HeaderValue::as_bytes))
+}
+
+/// The request's id: the client's `X-Request-Id` when it sent a sane one, else a new one.
+pub(super) fn request_id_from(shared: &Shared, given: Option<&[u8]>) -> HeaderValue {
+    if let Some(v) = given.filter(|v| headers::sane_request_id(v)) {
+        if let Ok(v) = HeaderValue::from_bytes(v) {
+            return v;
         }
     }
     let n = shared.request_seq.fetch_add(1, Ordering::Relaxed);
@@ -78,19 +84,20 @@ impl std::fmt::Display for Chain<'_> {
 }
 
 /// What one request ended as, for the access log.
-struct Outcome {
-    route: Option<usize>,
-    upstream_status: Option<u16>,
+#[derive(Default)]
+pub(super) struct Outcome {
+    pub(super) route: Option<usize>,
+    pub(super) upstream_status: Option<u16>,
     /// `--verify` routes: the check's result label (`ok`, `bad_signature`, …).
-    signature: Option<&'static str>,
+    pub(super) signature: Option<&'static str>,
 }
 
 /// Counts a request in flight on its connection until dropped, also when hyper drops the
 /// request future (an HTTP/2 stream reset), so the idle timeout is never blocked by a leak.
-struct InFlight<'a>(&'a Conn);
+pub(super) struct InFlight<'a>(&'a Conn);
 
 impl<'a> InFlight<'a> {
-    fn new(conn: &'a Conn) -> Self {
+    pub(super) fn new(conn: &'a Conn) -> Self {
         conn.in_flight.fetch_add(1, Ordering::Relaxed);
         conn.touch();
         InFlight(conn)
@@ -120,14 +127,9 @@ pub async fn handle(
         conn.closing.store(true, Ordering::Relaxed);
     }
     let method = req.method().clone();
-    let mut outcome = Outcome {
-        route: None,
-        upstream_status: None,
-        signature: None,
-    };
+    let mut outcome = Outcome::default();
     let mut unread = None;
     let result = forward(shared, conn, req, index, &rid, &mut outcome, &mut unread).await;
-    let route_label: &str = outcome.route.map_or("-", |i| &shared.route_names[i]);
     let (resp, decision, reason) = match result {
         // An upstream answer's Connection header is gone (hop-by-hop): only the version
         // can end the client's connection.
@@ -138,17 +140,7 @@ pub async fn handle(
             (resp, DecisionLabel::allowed, None)
         }
         Err(e) => {
-            if let ProxyError::Upstream(u) = &e {
-                shared
-                    .metrics
-                    .upstream_errors
-                    .get_or_create(&UpstreamErrorLabels {
-                        route: route_label.to_string(),
-                        kind: u.kind(),
-                    })
-                    .inc();
-            }
-            let resp = error_response(&e, &rid);
+            let resp = failed(shared, &outcome, &e, &rid);
             if ends_connection(resp.version(), resp.headers()) {
                 conn.closing.store(true, Ordering::Relaxed);
             }
@@ -156,6 +148,60 @@ pub async fn handle(
         }
     };
     let status = resp.status().as_u16();
+    let done = Done {
+        rid: &rid,
+        method: method.as_str(),
+        outcome: &outcome,
+        decision,
+        status,
+        reason: reason.as_ref(),
+    };
+    log_request(shared, conn, start, &done);
+    (resp, unread)
+}
+
+/// certgate's own answer to a request that failed, counted when the upstream failed.
+pub(super) fn failed(
+    shared: &Shared,
+    outcome: &Outcome,
+    e: &ProxyError,
+    rid: &HeaderValue,
+) -> Response<Body> {
+    if let ProxyError::Upstream(u) = e {
+        let route_label: &str = outcome.route.map_or("-", |i| &shared.route_names[i]);
+        shared
+            .metrics
+            .upstream_errors
+            .get_or_create(&UpstreamErrorLabels {
+                route: route_label.to_string(),
+                kind: u.kind(),
+            })
+            .inc();
+    }
+    error_response(e, rid)
+}
+
+/// How a request ended, for its metrics and its access-log line.
+pub(super) struct Done<'a> {
+    pub(super) rid: &'a HeaderValue,
+    pub(super) method: &'a str,
+    pub(super) outcome: &'a Outcome,
+    pub(super) decision: DecisionLabel,
+    pub(super) status: u16,
+    pub(super) reason: Option<&'a ProxyError>,
+}
+
+/// Count the request and write its access-log line.
+pub(super) fn log_request(shared: &Shared, conn: &Conn, start: Instant, done: &Done<'_>) {
+    let Done {
+        rid,
+        method,
+        outcome,
+        decision,
+        status,
+        reason,
+    } = *done;
+    let route_label: &str = outcome.route.map_or("-", |i| &shared.route_names[i]);
     let elapsed = start.elapsed();
     shared
         .metrics
@@ -193,11 +239,10 @@ pub async fn handle(
             upstream_status = outcome.upstream_status,
             signature = outcome.signature,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
-            reason = %Chain(&e),
+            reason = %Chain(e),
             "request"
         ),
     }
-    (resp, unread)
 }
 
 /// The request pipeline, one step per line: framing checks, path, route and authorisation,
@@ -460,7 +505,7 @@ fn check_host(req: &Request<Incoming>) -> Result<(), ProxyError> {
 /// Route and authorise (pure `Policy::decide_route`, remembered per connection, trust
 /// generation and policy generation): the route index and the identity headers to set, if
 /// the route vouches.
-fn authorise<'c>(
+pub(super) fn authorise<'c>(
     shared: &Shared,
     conn: &'c Conn,
     path: &str,
