@@ -125,7 +125,7 @@ pub struct Added<'a> {
     /// The connection's identity header lines (empty when the route does not vouch).
     pub identity_lines: &'a [u8],
     pub client_ip: &'a HeaderValue,
-    pub request_id: &'a HeaderValue,
+    pub request_id: &'a [u8],
 }
 
 /// Write the head certgate sends upstream for a plain request: `METHOD PATH[?QUERY]
@@ -205,7 +205,7 @@ pub fn write_upstream_head(
     out.extend_from_slice(&xff);
     out.extend_from_slice(added.client_ip.as_bytes());
     out.extend_from_slice(b"\r\nx-request-id: ");
-    out.extend_from_slice(added.request_id.as_bytes());
+    out.extend_from_slice(added.request_id);
     out.extend_from_slice(b"\r\n");
     if had_length {
         out.extend_from_slice(b"content-length: 0\r\n");

@@ -309,13 +309,28 @@ pub fn write_client_head(out: &mut Vec<u8>, status: StatusCode, fields: &[httpar
     }
 }
 
+/// `n` in base 10 or 16 (lowercase), without an allocation.
+pub fn write_number(out: &mut Vec<u8>, mut n: u64, base: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[(n % base) as usize];
+        n /= base;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// End a head begun by `write_client_head`: its framing field and the empty line.
 pub fn end_client_head(out: &mut Vec<u8>, framing: ClientFraming) {
     match framing {
         ClientFraming::None => {}
         ClientFraming::Length(n) => {
             out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(n.to_string().as_bytes());
+            write_number(out, n, 10);
             out.extend_from_slice(b"\r\n");
         }
         ClientFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),

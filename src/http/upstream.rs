@@ -192,22 +192,18 @@ impl Upstream {
     /// A body-less request whose head certgate wrote itself (`head`, complete), for
     /// certgate's own HTTP/1.1 server: the answer's head is written into `client_head` as
     /// that server sends it on (`h1wire::parse_answer`), and its body streams from the
-    /// returned `PooledBody`. Waits for the answer's head up to `timeout`.
+    /// returned `PooledBody`. The caller bounds the wait for the answer's head.
     pub async fn send_head(
         &self,
         head: &mut Vec<u8>,
         head_request: bool,
         client_head: &mut Vec<u8>,
-        timeout: Duration,
     ) -> Result<(h1wire::AnswerHead, PooledBody), UpstreamError> {
         let no_body = Bytes::new();
-        let exchange = self
+        let (answer, conn) = self
             .pool
-            .exchange_own(head, &no_body, head_request, Some(client_head));
-        let (answer, conn) = match tokio::time::timeout(timeout, exchange).await {
-            Err(_) => return Err(UpstreamError::Timeout),
-            Ok(r) => r?,
-        };
+            .exchange_own(head, &no_body, head_request, Some(client_head))
+            .await?;
         let body = PooledBody {
             inner: Inner::Own(AnswerBody::new(conn, answer.framing, answer.keep_alive)),
             pool: self.pool.clone(),

@@ -419,7 +419,11 @@ mod tests {
                     "{p:?} taken as normal but is not"
                 );
             }
-            assert_eq!(normalize_path(p), full(p), "{p:?}");
+            assert_eq!(
+                normalize_path(p).map(std::borrow::Cow::into_owned),
+                full(p),
+                "{p:?}"
+            );
         }
         assert!(is_normal("/webhooks/docusign/envelope"));
         assert!(is_normal("/"));
@@ -986,7 +990,7 @@ mod tests {
 
     #[test]
     fn normalize_removes_dot_segments() {
-        let ok = |p: &str| normalize_path(p).unwrap();
+        let ok = |p: &str| normalize_path(p).map(std::borrow::Cow::into_owned).unwrap();
         assert_eq!(ok("/"), "/");
         assert_eq!(ok("/webhooks/../admin"), "/admin");
         assert_eq!(ok("/a/./b/"), "/a/b/");
@@ -1014,15 +1018,24 @@ mod tests {
             "/admin;x/users",
             "/a/..b;x/c",
         ] {
-            assert_eq!(normalize_path(p), Err(PathError::PathParams), "{p}");
+            assert_eq!(
+                normalize_path(p).map(std::borrow::Cow::into_owned),
+                Err(PathError::PathParams),
+                "{p}"
+            );
         }
         // An encoded semicolon is data, not a parameter separator.
-        assert_eq!(normalize_path("/a%3Bb").unwrap(), "/a%3Bb");
+        assert_eq!(
+            normalize_path("/a%3Bb")
+                .map(std::borrow::Cow::into_owned)
+                .unwrap(),
+            "/a%3Bb"
+        );
     }
 
     #[test]
     fn normalize_decodes_unreserved_escapes_before_dot_removal() {
-        let ok = |p: &str| normalize_path(p).unwrap();
+        let ok = |p: &str| normalize_path(p).map(std::borrow::Cow::into_owned).unwrap();
         assert_eq!(ok("/webhooks/%2e%2e/admin"), "/admin");
         assert_eq!(ok("/webhooks/%2E%2e/admin"), "/admin");
         assert_eq!(ok("/webhooks/.%2E/admin"), "/admin");
@@ -1034,7 +1047,7 @@ mod tests {
 
     #[test]
     fn every_byte_has_one_spelling() {
-        let ok = |p: &str| normalize_path(p).unwrap();
+        let ok = |p: &str| normalize_path(p).map(std::borrow::Cow::into_owned).unwrap();
         // Non-ASCII, space and other bytes a URI cannot hold raw: always escaped, uppercase.
         assert_eq!(ok("/é"), "/%C3%A9");
         assert_eq!(ok("/%c3%a9"), "/%C3%A9");
@@ -1073,7 +1086,9 @@ mod tests {
         );
         let policy = Policy::from_flags(&strs(&["u=/é", "r=/"]), &[], &[], &[]).unwrap();
         for path in ["/é/x", "/%c3%a9/x", "/%C3%A9"] {
-            let path = normalize_path(path).unwrap();
+            let path = normalize_path(path)
+                .map(std::borrow::Cow::into_owned)
+                .unwrap();
             assert_eq!(matched(&policy, &path), Some("u"), "{path}");
         }
     }
@@ -1081,7 +1096,11 @@ mod tests {
     #[test]
     fn normalize_refuses_encoded_separators() {
         for p in ["/a%2Fb", "/a%2fb", "/a%5cb", "/a%5Cb", "/a\\b"] {
-            assert_eq!(normalize_path(p), Err(PathError::EncodedSeparator), "{p}");
+            assert_eq!(
+                normalize_path(p).map(std::borrow::Cow::into_owned),
+                Err(PathError::EncodedSeparator),
+                "{p}"
+            );
         }
     }
 
@@ -1090,21 +1109,33 @@ mod tests {
         for p in [
             "/a%00", "/a%G1", "/a%4", "/a%", "/a%%41", "/a\u{0}b", "/a\nb",
         ] {
-            assert_eq!(normalize_path(p), Err(PathError::BadEncoding), "{p:?}");
+            assert_eq!(
+                normalize_path(p).map(std::borrow::Cow::into_owned),
+                Err(PathError::BadEncoding),
+                "{p:?}"
+            );
         }
     }
 
     #[test]
     fn normalize_refuses_climbing_above_root() {
         for p in ["/..", "/../x", "/a/../..", "/%2e%2e", "/%2E%2E/x", "/./.."] {
-            assert_eq!(normalize_path(p), Err(PathError::AboveRoot), "{p}");
+            assert_eq!(
+                normalize_path(p).map(std::borrow::Cow::into_owned),
+                Err(PathError::AboveRoot),
+                "{p}"
+            );
         }
     }
 
     #[test]
     fn normalize_refuses_non_absolute() {
         for p in ["", "*", "a/b", "http://x/y"] {
-            assert_eq!(normalize_path(p), Err(PathError::NotAbsolute), "{p}");
+            assert_eq!(
+                normalize_path(p).map(std::borrow::Cow::into_owned),
+                Err(PathError::NotAbsolute),
+                "{p}"
+            );
         }
     }
 }

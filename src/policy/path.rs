@@ -1,6 +1,8 @@
 //! Request paths and route prefixes: RFC 3986 normalisation into one canonical form (for
 //! matching and forwarding alike) and segment-boundary prefix matching. PURE.
 
+use std::borrow::Cow;
+
 use super::rule::hex_val;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,15 +40,15 @@ pub(super) fn prefix_matches(prefix: &str, path: &str) -> bool {
 /// `%2F`/`%5C`/raw `\` (`EncodedSeparator`), `%00`, raw control characters and broken
 /// escapes (`BadEncoding`) and a raw `;` (`PathParams`) are refused. Then dot segments are
 /// removed (refusing to climb above `/`) and empty segments merged.
-pub fn normalize_path(path: &str) -> Result<String, PathError> {
+pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
-    // Most paths are already normal: one copy, no decoding or segment list.
+    // Most paths are already normal: no copy, no decoding or segment list.
     if is_normal(path) {
-        return Ok(path.to_owned());
+        return Ok(Cow::Borrowed(path));
     }
-    remove_dot_segments(&canonical_bytes(path.as_bytes())?)
+    remove_dot_segments(&canonical_bytes(path.as_bytes())?).map(Cow::Owned)
 }
 
 /// A `--route` prefix in canonical form. Unlike a request path, a prefix that normalisation

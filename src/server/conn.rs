@@ -3,6 +3,7 @@
 //! holds only its TLS stream until the client sends again.
 
 use super::answer::Body;
+use super::lazy_timer::LazyTimer;
 use super::own_h1::Served;
 use super::peer::Conn;
 use super::send::{Tracked, WatchedIo};
@@ -128,8 +129,14 @@ pub(crate) async fn serve_http(shared: Arc<Shared>, conn: Arc<Conn>, io: Box<Str
 /// (a hyper connection serving requests) until the connection ends.
 async fn serve_h1(shared: &Arc<Shared>, conn: &Arc<Conn>, mut io: Box<Stream>) {
     let mut shutdown_rx = shared.shutdown_rx();
+    // Kept across parks, so that waiting costs no timer or waiter registration per request
+    // (see `LazyTimer`).
+    let mut waits = Waits {
+        timer: LazyTimer::new(tokio::time::Instant::now() + shared.settings.timeouts.idle),
+        shutdown: Box::pin(until_shutdown_owned(shared.shutdown_rx())),
+    };
     loop {
-        match park(shared, conn, &mut io, &mut shutdown_rx).await {
+        match park(shared, conn, &mut io, &shutdown_rx, &mut waits).await {
             Wake::Data => {}
             Wake::Closed => return,
             Wake::IdleTimeout | Wake::Shutdown => {
@@ -138,7 +145,7 @@ async fn serve_h1(shared: &Arc<Shared>, conn: &Arc<Conn>, mut io: Box<Stream>) {
             }
         }
         // Plain requests first, by certgate's own server; hyper's takes what is left.
-        match super::own_h1::serve(shared, conn, &mut io).await {
+        match super::own_h1::serve(shared, conn, &mut io, &mut waits.timer).await {
             Served::Drained => continue,
             Served::Closed => {
                 close_quietly(&mut io).await;
@@ -163,12 +170,24 @@ enum Wake {
     Shutdown,
 }
 
+/// What a parked HTTP/1 connection waits on besides the client: its timer and the start
+/// of a shutdown.
+struct Waits {
+    timer: LazyTimer,
+    shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+async fn until_shutdown_owned(mut rx: watch::Receiver<bool>) {
+    until_shutdown(&mut rx).await;
+}
+
 /// Wait, holding no HTTP state, for the next bytes from the client.
 async fn park(
     shared: &Shared,
     conn: &Conn,
     io: &mut Box<Stream>,
-    shutdown_rx: &mut watch::Receiver<bool>,
+    shutdown_rx: &watch::Receiver<bool>,
+    waits: &mut Waits,
 ) -> Wake {
     if *shutdown_rx.borrow() {
         return Wake::Shutdown;
@@ -182,21 +201,24 @@ async fn park(
     let read = std::future::poll_fn(|cx| {
         // On the poll's stack, not in the connection's future: a parked connection keeps
         // no buffer of its own.
-        let mut buf = [0u8; 2048];
-        let mut rb = ReadBuf::new(&mut buf);
+        // Not cleared first: the TLS stream copies its plaintext in.
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+        let mut rb = ReadBuf::uninit(&mut buf);
         match std::pin::Pin::new(&mut *io).poll_read(cx, &mut rb) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Ready(Ok(())) => Poll::Ready(Ok(bytes::Bytes::copy_from_slice(rb.filled()))),
         }
     });
+    let idle_deadline = tokio::time::Instant::now() + idle_left;
     let got = tokio::select! {
+        biased;
         r = read => r,
-        _ = tokio::time::sleep(idle_left) => {
+        _ = waits.timer.wait_until(idle_deadline) => {
             debug!(peer = %conn.peer, "idle timeout: closing keep-alive connection");
             return Wake::IdleTimeout;
         }
-        _ = until_shutdown(shutdown_rx) => return Wake::Shutdown,
+        _ = waits.shutdown.as_mut() => return Wake::Shutdown,
     };
     match got {
         Ok(data) if data.is_empty() => Wake::Closed,

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod answer;
 pub mod conn;
+pub mod lazy_timer;
 pub mod listener;
 pub mod own_h1;
 pub mod peer;

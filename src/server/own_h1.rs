@@ -13,13 +13,14 @@
 
 use super::answer::{client_or_upstream, write_error_h1};
 use super::conn::{Stream, TICK};
+use super::lazy_timer::LazyTimer;
 use super::peer::Conn;
 use super::proxy::{self, Done, InFlight, Outcome};
 use super::state::Shared;
 use crate::http::h1request::{self, Added};
 use crate::http::h1wire::{self, ClientFraming};
 use crate::http::prefetch;
-use crate::http::upstream::PooledBody;
+use crate::http::upstream::{PooledBody, UpstreamError};
 use crate::ops::metrics::DecisionLabel;
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -48,13 +49,18 @@ pub(crate) enum Served {
 
 /// Serve the plain requests whose heads are in the stream's unread bytes, one after the
 /// other (pipelining), until they run out or one is not plain.
-pub(crate) async fn serve(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream) -> Served {
+pub(crate) async fn serve(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+    io: &mut Stream,
+    timer: &mut LazyTimer,
+) -> Served {
     loop {
         let bytes = io.take_unread();
         if bytes.is_empty() {
             return Served::Drained;
         }
-        match serve_one(shared, conn, io, &bytes).await {
+        match serve_one(shared, conn, io, &bytes, timer).await {
             Step::Served(used) => {
                 if used < bytes.len() {
                     io.unread(bytes.slice(used..));
@@ -78,7 +84,13 @@ enum Step {
 }
 
 /// One request, if plain and allowed.
-async fn serve_one(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream, bytes: &Bytes) -> Step {
+async fn serve_one(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+    io: &mut Stream,
+    bytes: &Bytes,
+    timer: &mut LazyTimer,
+) -> Step {
     let start = Instant::now();
     let s = &shared.settings;
     let mut slots = [const { std::mem::MaybeUninit::uninit() }; h1request::MAX_FIELDS];
@@ -122,23 +134,27 @@ async fn serve_one(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream, byte
     let added = Added {
         identity_lines: identity.map_or(&b""[..], |i| i.lines()),
         client_ip: &conn.peer_ip,
-        request_id: &rid,
+        request_id: rid.as_str().as_bytes(),
     };
     let mut head = Vec::with_capacity(req.head_len + added.identity_lines.len() + 160);
     let removed =
         h1request::write_upstream_head(&mut head, &req, &path, target.query(), &s.headers, &added);
     if removed > 0 {
         debug!(
-            request_id = rid.to_str().unwrap_or("-"),
+            request_id = rid.as_str(),
             removed, "client sent headers that certgate owns (identity, forwarding); removed"
         );
     }
     let upstream = &shared.upstreams[s.route_upstream[route]];
     let head_request = req.method == "HEAD";
     let mut out = Vec::with_capacity(1024);
-    let sent = upstream
-        .send_head(&mut head, head_request, &mut out, s.timeouts.upstream)
-        .await;
+    // --upstream-timeout on the connection's lazy timer: no timer per request.
+    let deadline = tokio::time::Instant::from_std(start) + s.timeouts.upstream;
+    let sent = tokio::select! {
+        biased;
+        r = upstream.send_head(&mut head, head_request, &mut out) => r,
+        _ = timer.wait_until(deadline) => Err(UpstreamError::Timeout),
+    };
     let used = req.head_len;
     let (status, reason, ok) = match sent {
         Ok((answer, body)) => {
@@ -148,6 +164,7 @@ async fn serve_one(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream, byte
         }
         Err(e) => {
             let e = client_or_upstream(e);
+            let rid = rid.header_value();
             let answer = proxy::failed(shared, &outcome, &e, &rid);
             out.clear();
             let closes = write_error_h1(&e, &rid, &mut out);
@@ -160,7 +177,7 @@ async fn serve_one(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream, byte
         Some(e) => e.decision(),
     };
     let done = Done {
-        rid: &rid,
+        rid: rid.as_str(),
         method: req.method,
         outcome: &outcome,
         decision,
@@ -274,7 +291,8 @@ fn release_held(out: &mut Vec<u8>, held: &mut Option<Vec<u8>>) {
 
 fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
     if !data.is_empty() {
-        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        h1wire::write_number(out, data.len() as u64, 16);
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(data);
         out.extend_from_slice(b"\r\n");
     }

@@ -23,18 +23,40 @@ use tracing::{debug, info, warn};
 
 fn request_id(shared: &Shared, req: &Request<Incoming>) -> HeaderValue {
     let given = req.headers().get(&headers::name::X_REQUEST_ID);
-    request_id_from(shared, given.map(HeaderValue::as_bytes))
+    request_id_from(shared, given.map(HeaderValue::as_bytes)).header_value()
 }
 
-/// The request's id: the client's `X-Request-Id` when it sent a sane one, else a new one.
-pub(super) fn request_id_from(shared: &Shared, given: Option<&[u8]>) -> HeaderValue {
-    if let Some(v) = given.filter(|v| headers::sane_request_id(v)) {
-        if let Ok(v) = HeaderValue::from_bytes(v) {
-            return v;
+/// A request's id: the client's `X-Request-Id` when it sent a sane one, else a new one
+/// (the process's prefix and a sequence number in hex), built without an allocation.
+pub(super) enum RequestId<'a> {
+    Given(&'a str),
+    Made { buf: [u8; 40], len: usize },
+}
+
+impl RequestId<'_> {
+    pub(super) fn as_str(&self) -> &str {
+        match self {
+            RequestId::Given(s) => s,
+            // Hex digits and the ASCII prefix.
+            RequestId::Made { buf, len } => std::str::from_utf8(&buf[..*len]).unwrap_or("-"),
         }
     }
+
+    pub(super) fn header_value(&self) -> HeaderValue {
+        HeaderValue::from_str(self.as_str()).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    }
+}
+
+pub(super) fn request_id_from<'a>(shared: &Shared, given: Option<&'a [u8]>) -> RequestId<'a> {
+    // A sane id is ASCII (`headers::sane_request_id`).
+    if let Some(v) = given
+        .filter(|v| headers::sane_request_id(v))
+        .and_then(|v| std::str::from_utf8(v).ok())
+    {
+        return RequestId::Given(v);
+    }
     let n = shared.request_seq.fetch_add(1, Ordering::Relaxed);
-    // prefix (8 hex digits) + 12 hex digits of the sequence, built without a String.
+    // prefix (8 hex digits) + 12 hex digits of the sequence.
     let mut buf = [0u8; 40];
     let prefix = shared.id_prefix.as_bytes();
     let p = prefix.len().min(buf.len() - 16);
@@ -45,7 +67,7 @@ pub(super) fn request_id_from(shared: &Shared, given: Option<&[u8]>) -> HeaderVa
         buf[len] = b"0123456789abcdef"[((n >> (4 * i)) & 0xf) as usize];
         len += 1;
     }
-    HeaderValue::from_bytes(&buf[..len]).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    RequestId::Made { buf, len }
 }
 
 /// An HTTP/1 message after which the connection closes: HTTP/1.0 (keep-alive there is the
@@ -149,7 +171,7 @@ pub async fn handle(
     };
     let status = resp.status().as_u16();
     let done = Done {
-        rid: &rid,
+        rid: rid.to_str().unwrap_or("-"),
         method: method.as_str(),
         outcome: &outcome,
         decision,
@@ -183,7 +205,7 @@ pub(super) fn failed(
 
 /// How a request ended, for its metrics and its access-log line.
 pub(super) struct Done<'a> {
-    pub(super) rid: &'a HeaderValue,
+    pub(super) rid: &'a str,
     pub(super) method: &'a str,
     pub(super) outcome: &'a Outcome,
     pub(super) decision: DecisionLabel,
@@ -213,7 +235,7 @@ pub(super) fn log_request(shared: &Shared, conn: &Conn, start: Instant, done: &D
         Some(id) => (id.subject_rfc4514.as_str(), id.fingerprint_hex.as_str()),
         None => ("-", "-"),
     };
-    let rid_str = rid.to_str().unwrap_or("-");
+    let rid_str = rid;
     match reason {
         None => info!(
             request_id = rid_str,
@@ -260,7 +282,7 @@ async fn forward(
     let decided = (|| {
         check_request(shared, conn, &req, index)?;
         // RFC 3986 normalisation: the path that is authorised is the path that is forwarded.
-        let path = crate::policy::normalize_path(req.uri().path())?;
+        let path = crate::policy::normalize_path(req.uri().path())?.into_owned();
         let (route, identity_headers) = authorise(shared, conn, &path, outcome)?;
         Ok::<_, ProxyError>((path, route, identity_headers))
     })();
