@@ -170,18 +170,22 @@ impl Conn {
             written
         } else {
             match self.io.write_all_counted(head, &mut sent).await {
-                Ok(()) => match self.write_watching(body, &mut sent, head_request).await {
-                    Ok(true) => Ok(()),
-                    // The upstream answered before taking the whole body (a 413 or 401
-                    // while it stops reading but keeps the connection): that answer is
-                    // the request's; the rest is not sent and the connection not reused.
-                    Ok(false) => {
-                        let mut answer = self.read_head(head_request, client_head).await?;
-                        answer.keep_alive = false;
-                        return Ok(answer);
+                // Boxed: only bodies over JOIN_BODY come here, and every exchange's future
+                // would otherwise carry this one's size.
+                Ok(()) => {
+                    match Box::pin(self.write_watching(body, &mut sent, head_request)).await {
+                        Ok(true) => Ok(()),
+                        // The upstream answered before taking the whole body (a 413 or 401
+                        // while it stops reading but keeps the connection): that answer is
+                        // the request's; the rest is not sent and the connection not reused.
+                        Ok(false) => {
+                            let mut answer = self.read_head(head_request, client_head).await?;
+                            answer.keep_alive = false;
+                            return Ok(answer);
+                        }
+                        Err(e) => Err(e),
                     }
-                    Err(e) => Err(e),
-                },
+                }
                 Err(e) => Err(e),
             }
         };

@@ -22,7 +22,7 @@ pub struct Plain<'h, 'b> {
     pub head_len: usize,
 }
 
-impl Plain<'_, '_> {
+impl<'b> Plain<'_, 'b> {
     /// The size `--max-header-bytes` limits, counted as for every other request: target,
     /// and each field's name and value plus four bytes.
     pub fn header_bytes(&self) -> usize {
@@ -35,7 +35,7 @@ impl Plain<'_, '_> {
     }
 
     /// The first value of the field `name` (lowercase), compared case-insensitively.
-    pub fn field(&self, name: &str) -> Option<&[u8]> {
+    pub fn field(&self, name: &str) -> Option<&'b [u8]> {
         self.fields
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(name))

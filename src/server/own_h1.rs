@@ -15,21 +15,23 @@ use super::answer::{client_or_upstream, write_error_h1};
 use super::conn::{Stream, TICK};
 use super::lazy_timer::LazyTimer;
 use super::peer::Conn;
-use super::proxy::{self, Done, InFlight, Outcome};
+use super::proxy::{self, Done, InFlight, Outcome, RequestId};
 use super::state::Shared;
 use crate::http::h1request::{self, Added};
 use crate::http::h1wire::{self, ClientFraming};
 use crate::http::prefetch;
-use crate::http::upstream::{PooledBody, UpstreamError};
+use crate::http::upstream::{PooledBody, Upstream, UpstreamError};
 use crate::ops::metrics::DecisionLabel;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
+use tokio::time::Sleep;
 use tracing::debug;
 
 /// Answer bytes gathered before they are written to the client.
@@ -83,53 +85,50 @@ enum Step {
     Closed,
 }
 
-/// One request, if plain and allowed.
-async fn serve_one(
-    shared: &Arc<Shared>,
-    conn: &Arc<Conn>,
-    io: &mut Stream,
-    bytes: &Bytes,
-    timer: &mut LazyTimer,
-) -> Step {
-    let start = Instant::now();
+/// A plain request that its route allows, with the head to send upstream.
+struct Ready<'b> {
+    method: &'b str,
+    /// Bytes the client's head took.
+    head_len: usize,
+    head: Vec<u8>,
+    route: usize,
+    outcome: Outcome,
+    rid: RequestId<'b>,
+}
+
+/// Decide, without waiting on anything, whether the request at the front of `bytes` is this
+/// server's, and write its upstream head. Synchronous, so that the header slots live on the
+/// stack only: a connection's future does not carry them while it waits.
+fn prepare<'b>(shared: &Shared, conn: &Conn, bytes: &'b Bytes) -> Result<Ready<'b>, &'static str> {
     let s = &shared.settings;
     let mut slots = [const { std::mem::MaybeUninit::uninit() }; h1request::MAX_FIELDS];
-    let req = match h1request::parse(bytes, &mut slots) {
-        Ok(r) => r,
-        Err(why) => return Step::NotPlain(why),
-    };
+    let req = h1request::parse(bytes, &mut slots)?;
     if req.header_bytes() > s.max_header_bytes || req.fields.len() > s.max_header_count {
-        return Step::NotPlain("over a header limit");
+        return Err("over a header limit");
     }
     // The framing guard counts request heads; hyper's pipeline looks up its own by index.
-    let index = conn.requests_seen.load(Ordering::Relaxed);
-    if conn.framing.is_conflict(index) {
-        return Step::NotPlain("framing conflict");
+    if conn
+        .framing
+        .is_conflict(conn.requests_seen.load(Ordering::Relaxed))
+    {
+        return Err("framing conflict");
     }
     // The target as hyper's server reads it: the same path and query, or none.
-    let Ok(target) =
-        http::uri::PathAndQuery::from_maybe_shared(bytes.slice_ref(req.target.as_bytes()))
-    else {
-        return Step::NotPlain("target does not parse");
-    };
-    let Ok(path) = crate::policy::normalize_path(target.path()) else {
-        return Step::NotPlain("path does not normalise");
-    };
+    let target = http::uri::PathAndQuery::from_maybe_shared(bytes.slice_ref(req.target.as_bytes()))
+        .map_err(|_| "target does not parse")?;
+    let path =
+        crate::policy::normalize_path(target.path()).map_err(|_| "path does not normalise")?;
     let mut outcome = Outcome::default();
-    let Ok((route, identity)) = proxy::authorise(shared, conn, &path, &mut outcome) else {
-        return Step::NotPlain("refused");
-    };
+    let (route, identity) =
+        proxy::authorise(shared, conn, &path, &mut outcome).map_err(|_| "refused")?;
     if shared
         .verifiers
         .get(route)
         .and_then(Option::as_deref)
         .is_some()
     {
-        return Step::NotPlain("--verify route");
+        return Err("--verify route");
     }
-    // From here on the request is this server's.
-    let _in_flight = InFlight::new(conn);
-    conn.requests_seen.fetch_add(1, Ordering::Relaxed);
     let rid = proxy::request_id_from(shared, req.field(crate::http::headers::X_REQUEST_ID));
     let added = Added {
         identity_lines: identity.map_or(&b""[..], |i| i.lines()),
@@ -145,22 +144,66 @@ async fn serve_one(
             removed, "client sent headers that certgate owns (identity, forwarding); removed"
         );
     }
+    Ok(Ready {
+        method: req.method,
+        head_len: req.head_len,
+        head,
+        route,
+        outcome,
+        rid,
+    })
+}
+
+/// One request, if plain and allowed.
+async fn serve_one(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+    io: &mut Stream,
+    bytes: &Bytes,
+    timer: &mut LazyTimer,
+) -> Step {
+    let start = Instant::now();
+    match prepare(shared, conn, bytes) {
+        // Boxed: a parked connection's future does not carry an exchange's state (about
+        // 1 KiB), only a request being served does.
+        Ok(ready) => Box::pin(answer(shared, conn, io, timer, ready, start)).await,
+        Err(why) => Step::NotPlain(why),
+    }
+}
+
+/// Forward a request that `prepare` found to be this server's, and send its answer.
+async fn answer(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+    io: &mut Stream,
+    timer: &mut LazyTimer,
+    ready: Ready<'_>,
+    start: Instant,
+) -> Step {
+    let s = &shared.settings;
+    let Ready {
+        method,
+        head_len,
+        mut head,
+        route,
+        mut outcome,
+        rid,
+    } = ready;
+    // From here on the request is this server's.
+    let _in_flight = InFlight::new(conn);
+    conn.requests_seen.fetch_add(1, Ordering::Relaxed);
     let upstream = &shared.upstreams[s.route_upstream[route]];
-    let head_request = req.method == "HEAD";
+    let head_request = method == "HEAD";
     let mut out = Vec::with_capacity(1024);
     // --upstream-timeout on the connection's lazy timer: no timer per request.
     let deadline = tokio::time::Instant::from_std(start) + s.timeouts.upstream;
-    let sent = tokio::select! {
-        biased;
-        r = upstream.send_head(&mut head, head_request, &mut out) => r,
-        _ = timer.wait_until(deadline) => Err(UpstreamError::Timeout),
-    };
-    let used = req.head_len;
+    let sent = exchange(upstream, &mut head, head_request, &mut out, timer, deadline).await;
+    let used = head_len;
     let (status, reason, ok) = match sent {
-        Ok((answer, body)) => {
-            outcome.upstream_status = Some(answer.status.as_u16());
-            let ok = relay(conn, io, out, body, answer.client_framing, s.timeouts.send).await;
-            (answer.status.as_u16(), None, ok)
+        Ok((status, framing, mut body)) => {
+            outcome.upstream_status = Some(status);
+            let ok = relay(conn, io, &mut out, &mut body, framing, s.timeouts.send).await;
+            (status, None, ok)
         }
         Err(e) => {
             let e = client_or_upstream(e);
@@ -178,7 +221,7 @@ async fn serve_one(
     };
     let done = Done {
         rid: rid.as_str(),
-        method: req.method,
+        method,
         outcome: &outcome,
         decision,
         status,
@@ -197,11 +240,29 @@ async fn serve_one(
 /// its way is waited for up to `prefetch::WAIT` first, as hyper's pipeline does with
 /// `Prefetched`: a chunked answer that is complete by then gets its exact length, a longer
 /// or slower one streams on chunked. False when the answer could not be sent whole.
+/// The exchange with the upstream, up to `deadline`: the answer's status, its framing toward
+/// the client, and its body (its head is in `out`).
+async fn exchange(
+    upstream: &Upstream,
+    head: &mut Vec<u8>,
+    head_request: bool,
+    out: &mut Vec<u8>,
+    timer: &mut LazyTimer,
+    deadline: tokio::time::Instant,
+) -> Result<(u16, ClientFraming, PooledBody), UpstreamError> {
+    let (answer, body) = tokio::select! {
+        biased;
+        r = upstream.send_head(head, head_request, out) => r,
+        _ = timer.wait_until(deadline) => Err(UpstreamError::Timeout),
+    }?;
+    Ok((answer.status.as_u16(), answer.client_framing, body))
+}
+
 async fn relay(
     conn: &Conn,
     io: &mut Stream,
-    mut out: Vec<u8>,
-    mut body: PooledBody,
+    out: &mut Vec<u8>,
+    body: &mut PooledBody,
     framing: ClientFraming,
     send_timeout: Duration,
 ) -> bool {
@@ -210,24 +271,33 @@ async fn relay(
     // the wait is over.
     let mut held: Option<Vec<u8>> = chunked.then(Vec::new);
     if !chunked {
-        h1wire::end_client_head(&mut out, framing);
+        h1wire::end_client_head(out, framing);
     }
-    let mut wait_until = None;
+    // The wait for the rest of a body on its way; boxed, so that a connection's future does
+    // not carry a timer for the answers (most) that never wait.
+    let mut wait: Option<Pin<Box<Sleep>>> = None;
+    let mut waited = false;
     loop {
-        let frame = match poll_now(&mut body) {
+        let frame = match poll_now(body) {
             Poll::Ready(f) => f,
-            Poll::Pending if out.is_empty() => body.frame().await,
+            Poll::Pending if out.is_empty() || waited => {
+                if !out.is_empty() {
+                    release_held(out, &mut held);
+                    if write_client(conn, io, out, send_timeout).await.is_err() {
+                        return false;
+                    }
+                    out.clear();
+                }
+                body.frame().await
+            }
             Poll::Pending => {
-                let until =
-                    *wait_until.get_or_insert_with(|| tokio::time::Instant::now() + prefetch::WAIT);
-                match tokio::time::timeout_at(until, body.frame()).await {
-                    Ok(f) => f,
-                    Err(_) => {
-                        release_held(&mut out, &mut held);
-                        if write_client(conn, io, &out, send_timeout).await.is_err() {
-                            return false;
-                        }
-                        out.clear();
+                let sleep =
+                    wait.get_or_insert_with(|| Box::pin(tokio::time::sleep(prefetch::WAIT)));
+                tokio::select! {
+                    biased;
+                    f = body.frame() => f,
+                    _ = sleep.as_mut() => {
+                        waited = true;
                         continue;
                     }
                 }
@@ -237,16 +307,13 @@ async fn relay(
             None => {
                 match held.take() {
                     Some(whole) => {
-                        h1wire::end_client_head(
-                            &mut out,
-                            ClientFraming::Length(whole.len() as u64),
-                        );
+                        h1wire::end_client_head(out, ClientFraming::Length(whole.len() as u64));
                         out.extend_from_slice(&whole);
                     }
                     None if chunked => out.extend_from_slice(b"0\r\n\r\n"),
                     None => {}
                 }
-                return write_client(conn, io, &out, send_timeout).await.is_ok();
+                return write_client(conn, io, out, send_timeout).await.is_ok();
             }
             Some(Ok(frame)) => {
                 let Ok(data) = frame.into_data() else {
@@ -256,14 +323,14 @@ async fn relay(
                     Some(h) => {
                         h.extend_from_slice(&data);
                         if h.len() >= WRITE_AT {
-                            release_held(&mut out, &mut held);
+                            release_held(out, &mut held);
                         }
                     }
-                    None if chunked => write_chunk(&mut out, &data),
+                    None if chunked => write_chunk(out, &data),
                     None => out.extend_from_slice(&data),
                 }
                 if out.len() >= WRITE_AT {
-                    if write_client(conn, io, &out, send_timeout).await.is_err() {
+                    if write_client(conn, io, out, send_timeout).await.is_err() {
                         return false;
                     }
                     out.clear();
@@ -272,8 +339,8 @@ async fn relay(
             // The upstream's body broke off (logged by `PooledBody`): what was sent stays
             // sent, and the connection ends, so the client sees the answer cut short.
             Some(Err(_)) => {
-                release_held(&mut out, &mut held);
-                let _ = write_client(conn, io, &out, send_timeout).await;
+                release_held(out, &mut held);
+                let _ = write_client(conn, io, out, send_timeout).await;
                 return false;
             }
         }
@@ -323,15 +390,18 @@ async fn write_client(
     if let Poll::Ready(r) = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
         return r;
     }
+    // Boxed: the connection's future does not carry it.
+    let mut tick = Box::pin(tokio::time::sleep(TICK));
     loop {
         tokio::select! {
             biased;
             r = &mut write => return r,
-            _ = tokio::time::sleep(TICK) => {
+            _ = tick.as_mut() => {
                 if conn.send.state().stalled.is_some_and(|s| s >= send_timeout) {
                     debug!(peer = %conn.peer, "send timeout: the client took nothing of the response within --send-timeout; closing");
                     return Err(std::io::ErrorKind::TimedOut.into());
                 }
+                tick.as_mut().reset(tokio::time::Instant::now() + TICK);
             }
         }
     }
