@@ -33,6 +33,9 @@ pub struct Framing {
     state: State,
     line: Vec<u8>,
     saw_request_line: bool,
+    /// Empty lines arrived where a request line was expected (RFC 9112 §2.2 lets them be
+    /// ignored): a head is being received all the same, and --header-timeout runs.
+    saw_leading_blank: bool,
     has_cl: bool,
     cl: Option<u64>,
     has_te: bool,
@@ -50,6 +53,7 @@ impl Default for Framing {
             state: State::Head,
             line: Vec::new(),
             saw_request_line: false,
+            saw_leading_blank: false,
             has_cl: false,
             cl: None,
             has_te: false,
@@ -73,7 +77,8 @@ impl Framing {
 
     /// True while part, but not all, of a request head has arrived.
     pub fn in_partial_head(&self) -> bool {
-        self.state == State::Head && (self.saw_request_line || !self.line.is_empty())
+        self.state == State::Head
+            && (self.saw_request_line || self.saw_leading_blank || !self.line.is_empty())
     }
 
     /// Feed bytes in the order they were read.
@@ -157,7 +162,9 @@ impl Framing {
     fn on_head_line(&mut self, line: &[u8]) {
         if !self.saw_request_line {
             if line.is_empty() {
-                return; // leading empty lines are tolerated before a request line
+                // Tolerated before a request line, but timed like the head they precede.
+                self.saw_leading_blank = true;
+                return;
             }
             self.saw_request_line = true;
             // CONNECT tunnels and HTTP/2 prior knowledge are not HTTP/1 framing.
@@ -185,6 +192,7 @@ impl Framing {
             };
             self.heads += 1;
             self.saw_request_line = false;
+            self.saw_leading_blank = false;
             self.has_cl = false;
             self.cl = None;
             self.has_te = false;
@@ -448,6 +456,12 @@ mod tests {
         assert!(f.in_partial_head());
         f.feed(b"\r\n");
         assert!(!f.in_partial_head());
+        // Empty lines before a request line are the start of a head too (timed).
+        f.feed(b"\r\n");
+        assert!(f.in_partial_head());
+        f.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(!f.in_partial_head());
+        assert_eq!(f.heads, 2);
     }
 
     #[test]

@@ -1,0 +1,144 @@
+//! certgate's own HTTP/1.1 server (`src/server/own_h1.rs`) under attack and next to hyper's:
+//! what a client can notice or exploit where the own path differs from hyper's path, the
+//! contract or RFC 9110/9112. Each test goes through the real binary over mTLS and checks
+//! what the client got and what the upstream saw.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Reads until the server ends the connection (EOF, close_notify, reset); None if it is
+/// still open after `wait`. Returns everything read.
+async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    wait: Duration,
+) -> Option<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// An upstream that answers every request head with `answer`, byte for byte (no `Date`,
+/// unlike hyper's server), and records the request heads it got.
+struct ScriptedUpstream {
+    url: String,
+    heads: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ScriptedUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ScriptedUpstream {
+    async fn start(answer: &'static [u8]) -> ScriptedUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head: Vec<u8> = buf.drain(..end + 4).collect();
+                            seen.lock()
+                                .unwrap()
+                                .push(String::from_utf8_lossy(&head).into_owned());
+                            if sock.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        ScriptedUpstream { url, heads, task }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+fn route_flags() -> Vec<&'static str> {
+    vec!["--route", "app=/", "--allow", "app=any"]
+}
+
+/// The header lines of the first answer head in `text` (names lowercased).
+fn answer_fields(text: &str) -> Vec<(String, String)> {
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Header timeout: bytes before a request line
+// ---------------------------------------------------------------------------------------
+
+/// RFC 9112 §2.2 lets a server ignore empty lines before a request line, and hyper does,
+/// but they are the start of a request head all the same: a client that sends only `\r\n`
+/// and then nothing is held to --header-timeout like one that sends `GET / HT`. (The
+/// framing guard did not count them as a head being received, so no header timer ran; the
+/// idle timer asked hyper to close, which hyper does not do for a connection that has
+/// served nothing yet: the client kept its connection slot for as long as it liked.)
+#[tokio::test]
+async fn empty_lines_before_a_request_line_are_held_to_the_header_timeout() {
+    let pki = Pki::new();
+    let leaf = pki.client("client", ClientSpec::cn_only("client"));
+    let upstream = Upstream::start().await;
+    let mut flags = route_flags();
+    flags.extend(["--header-timeout", "1s", "--idle-timeout", "2s"]);
+    let cg = Certgate::start(&pki, &upstream.url, &flags).await;
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+
+    for lead in [&b"\r\n"[..], b"\n", b"\r\n\r\n\r\n"] {
+        let mut tls = client.tls_connect().await.expect("TLS");
+        tls.write_all(lead).await.unwrap();
+        tls.flush().await.unwrap();
+        let started = Instant::now();
+        let got = read_until_closed(&mut tls, Duration::from_secs(8)).await;
+        let elapsed = started.elapsed();
+        assert!(
+            got.is_some(),
+            "{lead:?} then silence: the connection is still open after {elapsed:?} (--header-timeout 1s, --idle-timeout 2s)"
+        );
+        assert!(
+            elapsed < Duration::from_secs(4),
+            "{lead:?}: closed only after {elapsed:?}"
+        );
+    }
+    // A real request after an empty line is still served.
+    let r = raw_request(
+        &client,
+        b"\r\nGET /after-blank HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        CLIENT_TIMEOUT,
+    )
+    .await;
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    assert_eq!(upstream.paths(), ["/after-blank"]);
+}
