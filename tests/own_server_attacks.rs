@@ -142,3 +142,97 @@ async fn empty_lines_before_a_request_line_are_held_to_the_header_timeout() {
     assert_eq!(r.status(), Some(200), "{}", r.text());
     assert_eq!(upstream.paths(), ["/after-blank"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Date
+// ---------------------------------------------------------------------------------------
+
+/// RFC 9110 §6.6.1: a recipient with a clock that forwards a response without `Date`
+/// appends one. hyper's server does (its answers always carry `date:`); the own server
+/// wrote the upstream's head without it. A plain GET (own server) and a POST with a body
+/// (hyper's server) get the same fields from an upstream that sends no `Date`, and an
+/// upstream's own `Date` is passed on once, untouched.
+#[tokio::test]
+async fn answers_without_a_date_get_one_on_both_servers() {
+    let pki = Pki::new();
+    let leaf = pki.client("client", ClientSpec::cn_only("client"));
+    let upstream = ScriptedUpstream::start(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+    let cg = Certgate::start(&pki, &upstream.url, &route_flags()).await;
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+
+    let plain = raw_request(
+        &client,
+        b"GET /plain HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        Duration::from_secs(2),
+    )
+    .await;
+    let with_body = raw_request(
+        &client,
+        b"POST /body HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(upstream.heads().len(), 2, "{:?}", upstream.heads());
+    for (what, r) in [("own server", &plain), ("hyper's server", &with_body)] {
+        assert_eq!(r.status(), Some(200), "{what}: {}", r.text());
+        let fields = answer_fields(&r.text());
+        let dates: Vec<&String> = fields
+            .iter()
+            .filter(|(n, _)| n == "date")
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(dates.len(), 1, "{what}: one Date field: {fields:?}");
+        assert!(
+            dates[0].ends_with(" GMT") && dates[0].len() == 29,
+            "{what}: an IMF-fixdate: {:?}",
+            dates[0]
+        );
+        assert!(r.text().ends_with("\r\n\r\nok"), "{what}: {}", r.text());
+    }
+
+    // An upstream's own Date is kept as it is, once.
+    let dated = ScriptedUpstream::start(
+        b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\n\r\nok",
+    )
+    .await;
+    let cg = Certgate::start(&pki, &dated.url, &route_flags()).await;
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+    let r = raw_request(
+        &client,
+        b"GET /plain HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        Duration::from_secs(2),
+    )
+    .await;
+    let fields = answer_fields(&r.text());
+    let dates: Vec<&(String, String)> = fields.iter().filter(|(n, _)| n == "date").collect();
+    assert_eq!(
+        dates,
+        [&(
+            "date".to_string(),
+            "Sun, 06 Nov 1994 08:49:37 GMT".to_string()
+        )],
+        "{}",
+        r.text()
+    );
+    assert_eq!(dated.heads().len(), 1);
+
+    // certgate's own answers (502: the upstream refuses) carry one on both servers too.
+    let cg = Certgate::start(&pki, &closed_port_url().await, &route_flags()).await;
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+    for (what, request) in [
+        (
+            "own server",
+            &b"GET /plain HTTP/1.1\r\nHost: localhost\r\n\r\n"[..],
+        ),
+        (
+            "hyper's server",
+            b"POST /body HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc",
+        ),
+    ] {
+        let r = raw_request(&client, request, Duration::from_secs(2)).await;
+        assert_eq!(r.status(), Some(502), "{what}: {}", r.text());
+        let fields = answer_fields(&r.text());
+        let dates = fields.iter().filter(|(n, _)| n == "date").count();
+        assert_eq!(dates, 1, "{what}: one Date field: {fields:?}");
+    }
+}

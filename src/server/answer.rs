@@ -153,9 +153,33 @@ pub(crate) fn write_error_h1(e: &ProxyError, rid: &HeaderValue, out: &mut Vec<u8
     if close {
         out.extend_from_slice(b"\r\nconnection: close");
     }
-    out.extend_from_slice(b"\r\ncontent-length: ");
+    out.extend_from_slice(b"\r\n");
+    write_date(out);
+    out.extend_from_slice(b"content-length: ");
     out.extend_from_slice(body.len().to_string().as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body.as_bytes());
     close
+}
+
+/// A `date: <IMF-fixdate>` line (RFC 9110 §6.6.1) for an answer certgate's own HTTP/1.1
+/// server writes, as hyper's server adds one to every answer: formatted once a second per
+/// thread.
+pub(crate) fn write_date(out: &mut Vec<u8>) {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            *c = (secs, httpdate::fmt_http_date(now));
+        }
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(c.1.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    });
 }

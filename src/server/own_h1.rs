@@ -11,7 +11,7 @@
 //! same functions (route, authorisation, request id, identity and forwarding fields, access
 //! log); `tests/own_server.rs` checks that they forward the same thing.
 
-use super::answer::{client_or_upstream, write_error_h1};
+use super::answer::{client_or_upstream, write_date, write_error_h1};
 use super::conn::{Stream, TICK};
 use super::peer::Conn;
 use super::proxy::{self, Done, InFlight, Outcome};
@@ -143,6 +143,9 @@ async fn serve_one(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream, byte
     let (status, reason, ok) = match sent {
         Ok((answer, body)) => {
             outcome.upstream_status = Some(answer.status.as_u16());
+            if !answer.has_date {
+                write_date(&mut out);
+            }
             let ok = relay(conn, io, out, body, answer.client_framing, s.timeouts.send).await;
             (answer.status.as_u16(), None, ok)
         }
