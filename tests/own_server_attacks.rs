@@ -236,3 +236,71 @@ async fn answers_without_a_date_get_one_on_both_servers() {
         assert_eq!(dates, 1, "{what}: one Date field: {fields:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Drain
+// ---------------------------------------------------------------------------------------
+
+/// On SIGTERM a request in flight is finished, and its answer is the connection's last:
+/// RFC 9112 §9.6, a server that will close after an answer says `Connection: close` in it,
+/// so that the client does not send its next request on a connection about to go (hyper's
+/// server does so for a request it is serving when the drain begins). A request already
+/// pipelined behind it is not served.
+#[tokio::test]
+async fn an_answer_in_flight_when_the_drain_begins_says_connection_close() {
+    let pki = Pki::new();
+    let leaf = pki.client("client", ClientSpec::cn_only("client"));
+    let pipelined =
+        &b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\nGET /pipelined HTTP/1.1\r\nHost: localhost\r\n\r\n"[..];
+    let with_body = b"POST /slow HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc";
+    for (what, request, upstream_timeout, status) in [
+        ("own server", pipelined, "5s", 200),
+        ("own server, its 504", pipelined, "1s", 504),
+        ("hyper's server", with_body, "5s", 200),
+        ("hyper's server, its 504", with_body, "1s", 504),
+    ] {
+        let upstream = Upstream::start_with(UpstreamBehaviour {
+            delay: Duration::from_millis(1500),
+            ..UpstreamBehaviour::default()
+        })
+        .await;
+        let mut flags = route_flags();
+        flags.extend([
+            "--shutdown-grace",
+            "10s",
+            "--upstream-timeout",
+            upstream_timeout,
+        ]);
+        let cg = Certgate::start(&pki, &upstream.url, &flags).await;
+        let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+        let mut tls = client.tls_connect().await.expect("TLS");
+        tls.write_all(request).await.unwrap();
+        tls.flush().await.unwrap();
+        eventually(
+            "the upstream to get the request",
+            CLIENT_TIMEOUT,
+            || async { upstream.count() == 1 },
+        )
+        .await;
+        cg.signal("TERM");
+        let got = read_until_closed(&mut tls, Duration::from_secs(8))
+            .await
+            .unwrap_or_else(|| panic!("{what}: the connection stays open during the drain"));
+        let text = String::from_utf8_lossy(&got).into_owned();
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{what}: {text}"
+        );
+        if status == 200 {
+            assert!(text.ends_with("upstream-ok"), "{what}: {text}");
+        }
+        let fields = answer_fields(&text);
+        assert!(
+            fields
+                .iter()
+                .any(|(n, v)| n == "connection" && v.eq_ignore_ascii_case("close")),
+            "{what}: the last answer says Connection: close: {fields:?}"
+        );
+        assert_eq!(upstream.paths(), ["/slow"], "{what}");
+    }
+}

@@ -139,8 +139,14 @@ fn error_text(status: StatusCode, rid: &HeaderValue) -> String {
 }
 
 /// `error_response` as HTTP/1.1 bytes, for certgate's own HTTP/1.1 server (the same
-/// status, fields and body). True when the answer closes the connection.
-pub(crate) fn write_error_h1(e: &ProxyError, rid: &HeaderValue, out: &mut Vec<u8>) -> bool {
+/// status, fields and body). `last`: the connection closes after it anyway (a drain).
+/// True when the answer closes the connection.
+pub(crate) fn write_error_h1(
+    e: &ProxyError,
+    rid: &HeaderValue,
+    last: bool,
+    out: &mut Vec<u8>,
+) -> bool {
     let status = e.status();
     let body = error_text(status, rid);
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -149,7 +155,7 @@ pub(crate) fn write_error_h1(e: &ProxyError, rid: &HeaderValue, out: &mut Vec<u8
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\ncontent-type: text/plain; charset=utf-8\r\nx-request-id: ");
     out.extend_from_slice(rid.as_bytes());
-    let close = closes(status);
+    let close = last || closes(status);
     if close {
         out.extend_from_slice(b"\r\nconnection: close");
     }

@@ -140,20 +140,26 @@ async fn serve_one(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream, byte
         .send_head(&mut head, head_request, &mut out, s.timeouts.upstream)
         .await;
     let used = req.head_len;
+    // Draining (SIGTERM): this answer is the connection's last, and says so (RFC 9112
+    // §9.6), as hyper's server does for the request it is serving when the drain begins.
+    let last = shared.draining();
     let (status, reason, ok) = match sent {
         Ok((answer, body)) => {
             outcome.upstream_status = Some(answer.status.as_u16());
             if !answer.has_date {
                 write_date(&mut out);
             }
+            if last {
+                out.extend_from_slice(b"connection: close\r\n");
+            }
             let ok = relay(conn, io, out, body, answer.client_framing, s.timeouts.send).await;
-            (answer.status.as_u16(), None, ok)
+            (answer.status.as_u16(), None, ok && !last)
         }
         Err(e) => {
             let e = client_or_upstream(e);
             let answer = proxy::failed(shared, &outcome, &e, &rid);
             out.clear();
-            let closes = write_error_h1(&e, &rid, &mut out);
+            let closes = write_error_h1(&e, &rid, last, &mut out);
             let ok = write_client(conn, io, &out, s.timeouts.send).await.is_ok() && !closes;
             (answer.status().as_u16(), Some(e), ok)
         }
