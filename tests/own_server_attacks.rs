@@ -304,3 +304,171 @@ async fn an_answer_in_flight_when_the_drain_begins_says_connection_close() {
         assert_eq!(upstream.paths(), ["/slow"], "{what}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// A client that leaves while its request waits for the upstream
+// ---------------------------------------------------------------------------------------
+
+/// An upstream that reads one request head per connection, then waits `hold` before it
+/// answers, and notes whether certgate closed the connection meanwhile.
+struct HoldingUpstream {
+    url: String,
+    /// Per connection: the time from its request head to certgate closing it, if it did
+    /// before the answer was due.
+    closed_after: Arc<Mutex<Vec<Option<Duration>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HoldingUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl HoldingUpstream {
+    async fn start(hold: Duration) -> HoldingUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let closed_after = Arc::new(Mutex::new(Vec::new()));
+        let seen = closed_after.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let i = {
+                        let mut s = seen.lock().unwrap();
+                        s.push(None);
+                        s.len() - 1
+                    };
+                    let start = Instant::now();
+                    // Whatever else certgate sends (a body) is read; EOF is noted.
+                    let closed = tokio::time::timeout(hold, async {
+                        loop {
+                            match sock.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) => {}
+                            }
+                        }
+                    })
+                    .await
+                    .is_ok();
+                    if closed {
+                        seen.lock().unwrap()[i] = Some(start.elapsed());
+                        return;
+                    }
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .await;
+                });
+            }
+        });
+        HoldingUpstream {
+            url,
+            closed_after,
+            task,
+        }
+    }
+}
+
+/// A client that sends a request and goes away (close_notify and FIN) before the answer
+/// is no longer waited for: hyper's server notices the end of the stream while the request
+/// is in flight and drops it, which closes the upstream connection too. The own server
+/// went on waiting for the upstream (up to --upstream-timeout), holding the client's
+/// connection slot and an upstream connection for a client that was gone: a client could
+/// hold slots without holding sockets.
+#[tokio::test]
+async fn a_client_that_leaves_while_waiting_frees_its_upstream_connection() {
+    let pki = Pki::new();
+    let leaf = pki.client("client", ClientSpec::cn_only("client"));
+    let upstream = HoldingUpstream::start(Duration::from_secs(6)).await;
+    let mut flags = route_flags();
+    flags.extend(["--upstream-timeout", "30s"]);
+    let cg = Certgate::start(&pki, &upstream.url, &flags).await;
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+    let requests: [(&str, &[u8]); 2] = [
+        (
+            "own server",
+            b"GET /wait HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        ),
+        (
+            "hyper's server",
+            b"POST /wait HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc",
+        ),
+    ];
+    for (i, (what, request)) in requests.into_iter().enumerate() {
+        let mut tls = client.tls_connect().await.expect("TLS");
+        tls.write_all(request).await.unwrap();
+        tls.flush().await.unwrap();
+        eventually(
+            "the upstream to get the request",
+            CLIENT_TIMEOUT,
+            || async { upstream.closed_after.lock().unwrap().len() == i + 1 },
+        )
+        .await;
+        // The client goes: close_notify, FIN, socket gone.
+        let _ = tls.shutdown().await;
+        drop(tls);
+        let started = Instant::now();
+        eventually(
+            &format!("{what}: certgate to close the upstream connection of a client that left"),
+            Duration::from_secs(4),
+            || async { upstream.closed_after.lock().unwrap()[i].is_some() },
+        )
+        .await;
+        assert!(started.elapsed() < Duration::from_secs(4), "{what}");
+    }
+}
+
+/// What a client sends while its request waits for the upstream (its next requests) is
+/// kept, in order, behind what it had already pipelined: watching for a client that leaves
+/// must not lose or reorder a byte.
+#[tokio::test]
+async fn requests_sent_while_one_waits_are_served_in_order() {
+    let pki = Pki::new();
+    let leaf = pki.client("client", ClientSpec::cn_only("client"));
+    let upstream = Upstream::start_with(UpstreamBehaviour {
+        delay: Duration::from_millis(300),
+        ..UpstreamBehaviour::default()
+    })
+    .await;
+    let cg = Certgate::start(&pki, &upstream.url, &route_flags()).await;
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+    let mut tls = client.tls_connect().await.expect("TLS");
+    tls.write_all(
+        b"GET /1 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /2 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    tls.flush().await.unwrap();
+    eventually("the upstream to get /1", CLIENT_TIMEOUT, || async {
+        upstream.count() == 1
+    })
+    .await;
+    // While /1 waits: a whole request, a request with a body (hyper's), and the start of one.
+    tls.write_all(
+        b"GET /3 HTTP/1.1\r\nHost: localhost\r\n\r\nPOST /4 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhiGET /5 HTTP/1.1\r\nHo",
+    )
+    .await
+    .unwrap();
+    tls.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tls.write_all(b"st: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    tls.flush().await.unwrap();
+    let got = read_until_closed(&mut tls, Duration::from_secs(10))
+        .await
+        .expect("the connection closes after /5 (Connection: close)");
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 5, "{text}");
+    assert_eq!(upstream.paths(), ["/1", "/2", "/3", "/4", "/5"]);
+    assert_eq!(upstream.requests()[3].body, b"hi");
+}

@@ -28,7 +28,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
 
 /// Answer bytes gathered before they are written to the client.
@@ -136,9 +136,16 @@ async fn serve_one(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream, byte
     let upstream = &shared.upstreams[s.route_upstream[route]];
     let head_request = req.method == "HEAD";
     let mut out = Vec::with_capacity(1024);
-    let sent = upstream
-        .send_head(&mut head, head_request, &mut out, s.timeouts.upstream)
-        .await;
+    let sent = tokio::select! {
+        biased;
+        sent = upstream.send_head(&mut head, head_request, &mut out, s.timeouts.upstream) => sent,
+        () = client_gone(io) => {
+            // As hyper's server drops a request whose client ended the stream: the upstream
+            // exchange (and its connection) goes, and so does this one.
+            debug!(peer = %conn.peer, request_id = rid.to_str().unwrap_or("-"), "the client closed its connection while its request waited for the upstream");
+            return Step::Closed;
+        }
+    };
     let used = req.head_len;
     // Draining (SIGTERM): this answer is the connection's last, and says so (RFC 9112
     // §9.6), as hyper's server does for the request it is serving when the drain begins.
@@ -181,6 +188,23 @@ async fn serve_one(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream, byte
         Step::Served(used)
     } else {
         Step::Closed
+    }
+}
+
+/// Resolves when the client ends its side of the connection (or it fails) while its
+/// request waits for the upstream's answer head. Bytes it sends meanwhile (its next
+/// request) are kept for later, and the client is not watched any more: hyper's server
+/// does the same (`mid_message_detect_eof`).
+async fn client_gone(io: &mut Stream) {
+    let mut buf = [0u8; 2048];
+    match io.read(&mut buf).await {
+        Ok(0) | Err(_) => {}
+        Ok(n) => {
+            // Nothing else is unread now (`serve` took it all); what `serve` gives back of
+            // this request's bytes goes in front of these.
+            io.unread(Bytes::copy_from_slice(&buf[..n]));
+            std::future::pending::<()>().await;
+        }
     }
 }
 
