@@ -472,3 +472,45 @@ async fn requests_sent_while_one_waits_are_served_in_order() {
     assert_eq!(upstream.paths(), ["/1", "/2", "/3", "/4", "/5"]);
     assert_eq!(upstream.requests()[3].body, b"hi");
 }
+
+// ---------------------------------------------------------------------------------------
+// Connection-named fields
+// ---------------------------------------------------------------------------------------
+
+/// A field the client names in `Connection` is not forwarded (RFC 9110 §7.6.1), `Host`
+/// included; but an HTTP/1.1 request without `Host` is invalid (RFC 9112 §3.2), so the
+/// upstream gets the one certgate uses for requests that come without one (the upstream's
+/// authority), on both servers. The own server sent the upstream a request with no `Host`
+/// at all.
+#[tokio::test]
+async fn a_host_named_in_connection_is_replaced_not_dropped() {
+    let pki = Pki::new();
+    let leaf = pki.client("client", ClientSpec::cn_only("client"));
+    let upstream = Upstream::start().await;
+    let cg = Certgate::start(&pki, &upstream.url, &route_flags()).await;
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+    let authority = upstream.url.trim_start_matches("http://").to_string();
+    let requests: [(&str, &[u8]); 2] = [
+        (
+            "own server",
+            b"GET /own HTTP/1.1\r\nHost: app.example\r\nConnection: host, x-drop\r\nX-Drop: 1\r\nX-Keep: 2\r\n\r\n",
+        ),
+        (
+            "hyper's server",
+            b"POST /hyper HTTP/1.1\r\nHost: app.example\r\nConnection: host, x-drop\r\nX-Drop: 1\r\nX-Keep: 2\r\nContent-Length: 2\r\n\r\nhi",
+        ),
+    ];
+    for (i, (what, request)) in requests.into_iter().enumerate() {
+        let r = raw_request(&client, request, Duration::from_secs(2)).await;
+        assert_eq!(r.status(), Some(200), "{what}: {}", r.text());
+        let seen = &upstream.requests()[i];
+        assert_eq!(
+            seen.one("host"),
+            Some(authority.as_str()),
+            "{what}: {seen:#?}"
+        );
+        assert_eq!(seen.one("x-drop"), None, "{what}");
+        assert_eq!(seen.one("x-keep"), Some("2"), "{what}");
+        assert_eq!(seen.one("connection"), None, "{what}");
+    }
+}

@@ -119,10 +119,12 @@ async fn serve_one(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream, byte
     let _in_flight = InFlight::new(conn);
     conn.requests_seen.fetch_add(1, Ordering::Relaxed);
     let rid = proxy::request_id_from(shared, req.field(crate::http::headers::X_REQUEST_ID));
+    let upstream = &shared.upstreams[s.route_upstream[route]];
     let added = Added {
         identity_lines: identity.map_or(&b""[..], |i| i.lines()),
         client_ip: &conn.peer_ip,
         request_id: &rid,
+        default_host: upstream.default_host(),
     };
     let mut head = Vec::with_capacity(req.head_len + added.identity_lines.len() + 160);
     let removed =
@@ -133,7 +135,6 @@ async fn serve_one(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream, byte
             removed, "client sent headers that certgate owns (identity, forwarding); removed"
         );
     }
-    let upstream = &shared.upstreams[s.route_upstream[route]];
     let head_request = req.method == "HEAD";
     let mut out = Vec::with_capacity(1024);
     let sent = tokio::select! {
