@@ -102,7 +102,8 @@ fn answer_fields(text: &str) -> Vec<(String, String)> {
 
 /// RFC 9112 §2.2 lets a server ignore empty lines before a request line, and hyper does,
 /// but they are the start of a request head all the same: a client that sends only `\r\n`
-/// and then nothing is held to --header-timeout like one that sends `GET / HT`. (The
+/// and then nothing is held to --header-timeout like one that sends `GET / HT`; so is one
+/// that sends part of a `CONNECT` head (whose framing the guard does not follow). (The
 /// framing guard did not count them as a head being received, so no header timer ran; the
 /// idle timer asked hyper to close, which hyper does not do for a connection that has
 /// served nothing yet: the client kept its connection slot for as long as it liked.)
@@ -116,7 +117,14 @@ async fn empty_lines_before_a_request_line_are_held_to_the_header_timeout() {
     let cg = Certgate::start(&pki, &upstream.url, &flags).await;
     let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
 
-    for lead in [&b"\r\n"[..], b"\n", b"\r\n\r\n\r\n"] {
+    for lead in [
+        &b"\r\n"[..],
+        b"\n",
+        b"\r\n\r\n\r\n",
+        // Heads the framing guard stops following at their request line are timed too.
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n",
+        b"PRI * HTTP/2.0\r\n",
+    ] {
         let mut tls = client.tls_connect().await.expect("TLS");
         tls.write_all(lead).await.unwrap();
         tls.flush().await.unwrap();
@@ -125,11 +133,13 @@ async fn empty_lines_before_a_request_line_are_held_to_the_header_timeout() {
         let elapsed = started.elapsed();
         assert!(
             got.is_some(),
-            "{lead:?} then silence: the connection is still open after {elapsed:?} (--header-timeout 1s, --idle-timeout 2s)"
+            "{:?} then silence: the connection is still open after {elapsed:?} (--header-timeout 1s, --idle-timeout 2s)",
+            String::from_utf8_lossy(lead)
         );
         assert!(
             elapsed < Duration::from_secs(4),
-            "{lead:?}: closed only after {elapsed:?}"
+            "{:?}: closed only after {elapsed:?}",
+            String::from_utf8_lossy(lead)
         );
     }
     // A real request after an empty line is still served.

@@ -36,6 +36,9 @@ pub struct Framing {
     /// Empty lines arrived where a request line was expected (RFC 9112 §2.2 lets them be
     /// ignored): a head is being received all the same, and --header-timeout runs.
     saw_leading_blank: bool,
+    /// The head now being received is a `CONNECT` or the HTTP/2 preface: not followed
+    /// past its end (timed until then like any other).
+    tunnel: bool,
     has_cl: bool,
     cl: Option<u64>,
     has_te: bool,
@@ -54,6 +57,7 @@ impl Default for Framing {
             line: Vec::new(),
             saw_request_line: false,
             saw_leading_blank: false,
+            tunnel: false,
             has_cl: false,
             cl: None,
             has_te: false,
@@ -167,10 +171,9 @@ impl Framing {
                 return;
             }
             self.saw_request_line = true;
-            // CONNECT tunnels and HTTP/2 prior knowledge are not HTTP/1 framing.
-            if line.starts_with(b"CONNECT ") || line.starts_with(b"PRI * HTTP/2") {
-                self.state = State::Off;
-            }
+            // CONNECT tunnels and HTTP/2 prior knowledge are not HTTP/1 framing past
+            // their head.
+            self.tunnel = line.starts_with(b"CONNECT ") || line.starts_with(b"PRI * HTTP/2");
             return;
         }
         if line.is_empty() {
@@ -178,7 +181,9 @@ impl Framing {
             if self.has_cl && self.has_te && self.conflict_at.is_none() {
                 self.conflict_at = Some(self.heads);
             }
-            self.state = if self.has_te {
+            self.state = if self.tunnel {
+                State::Off
+            } else if self.has_te {
                 if self.te_chunked {
                     State::ChunkSize
                 } else {
@@ -193,6 +198,7 @@ impl Framing {
             self.heads += 1;
             self.saw_request_line = false;
             self.saw_leading_blank = false;
+            self.tunnel = false;
             self.has_cl = false;
             self.cl = None;
             self.has_te = false;
@@ -436,6 +442,24 @@ mod tests {
     fn h2_preface_turns_tracking_off() {
         let f = run(&[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n"]);
         assert_eq!(f.conflict_at, None);
+    }
+
+    #[test]
+    fn tunnel_heads_are_timed_until_complete_then_not_followed() {
+        let mut f = Framing::default();
+        f.feed(b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n");
+        assert!(f.in_partial_head());
+        f.feed(b"\r\n");
+        assert!(!f.in_partial_head());
+        f.feed(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(
+            (f.heads, f.conflict_at),
+            (1, None),
+            "tunnel bytes are not heads"
+        );
+        let mut f = Framing::default();
+        f.feed(b"PRI * HTTP/2.0\r\n");
+        assert!(f.in_partial_head());
     }
 
     #[test]
