@@ -28,7 +28,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tracing::debug;
 
 /// Answer bytes gathered before they are written to the client.
@@ -197,15 +197,22 @@ async fn serve_one(shared: &Arc<Shared>, conn: &Arc<Conn>, io: &mut Stream, byte
 /// request) are kept for later, and the client is not watched any more: hyper's server
 /// does the same (`mid_message_detect_eof`).
 async fn client_gone(io: &mut Stream) {
-    let mut buf = [0u8; 2048];
-    match io.read(&mut buf).await {
-        Ok(0) | Err(_) => {}
-        Ok(n) => {
-            // Nothing else is unread now (`serve` took it all); what `serve` gives back of
-            // this request's bytes goes in front of these.
-            io.unread(Bytes::copy_from_slice(&buf[..n]));
-            std::future::pending::<()>().await;
+    let got = std::future::poll_fn(|cx| {
+        // On the poll's stack, as in `conn::park`: the connection's future keeps no buffer.
+        let mut buf = [0u8; 2048];
+        let mut rb = tokio::io::ReadBuf::new(&mut buf);
+        match std::pin::Pin::new(&mut *io).poll_read(cx, &mut rb) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(_)) => Poll::Ready(Bytes::new()),
+            Poll::Ready(Ok(())) => Poll::Ready(Bytes::copy_from_slice(rb.filled())),
         }
+    })
+    .await;
+    if !got.is_empty() {
+        // Nothing else is unread now (`serve` took it all); what `serve` gives back of
+        // this request's bytes goes in front of these.
+        io.unread(got);
+        std::future::pending::<()>().await;
     }
 }
 

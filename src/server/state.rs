@@ -134,12 +134,12 @@ impl Shared {
         })
     }
 
-    /// Follows `begin_shutdown` (see `until_shutdown`).
     /// Shutdown has begun (connections finish what they serve, then close).
     pub(crate) fn draining(&self) -> bool {
         *self.shutdown.borrow()
     }
 
+    /// Follows `begin_shutdown` (see `until_shutdown`).
     pub(crate) fn shutdown_rx(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
     }
