@@ -524,3 +524,64 @@ async fn a_host_named_in_connection_is_replaced_not_dropped() {
         assert_eq!(seen.one("connection"), None, "{what}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Content-Length spellings at the own server's door
+// ---------------------------------------------------------------------------------------
+
+/// Only `Content-Length: 0` (white space around it aside) makes a request plain; every
+/// other spelling goes to hyper's server, which reads `00` as 0 and refuses a sign or a
+/// list (RFC 9110 §8.6: 400, connection closed, nothing forwarded). Either way the bytes
+/// after the head are the next request, read as such by both servers and the upstream,
+/// which always gets `content-length: 0` for the first.
+#[tokio::test]
+async fn content_length_zero_spellings_are_read_the_same_on_both_servers() {
+    let pki = Pki::new();
+    let leaf = pki.client("client", ClientSpec::cn_only("client"));
+    let upstream = Upstream::start().await;
+    let cg = Certgate::start(&pki, &upstream.url, &route_flags()).await;
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+    let cases: [(&str, u16); 8] = [
+        ("0", 200),
+        ("  0\t", 200),
+        ("00", 200),
+        ("+0", 400),
+        ("-0", 400),
+        ("0,0", 400),
+        ("0, 0", 400),
+        ("0x0", 400),
+    ];
+    for (value, status) in cases {
+        let before = upstream.count();
+        let request = format!(
+            "GET /cl HTTP/1.1\r\nHost: localhost\r\nContent-Length: {value}\r\n\r\nGET /next HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        );
+        let r = raw_request(&client, request.as_bytes(), CLIENT_TIMEOUT).await;
+        assert_eq!(
+            r.status(),
+            Some(status),
+            "Content-Length {value:?}: {}",
+            r.text()
+        );
+        assert!(r.closed, "Content-Length {value:?}: the connection ends");
+        let seen = &upstream.requests()[before..];
+        if status == 200 {
+            assert_eq!(
+                r.text().matches("HTTP/1.1 200 OK").count(),
+                2,
+                "Content-Length {value:?}: {}",
+                r.text()
+            );
+            let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+            assert_eq!(paths, ["/cl", "/next"], "Content-Length {value:?}");
+            assert_eq!(seen[0].one("content-length"), Some("0"), "{value:?}");
+            assert!(seen[0].body.is_empty(), "{value:?}");
+        } else {
+            assert!(
+                seen.is_empty(),
+                "Content-Length {value:?}: forwarded {seen:#?}"
+            );
+            assert_eq!(r.text().matches("HTTP/1.1").count(), 1, "{}", r.text());
+        }
+    }
+}
