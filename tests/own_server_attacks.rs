@@ -585,3 +585,58 @@ async fn content_length_zero_spellings_are_read_the_same_on_both_servers() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The smuggling guard's request index across both servers
+// ---------------------------------------------------------------------------------------
+
+/// The framing guard numbers request heads as they arrive; hyper's pipeline looks its
+/// request up by the count of requests served so far, which the own server adds to. With
+/// the two servers taking turns on one connection (own, hyper, park, own), the request
+/// that carries both Content-Length and Transfer-Encoding is still the one refused (400,
+/// closed, not forwarded), and no other.
+#[tokio::test]
+async fn the_smuggling_guard_counts_requests_of_both_servers() {
+    let pki = Pki::new();
+    let leaf = pki.client("client", ClientSpec::cn_only("client"));
+    let upstream = Upstream::start().await;
+    let cg = Certgate::start(&pki, &upstream.url, &route_flags()).await;
+    let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
+    let mut tls = client.tls_connect().await.expect("TLS");
+    // Own server, then hyper's (a body).
+    tls.write_all(
+        b"GET /1 HTTP/1.1\r\nHost: localhost\r\n\r\nPOST /2 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi",
+    )
+    .await
+    .unwrap();
+    tls.flush().await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16384];
+    while String::from_utf8_lossy(&got).matches("upstream-ok").count() < 2 {
+        let n = tokio::time::timeout(CLIENT_TIMEOUT, tls.read(&mut buf))
+            .await
+            .expect("answers to /1 and /2")
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    // Long enough for hyper's connection to park: the own server takes the next bytes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tls.write_all(
+        b"GET /3 HTTP/1.1\r\nHost: localhost\r\n\r\nPOST /4 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    tls.flush().await.unwrap();
+    let rest = read_until_closed(&mut tls, CLIENT_TIMEOUT)
+        .await
+        .expect("the connection closes after the 400");
+    got.extend_from_slice(&rest);
+    let text = String::from_utf8_lossy(&got);
+    let statuses: Vec<&str> = text
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &text[i + 9..i + 12])
+        .collect();
+    assert_eq!(statuses, ["200", "200", "200", "400"], "{text}");
+    assert_eq!(upstream.paths(), ["/1", "/2", "/3"]);
+}
