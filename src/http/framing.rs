@@ -33,6 +33,12 @@ pub struct Framing {
     state: State,
     line: Vec<u8>,
     saw_request_line: bool,
+    /// Empty lines arrived where a request line was expected (RFC 9112 §2.2 lets them be
+    /// ignored): a head is being received all the same, and --header-timeout runs.
+    saw_leading_blank: bool,
+    /// The head now being received is a `CONNECT` or the HTTP/2 preface: not followed
+    /// past its end (timed until then like any other).
+    tunnel: bool,
     has_cl: bool,
     cl: Option<u64>,
     has_te: bool,
@@ -50,6 +56,8 @@ impl Default for Framing {
             state: State::Head,
             line: Vec::new(),
             saw_request_line: false,
+            saw_leading_blank: false,
+            tunnel: false,
             has_cl: false,
             cl: None,
             has_te: false,
@@ -73,7 +81,8 @@ impl Framing {
 
     /// True while part, but not all, of a request head has arrived.
     pub fn in_partial_head(&self) -> bool {
-        self.state == State::Head && (self.saw_request_line || !self.line.is_empty())
+        self.state == State::Head
+            && (self.saw_request_line || self.saw_leading_blank || !self.line.is_empty())
     }
 
     /// Feed bytes in the order they were read.
@@ -157,13 +166,14 @@ impl Framing {
     fn on_head_line(&mut self, line: &[u8]) {
         if !self.saw_request_line {
             if line.is_empty() {
-                return; // leading empty lines are tolerated before a request line
+                // Tolerated before a request line, but timed like the head they precede.
+                self.saw_leading_blank = true;
+                return;
             }
             self.saw_request_line = true;
-            // CONNECT tunnels and HTTP/2 prior knowledge are not HTTP/1 framing.
-            if line.starts_with(b"CONNECT ") || line.starts_with(b"PRI * HTTP/2") {
-                self.state = State::Off;
-            }
+            // CONNECT tunnels and HTTP/2 prior knowledge are not HTTP/1 framing past
+            // their head.
+            self.tunnel = line.starts_with(b"CONNECT ") || line.starts_with(b"PRI * HTTP/2");
             return;
         }
         if line.is_empty() {
@@ -171,7 +181,9 @@ impl Framing {
             if self.has_cl && self.has_te && self.conflict_at.is_none() {
                 self.conflict_at = Some(self.heads);
             }
-            self.state = if self.has_te {
+            self.state = if self.tunnel {
+                State::Off
+            } else if self.has_te {
                 if self.te_chunked {
                     State::ChunkSize
                 } else {
@@ -185,6 +197,8 @@ impl Framing {
             };
             self.heads += 1;
             self.saw_request_line = false;
+            self.saw_leading_blank = false;
+            self.tunnel = false;
             self.has_cl = false;
             self.cl = None;
             self.has_te = false;
@@ -431,6 +445,24 @@ mod tests {
     }
 
     #[test]
+    fn tunnel_heads_are_timed_until_complete_then_not_followed() {
+        let mut f = Framing::default();
+        f.feed(b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n");
+        assert!(f.in_partial_head());
+        f.feed(b"\r\n");
+        assert!(!f.in_partial_head());
+        f.feed(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(
+            (f.heads, f.conflict_at),
+            (1, None),
+            "tunnel bytes are not heads"
+        );
+        let mut f = Framing::default();
+        f.feed(b"PRI * HTTP/2.0\r\n");
+        assert!(f.in_partial_head());
+    }
+
+    #[test]
     fn a_line_too_long_to_follow_fails_closed() {
         let mut f = Framing::with_max_line(16);
         f.feed(b"GET / HTTP/1.1\r\nX-Long: ");
@@ -448,6 +480,12 @@ mod tests {
         assert!(f.in_partial_head());
         f.feed(b"\r\n");
         assert!(!f.in_partial_head());
+        // Empty lines before a request line are the start of a head too (timed).
+        f.feed(b"\r\n");
+        assert!(f.in_partial_head());
+        f.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(!f.in_partial_head());
+        assert_eq!(f.heads, 2);
     }
 
     #[test]

@@ -126,6 +126,9 @@ pub struct Added<'a> {
     pub identity_lines: &'a [u8],
     pub client_ip: &'a HeaderValue,
     pub request_id: &'a [u8],
+    /// The `Host` for a request whose own one does not go on (`Connection: host`): the
+    /// upstream's authority, as for every request that comes without one.
+    pub default_host: &'a HeaderValue,
 }
 
 /// Write the head certgate sends upstream for a plain request: `METHOD PATH[?QUERY]
@@ -164,6 +167,7 @@ pub fn write_upstream_head(
     let has_connection = req.field("connection").is_some();
     let mut removed = 0;
     let mut had_length = false;
+    let mut had_host = false;
     let mut xff: Vec<u8> = Vec::new();
     for f in req.fields {
         let name = f.name;
@@ -195,9 +199,15 @@ pub fn write_upstream_head(
         {
             continue;
         }
+        had_host |= name.eq_ignore_ascii_case("host");
         out.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
         out.extend_from_slice(b": ");
         out.extend_from_slice(f.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if !had_host {
+        out.extend_from_slice(b"host: ");
+        out.extend_from_slice(added.default_host.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(added.identity_lines);

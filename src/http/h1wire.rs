@@ -46,6 +46,8 @@ pub struct AnswerHead {
     pub framing: Framing,
     /// The connection can carry another request once the body is read.
     pub keep_alive: bool,
+    /// The answer has a `Date` field (RFC 9110 §6.6.1: else the proxy adds one).
+    pub has_date: bool,
     /// How certgate's own HTTP/1.1 server frames this answer's body for its client.
     pub client_framing: ClientFraming,
 }
@@ -160,8 +162,10 @@ pub fn parse_answer(
     let mut cl_repeated = false;
     let mut chunked = None;
     let (mut close, mut keep_alive_token) = (false, false);
+    let mut has_date = false;
     for h in answer.headers.iter() {
         let name = h.name.as_bytes();
+        has_date |= name.eq_ignore_ascii_case(b"date");
         if name.eq_ignore_ascii_case(b"content-length") {
             // Several lines, or a list, must all give the same number (RFC 9110 §8.6);
             // the client then gets it once.
@@ -249,6 +253,7 @@ pub fn parse_answer(
             headers,
             framing,
             keep_alive,
+            has_date,
             client_framing,
         },
         len,

@@ -189,6 +189,11 @@ impl Upstream {
 }
 
 impl Upstream {
+    /// The `Host` sent for a request that has none: the upstream's authority.
+    pub fn default_host(&self) -> &HeaderValue {
+        &self.pool.host
+    }
+
     /// A body-less request whose head certgate wrote itself (`head`, complete), for
     /// certgate's own HTTP/1.1 server: the answer's head is written into `client_head` as
     /// that server sends it on (`h1wire::parse_answer`), and its body streams from the

@@ -139,8 +139,14 @@ fn error_text(status: StatusCode, rid: &HeaderValue) -> String {
 }
 
 /// `error_response` as HTTP/1.1 bytes, for certgate's own HTTP/1.1 server (the same
-/// status, fields and body). True when the answer closes the connection.
-pub(crate) fn write_error_h1(e: &ProxyError, rid: &HeaderValue, out: &mut Vec<u8>) -> bool {
+/// status, fields and body). `last`: the connection closes after it anyway (a drain).
+/// True when the answer closes the connection.
+pub(crate) fn write_error_h1(
+    e: &ProxyError,
+    rid: &HeaderValue,
+    last: bool,
+    out: &mut Vec<u8>,
+) -> bool {
     let status = e.status();
     let body = error_text(status, rid);
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -149,13 +155,37 @@ pub(crate) fn write_error_h1(e: &ProxyError, rid: &HeaderValue, out: &mut Vec<u8
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\ncontent-type: text/plain; charset=utf-8\r\nx-request-id: ");
     out.extend_from_slice(rid.as_bytes());
-    let close = closes(status);
+    let close = last || closes(status);
     if close {
         out.extend_from_slice(b"\r\nconnection: close");
     }
-    out.extend_from_slice(b"\r\ncontent-length: ");
+    out.extend_from_slice(b"\r\n");
+    write_date(out);
+    out.extend_from_slice(b"content-length: ");
     out.extend_from_slice(body.len().to_string().as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body.as_bytes());
     close
+}
+
+/// A `date: <IMF-fixdate>` line (RFC 9110 §6.6.1) for an answer certgate's own HTTP/1.1
+/// server writes, as hyper's server adds one to every answer: formatted once a second per
+/// thread.
+pub(crate) fn write_date(out: &mut Vec<u8>) {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            *c = (secs, httpdate::fmt_http_date(now));
+        }
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(c.1.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    });
 }

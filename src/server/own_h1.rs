@@ -11,7 +11,7 @@
 //! same functions (route, authorisation, request id, identity and forwarding fields, access
 //! log); `tests/own_server.rs` checks that they forward the same thing.
 
-use super::answer::{client_or_upstream, write_error_h1};
+use super::answer::{client_or_upstream, write_date, write_error_h1};
 use super::conn::{Stream, TICK};
 use super::lazy_timer::LazyTimer;
 use super::peer::Conn;
@@ -30,7 +30,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::time::Sleep;
 use tracing::debug;
 
@@ -130,10 +130,12 @@ fn prepare<'b>(shared: &Shared, conn: &Conn, bytes: &'b Bytes) -> Result<Ready<'
         return Err("--verify route");
     }
     let rid = proxy::request_id_from(shared, req.field(crate::http::headers::X_REQUEST_ID));
+    let upstream = &shared.upstreams[s.route_upstream[route]];
     let added = Added {
         identity_lines: identity.map_or(&b""[..], |i| i.lines()),
         client_ip: &conn.peer_ip,
         request_id: rid.as_str().as_bytes(),
+        default_host: upstream.default_host(),
     };
     let mut head = Vec::with_capacity(req.head_len + added.identity_lines.len() + 160);
     let removed =
@@ -197,20 +199,46 @@ async fn answer(
     let mut out = Vec::with_capacity(1024);
     // --upstream-timeout on the connection's lazy timer: no timer per request.
     let deadline = tokio::time::Instant::from_std(start) + s.timeouts.upstream;
-    let sent = exchange(upstream, &mut head, head_request, &mut out, timer, deadline).await;
+    let sent = tokio::select! {
+        biased;
+        sent = exchange(upstream, &mut head, head_request, &mut out, timer, deadline) => sent,
+        () = client_gone(io) => {
+            // As hyper's server drops a request whose client ended the stream: the upstream
+            // exchange (and its connection) goes, and so does this one.
+            debug!(peer = %conn.peer, request_id = rid.as_str(), "the client closed its connection while its request waited for the upstream");
+            return Step::Closed;
+        }
+    };
     let used = head_len;
+    // Draining (SIGTERM): this answer is the connection's last, and says so (RFC 9112
+    // §9.6), as hyper's server does for the request it is serving when the drain begins.
+    let last = shared.draining();
     let (status, reason, ok) = match sent {
-        Ok((status, framing, mut body)) => {
-            outcome.upstream_status = Some(status);
-            let ok = relay(conn, io, &mut out, &mut body, framing, s.timeouts.send).await;
-            (status, None, ok)
+        Ok((answer, mut body)) => {
+            outcome.upstream_status = Some(answer.status);
+            if !answer.has_date {
+                write_date(&mut out);
+            }
+            if last {
+                out.extend_from_slice(b"connection: close\r\n");
+            }
+            let ok = relay(
+                conn,
+                io,
+                &mut out,
+                &mut body,
+                answer.framing,
+                s.timeouts.send,
+            )
+            .await;
+            (answer.status, None, ok && !last)
         }
         Err(e) => {
             let e = client_or_upstream(e);
             let rid = rid.header_value();
             let answer = proxy::failed(shared, &outcome, &e, &rid);
             out.clear();
-            let closes = write_error_h1(&e, &rid, &mut out);
+            let closes = write_error_h1(&e, &rid, last, &mut out);
             let ok = write_client(conn, io, &out, s.timeouts.send).await.is_ok() && !closes;
             (answer.status().as_u16(), Some(e), ok)
         }
@@ -235,6 +263,30 @@ async fn answer(
     }
 }
 
+/// Resolves when the client ends its side of the connection (or it fails) while its
+/// request waits for the upstream's answer head. Bytes it sends meanwhile (its next
+/// request) are kept for later, and the client is not watched any more: hyper's server
+/// does the same (`mid_message_detect_eof`).
+async fn client_gone(io: &mut Stream) {
+    let got = std::future::poll_fn(|cx| {
+        // On the poll's stack, as in `conn::park`: the connection's future keeps no buffer.
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+        let mut rb = tokio::io::ReadBuf::uninit(&mut buf);
+        match std::pin::Pin::new(&mut *io).poll_read(cx, &mut rb) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(_)) => Poll::Ready(Bytes::new()),
+            Poll::Ready(Ok(())) => Poll::Ready(Bytes::copy_from_slice(rb.filled())),
+        }
+    })
+    .await;
+    if !got.is_empty() {
+        // Nothing else is unread now (`serve` took it all); what `serve` gives back of
+        // this request's bytes goes in front of these.
+        io.unread(got);
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Send the answer: `out` holds its head up to its framing (`h1wire::write_client_head`).
 /// What the upstream has already sent goes out with the head in one write, and a body on
 /// its way is waited for up to `prefetch::WAIT` first, as hyper's pipeline does with
@@ -249,13 +301,25 @@ async fn exchange(
     out: &mut Vec<u8>,
     timer: &mut LazyTimer,
     deadline: tokio::time::Instant,
-) -> Result<(u16, ClientFraming, PooledBody), UpstreamError> {
+) -> Result<(Answered, PooledBody), UpstreamError> {
     let (answer, body) = tokio::select! {
         biased;
         r = upstream.send_head(head, head_request, out) => r,
         _ = timer.wait_until(deadline) => Err(UpstreamError::Timeout),
     }?;
-    Ok((answer.status.as_u16(), answer.client_framing, body))
+    let answered = Answered {
+        status: answer.status.as_u16(),
+        framing: answer.client_framing,
+        has_date: answer.has_date,
+    };
+    Ok((answered, body))
+}
+
+/// What the answer's head said that the rest of the exchange needs.
+struct Answered {
+    status: u16,
+    framing: ClientFraming,
+    has_date: bool,
 }
 
 async fn relay(

@@ -134,6 +134,11 @@ impl Shared {
         })
     }
 
+    /// Shutdown has begun (connections finish what they serve, then close).
+    pub(crate) fn draining(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
     /// Follows `begin_shutdown` (see `until_shutdown`).
     pub(crate) fn shutdown_rx(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
