@@ -120,6 +120,13 @@ fn same_name(name: &str, other: &str) -> bool {
             .all(|(a, b)| headers::norm_byte(a) == headers::norm_byte(b))
 }
 
+/// A field name, lowercase (as hyper writes names).
+fn write_lower(out: &mut Vec<u8>, name: &str) {
+    let at = out.len();
+    out.extend_from_slice(name.as_bytes());
+    out[at..].make_ascii_lowercase();
+}
+
 /// What certgate adds to a forwarded request.
 pub struct Added<'a> {
     /// The connection's identity header lines (empty when the route does not vouch).
@@ -171,6 +178,14 @@ pub fn write_upstream_head(
     let mut xff: Vec<u8> = Vec::new();
     for f in req.fields {
         let name = f.name;
+        if !cfg.may_be_special(name) && !(has_connection && connection_named(name)) {
+            had_host |= name.eq_ignore_ascii_case("host");
+            write_lower(out, name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(f.value);
+            out.extend_from_slice(b"\r\n");
+            continue;
+        }
         if cfg.is_identity_header(name) || headers::forwarding_spelled_with_underscores(name) {
             removed += 1;
             continue;
@@ -200,7 +215,7 @@ pub fn write_upstream_head(
             continue;
         }
         had_host |= name.eq_ignore_ascii_case("host");
-        out.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+        write_lower(out, name);
         out.extend_from_slice(b": ");
         out.extend_from_slice(f.value);
         out.extend_from_slice(b"\r\n");

@@ -292,8 +292,13 @@ pub fn write_client_head(out: &mut Vec<u8>, status: StatusCode, fields: &[httpar
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    let connections: &[httparse::Header<'_>] = &[];
+    let has_connection = fields
+        .iter()
+        .any(|c| c.name.eq_ignore_ascii_case("connection"));
+    let connections = if has_connection { fields } else { connections };
     let connection_named = |name: &str| {
-        fields.iter().any(|c| {
+        connections.iter().any(|c| {
             c.name.eq_ignore_ascii_case("connection")
                 && c.value
                     .split(|&b| b == b',')
@@ -302,16 +307,24 @@ pub fn write_client_head(out: &mut Vec<u8>, status: StatusCode, fields: &[httpar
     };
     for h in fields {
         if h.name.eq_ignore_ascii_case("content-length")
-            || HOP_BY_HOP.iter().any(|n| h.name.eq_ignore_ascii_case(n))
+            || is_hop_by_hop(h.name)
             || connection_named(h.name)
         {
             continue;
         }
-        out.extend(h.name.bytes().map(|b| b.to_ascii_lowercase()));
+        let at = out.len();
+        out.extend_from_slice(h.name.as_bytes());
+        out[at..].make_ascii_lowercase();
         out.extend_from_slice(b": ");
         out.extend_from_slice(h.value);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// One of `HOP_BY_HOP`, ASCII case-insensitively; most names are told apart by length.
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(name.len(), 2 | 7 | 10 | 16..=19)
+        && HOP_BY_HOP.iter().any(|n| name.eq_ignore_ascii_case(n))
 }
 
 /// `n` in base 10 or 16 (lowercase), without an allocation.
@@ -451,6 +464,17 @@ fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_length_filter_keeps_every_hop_by_hop_name() {
+        for n in HOP_BY_HOP {
+            assert!(is_hop_by_hop(n), "{n}");
+            assert!(is_hop_by_hop(&n.to_ascii_uppercase()), "{n}");
+        }
+        for n in ["date", "content-type", "server", "connections", "x-upgrade"] {
+            assert!(!is_hop_by_hop(n), "{n}");
+        }
+    }
 
     fn head(bytes: &[u8], head_request: bool) -> (AnswerHead, usize) {
         match parse_answer_head(bytes, head_request).unwrap() {

@@ -13,6 +13,7 @@ pub const CLIENT_CERT_CHAIN: &str = "client-cert-chain";
 pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
 pub const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 pub const X_REQUEST_ID: &str = "x-request-id";
+const CONTENT_LENGTH: &str = "content-length";
 /// Set on a `--verify` route's forwarded request when its payload signature verified;
 /// removed from every inbound request, on every route, like the identity headers.
 pub const X_SIGNATURE_VERIFIED: &str = "x-signature-verified";
@@ -63,6 +64,10 @@ pub struct HeaderConfig {
     strip: Vec<String>,
     pub(super) forward_cert: ForwardCert,
     pub(super) xfcc: bool,
+    /// Bit `n` set: some name of length `n` that a request's field may have to leave or
+    /// be rewritten for (in `strip`, hop-by-hop, framing, forwarding). A field whose name
+    /// has no such length and does not start with the prefix is copied as it is.
+    special_lengths: u128,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -318,6 +323,21 @@ impl HeaderConfig {
         }
         strip.sort();
         strip.dedup();
+        let mut special_lengths = 0u128;
+        let always = [
+            CONTENT_LENGTH,
+            X_FORWARDED_FOR,
+            X_FORWARDED_PROTO,
+            X_REQUEST_ID,
+        ];
+        for n in strip
+            .iter()
+            .map(String::as_str)
+            .chain(HOP_BY_HOP.iter().copied())
+            .chain(always)
+        {
+            special_lengths |= 1u128.checked_shl(n.len() as u32).unwrap_or(0);
+        }
 
         Ok(HeaderConfig {
             prefix_norm,
@@ -325,6 +345,7 @@ impl HeaderConfig {
             strip,
             forward_cert,
             xfcc,
+            special_lengths,
         })
     }
 
@@ -340,6 +361,15 @@ impl HeaderConfig {
 
     pub fn xfcc(&self) -> bool {
         self.xfcc
+    }
+
+    /// False when a request field of this name is certainly forwarded as it is: not in
+    /// certgate's namespace, not hop-by-hop, not framing or forwarding (but see
+    /// `Connection`, which can name any field). A cheap test on its length and first bytes.
+    pub fn may_be_special(&self, name: &str) -> bool {
+        name.len() >= 128
+            || self.special_lengths & (1u128 << name.len()) != 0
+            || norm_starts_with(name, &self.prefix_norm)
     }
 
     /// True when an inbound header of this name is in certgate's namespace.
@@ -755,6 +785,46 @@ mod tests {
         assert_eq!(c.name(Field::Subject).as_str(), "x-ssl-client-s-dn");
         assert_eq!(c.name(Field::NotAfter).as_str(), "x-expiry");
         assert_eq!(c.name(Field::SanDns).as_str(), "x-cert-san-dns");
+    }
+
+    #[test]
+    fn every_name_that_is_not_copied_as_it_is_counts_as_special() {
+        let cfg = HeaderConfig::new(
+            DEFAULT_PREFIX,
+            &strs(&["subject=X-SSL-Client-S-DN"]),
+            &strs(&["X-Legacy-Auth"]),
+            ForwardCert::Rfc9440,
+            true,
+        )
+        .unwrap();
+        let mut names: Vec<String> = cfg.strip.clone();
+        names.extend(HOP_BY_HOP.iter().map(|n| n.to_string()));
+        names.extend(
+            [
+                CONTENT_LENGTH,
+                X_FORWARDED_FOR,
+                X_FORWARDED_PROTO,
+                X_REQUEST_ID,
+            ]
+            .iter()
+            .map(|n| n.to_string()),
+        );
+        names.extend(
+            [
+                "X_Forwarded_For",
+                "x-client-cert-subject",
+                "X-CLIENT-CERT-anything",
+                "x_ssl_client_s_dn",
+            ]
+            .map(String::from),
+        );
+        for n in &names {
+            assert!(cfg.may_be_special(n), "{n}");
+            assert!(cfg.may_be_special(&n.to_ascii_uppercase()), "{n}");
+        }
+        for n in ["host", "accept", "cookie", "a"] {
+            assert!(!cfg.may_be_special(n), "{n}");
+        }
     }
 
     fn new(p: &str, ih: &[&str], sh: &[&str]) -> Result<HeaderConfig, HeaderError> {

@@ -134,7 +134,7 @@ fn prepare<'b>(shared: &Shared, conn: &Conn, bytes: &'b Bytes) -> Result<Ready<'
     let added = Added {
         identity_lines: identity.map_or(&b""[..], |i| i.lines()),
         client_ip: &conn.peer_ip,
-        request_id: rid.as_str().as_bytes(),
+        request_id: rid.as_bytes(),
         default_host: upstream.default_host(),
     };
     let mut head = Vec::with_capacity(req.head_len + added.identity_lines.len() + 160);

@@ -34,6 +34,13 @@ pub(super) enum RequestId<'a> {
 }
 
 impl RequestId<'_> {
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        match self {
+            RequestId::Given(s) => s.as_bytes(),
+            RequestId::Made { buf, len } => &buf[..*len],
+        }
+    }
+
     pub(super) fn as_str(&self) -> &str {
         match self {
             RequestId::Given(s) => s,
