@@ -178,7 +178,8 @@ pub fn write_upstream_head(
     let mut xff: Vec<u8> = Vec::new();
     for f in req.fields {
         let name = f.name;
-        if !cfg.may_be_special(name) && !(has_connection && connection_named(name)) {
+        let special = cfg.may_be_special(name) || (has_connection && connection_named(name));
+        if !special {
             had_host |= name.eq_ignore_ascii_case("host");
             write_lower(out, name);
             out.extend_from_slice(b": ");

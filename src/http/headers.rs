@@ -64,10 +64,11 @@ pub struct HeaderConfig {
     strip: Vec<String>,
     pub(super) forward_cert: ForwardCert,
     pub(super) xfcc: bool,
-    /// Bit `n` set: some name of length `n` that a request's field may have to leave or
-    /// be rewritten for (in `strip`, hop-by-hop, framing, forwarding). A field whose name
-    /// has no such length and does not start with the prefix is copied as it is.
-    special_lengths: u128,
+    /// For each name length below 64, a bit per first letter (its low 5 bits) of the names
+    /// of that length that a request's field may have to leave or be rewritten for (in
+    /// `strip`, hop-by-hop, framing, forwarding). A field whose name has no bit set and does
+    /// not start with the prefix is copied as it is.
+    special: [u32; 64],
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -110,6 +111,12 @@ pub(crate) fn norm_eq(name: &str, target: &str) -> bool {
             .bytes()
             .zip(target.bytes())
             .all(|(a, b)| norm_byte(a) == b)
+}
+
+/// A name's first byte as a bit for `HeaderConfig::special`: its low five bits, the same for
+/// both cases of a letter (and for `_` and `-`: `_` is 0x5F, `-` 0x2D; folded to one bit).
+fn first_bit(b: u8) -> u32 {
+    1 << (norm_byte(b) & 31)
 }
 
 /// `name`, normalised, starts with `prefix` (already normalised). No allocation.
@@ -323,7 +330,7 @@ impl HeaderConfig {
         }
         strip.sort();
         strip.dedup();
-        let mut special_lengths = 0u128;
+        let mut special = [0u32; 64];
         let always = [
             CONTENT_LENGTH,
             X_FORWARDED_FOR,
@@ -336,7 +343,9 @@ impl HeaderConfig {
             .chain(HOP_BY_HOP.iter().copied())
             .chain(always)
         {
-            special_lengths |= 1u128.checked_shl(n.len() as u32).unwrap_or(0);
+            if let (Some(slot), Some(first)) = (special.get_mut(n.len()), n.bytes().next()) {
+                *slot |= first_bit(first);
+            }
         }
 
         Ok(HeaderConfig {
@@ -345,7 +354,7 @@ impl HeaderConfig {
             strip,
             forward_cert,
             xfcc,
-            special_lengths,
+            special,
         })
     }
 
@@ -367,9 +376,11 @@ impl HeaderConfig {
     /// certgate's namespace, not hop-by-hop, not framing or forwarding (but see
     /// `Connection`, which can name any field). A cheap test on its length and first bytes.
     pub fn may_be_special(&self, name: &str) -> bool {
-        name.len() >= 128
-            || self.special_lengths & (1u128 << name.len()) != 0
-            || norm_starts_with(name, &self.prefix_norm)
+        let bits = match (self.special.get(name.len()), name.bytes().next()) {
+            (Some(slot), Some(first)) => slot & first_bit(first) != 0,
+            _ => true,
+        };
+        bits || norm_starts_with(name, &self.prefix_norm)
     }
 
     /// True when an inbound header of this name is in certgate's namespace.
@@ -822,7 +833,15 @@ mod tests {
             assert!(cfg.may_be_special(n), "{n}");
             assert!(cfg.may_be_special(&n.to_ascii_uppercase()), "{n}");
         }
-        for n in ["host", "accept", "cookie", "a"] {
+        for n in [
+            "host",
+            "accept",
+            "cookie",
+            "a",
+            "user-agent",
+            "accept-encoding",
+            "Accept-Language",
+        ] {
             assert!(!cfg.may_be_special(n), "{n}");
         }
     }
