@@ -167,19 +167,35 @@ const TRICKY: &str = "GET /hooks/x/../a%20b/%7euser?q=1&r=%41 HTTP/1.1\r\n\
     Accept: */*\r\n\
     \r\n";
 
+/// `request` sent whole on one connection (certgate's own server) and with its head cut
+/// at `cut` across two TLS writes 100 ms apart on another (hyper's server): both answers,
+/// and the two heads the upstream got, own first. Panics unless each went to the server
+/// it was meant for.
+async fn both_ways(t: &Setup, request: &str, cut: &str) -> ([Answer; 2], [String; 2]) {
+    let before = t.heads().len();
+    let mut whole = t.conn().await;
+    whole.send(request.as_bytes()).await;
+    let a = whole.answer(false).await;
+    let mut split = t.conn().await;
+    let at = request.find(cut).unwrap();
+    split.send_split(request.as_bytes(), at, SPLIT_PAUSE).await;
+    let b = split.answer(false).await;
+
+    assert_eq!(t.left_to_hyper(&whole), Vec::<String>::new());
+    let why = t.left_to_hyper(&split);
+    assert!(
+        why.len() == 1 && why[0].contains("head not complete"),
+        "the split head must have gone to hyper's server: {why:?}"
+    );
+    let heads = t.heads();
+    assert_eq!(heads.len(), before + 2, "{heads:#?}");
+    ([a, b], [heads[before].clone(), heads[before + 1].clone()])
+}
+
 #[tokio::test]
 async fn a_request_reaches_the_upstream_byte_for_byte_the_same_from_either_server() {
     let t = Setup::new(vec![ok("one"), ok("two")], &[]).await;
-
-    // Whole: certgate's own server.
-    let mut whole = t.conn().await;
-    whole.send(TRICKY.as_bytes()).await;
-    let a = whole.answer(false).await;
-    // Cut inside the head, 100 ms apart: not whole when certgate looks, so hyper's server.
-    let mut split = t.conn().await;
-    let at = TRICKY.find("X-Forwarded-For:").unwrap();
-    split.send_split(TRICKY.as_bytes(), at, SPLIT_PAUSE).await;
-    let b = split.answer(false).await;
+    let ([a, b], heads) = both_ways(&t, TRICKY, "X-Forwarded-For:").await;
 
     assert_eq!((a.status, a.body_str().as_str()), (200, "one"), "{a:?}");
     assert_eq!((b.status, b.body_str().as_str()), (200, "two"), "{b:?}");
@@ -196,15 +212,7 @@ async fn a_request_reaches_the_upstream_byte_for_byte_the_same_from_either_serve
         h
     };
     assert_eq!(no_date(&a), no_date(&b), "{}\n{}", a.head, b.head);
-    assert_eq!(t.left_to_hyper(&whole), Vec::<String>::new());
-    let why = t.left_to_hyper(&split);
-    assert!(
-        why.len() == 1 && why[0].contains("head not complete"),
-        "the split head must have gone to hyper's server: {why:?}"
-    );
 
-    let heads = t.heads();
-    assert_eq!(heads.len(), 2, "{heads:#?}");
     assert_eq!(
         heads[0],
         heads[1],
@@ -257,6 +265,25 @@ async fn a_request_reaches_the_upstream_byte_for_byte_the_same_from_either_serve
         let name = l.split(':').next().unwrap();
         assert_eq!(name, name.to_ascii_lowercase(), "{head}");
     }
+}
+
+/// `Connection` may name any field, also those a request cannot do without or that
+/// certgate sets: each server must forward the same thing.
+#[tokio::test]
+#[ignore = "fails at 02b9167: with `Connection: Host` the own server forwards no Host at all, \
+            hyper's pipeline forwards `host: <upstream authority>` (upstream.rs adds it when absent)"]
+async fn a_connection_field_naming_host_or_forwarding_fields_is_treated_alike_by_both_servers() {
+    let t = Setup::new(vec![ok("1"), ok("2")], &[]).await;
+    let request = "GET /hooks/named HTTP/1.1\r\nHost: localhost\r\n\
+        Connection: Host, X-Forwarded-Proto, X-Request-Id, x_forwarded_for\r\n\
+        X-Request-Id: named-1\r\nX-Forwarded-For: 203.0.113.7\r\nX-App: kept\r\n\r\n";
+    let (_, heads) = both_ways(&t, request, "X-Request-Id:").await;
+    assert_eq!(
+        heads[0],
+        heads[1],
+        "the own server's head (left) and hyper's (right) differ:\n{}",
+        line_diff(&heads[0], &heads[1])
+    );
 }
 
 // ---------------------------------------------------------------------------------------
