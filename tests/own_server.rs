@@ -496,6 +496,102 @@ async fn refused_requests_get_hyper_pipelines_answers_and_reach_nothing() {
     assert_eq!(t.left_to_hyper(&c).await, Vec::<String>::new());
 }
 
+/// Heads that are whole but not plain: each goes to hyper's server, for the reason
+/// `h1request::parse` gives, and is answered there.
+#[tokio::test]
+async fn heads_that_are_not_plain_are_left_to_hyper_for_their_reason() {
+    let t = Setup::new((0..8).map(|_| ok("hyper")).collect(), &[]).await;
+    let cases: &[(&str, &str)] = &[
+        (
+            "GET /hooks/a HTTP/1.0\r\nHost: localhost\r\n\r\n",
+            "not HTTP/1.1",
+        ),
+        (
+            "CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n",
+            "CONNECT",
+        ),
+        (
+            "GET https://localhost/hooks/a HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            "not an origin-form target",
+        ),
+        (
+            "OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            "not an origin-form target",
+        ),
+        ("GET /hooks/a HTTP/1.1\r\n\r\n", "not exactly one Host"),
+        (
+            "GET /hooks/a HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n\r\n",
+            "a body, an expectation or an upgrade",
+        ),
+        (
+            "GET /hooks/a HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\r\n",
+            "a body, an expectation or an upgrade",
+        ),
+        (
+            "GET /hooks/a HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\r\n",
+            "Connection: close or upgrade",
+        ),
+    ];
+    for (request, why) in cases {
+        let mut c = t.conn().await;
+        c.send(request.as_bytes()).await;
+        // Answered (or closed) by hyper's server; what it answers is other tests' business.
+        let _ = c.try_answer(request.starts_with("HEAD")).await;
+        let left = t.left_to_hyper(&c).await;
+        assert!(
+            left.len() == 1 && left[0].contains(why),
+            "{request:?} must be left to hyper's server as {why:?}: {left:?}"
+        );
+    }
+}
+
+/// An HTTP/1.0 client gets hyper's answer, which ends the connection (no keep-alive
+/// asked for); the own server would answer HTTP/1.1 and keep it open.
+#[tokio::test]
+async fn an_http_1_0_request_is_answered_and_its_connection_ends() {
+    let t = Setup::new(vec![ok("old")], &[]).await;
+    let mut c = t.conn().await;
+    c.send(b"GET /hooks/old HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await;
+    let got = c
+        .read_until_closed(Duration::from_secs(5))
+        .await
+        .expect("an HTTP/1.0 exchange without keep-alive ends the connection");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains(" 200 ") && text.ends_with("old"), "{text}");
+    t.up.assert_lines(&[&["GET /hooks/old HTTP/1.1"]]);
+}
+
+/// A chunked request body is never read as requests: with `Transfer-Encoding` the head is
+/// not plain, and hyper's pipeline forwards the body as the body. (A recording upstream:
+/// the raw one reads request bodies by `Content-Length` only.)
+#[tokio::test]
+async fn a_chunked_body_that_looks_like_a_request_is_forwarded_as_the_body() {
+    let pki = Pki::new();
+    let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
+    let up = Upstream::start().await;
+    let cg = Certgate::start_args(&base_flags(&pki, &up.url, "5s"), &[LOG_LEVEL]).await;
+    let inner = get("/hooks/smuggled");
+    let request = format!(
+        "POST /hooks/te HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{inner}\r\n0\r\n\r\n",
+        inner.len()
+    );
+    let mut c = RawConn::open(&cg.client(&pki).cert(&leaf)).await;
+    c.send(request.as_bytes()).await;
+    assert_eq!(c.answer(false).await.body_str(), "upstream-ok");
+    // No second answer comes from the body.
+    assert!(
+        c.read_until_closed(Duration::from_millis(500))
+            .await
+            .is_none_or(|b| b.is_empty()),
+        "a second answer"
+    );
+    let r = up.single();
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/hooks/te"));
+    assert_eq!(r.body, inner.as_bytes(), "the body, as the body");
+}
+
 /// Two equal `Content-Length: 0` fields are not plain: hyper's server merges them into one
 /// (RFC 9110 §8.6 allows it; see attack_http.rs), and the upstream gets one.
 #[tokio::test]
