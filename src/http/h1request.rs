@@ -397,6 +397,9 @@ mod tests {
         .unwrap()
     }
 
+    /// The upstream's authority, the Host of a request whose own does not go on.
+    const DEFAULT_HOST: &str = "127.0.0.1:8080";
+
     const IDENTITY: &[u8] =
         b"x-client-cert-subject: CN=real\r\nx-forwarded-client-cert: Hash=real\r\n";
 
@@ -409,11 +412,12 @@ mod tests {
             None => (req.target, None),
         };
         let ip = HeaderValue::from_static("192.0.2.1");
-        let rid = HeaderValue::from_static("rid-1");
+        let host = HeaderValue::from_static(DEFAULT_HOST);
         let added = Added {
             identity_lines: identity,
             client_ip: &ip,
-            request_id: &rid,
+            request_id: b"rid-1",
+            default_host: &host,
         };
         let mut out = Vec::new();
         let removed = write_upstream_head(&mut out, &req, path, query, cfg, &added);
@@ -433,6 +437,10 @@ mod tests {
             );
         }
         let removed = strip_inbound(&mut map, cfg);
+        // As `Upstream::send` does for a request that has no Host (any more).
+        if !map.contains_key(http::header::HOST) {
+            map.insert(http::header::HOST, HeaderValue::from_static(DEFAULT_HOST));
+        }
         let mut extra = Vec::new();
         let ip = HeaderValue::from_static("192.0.2.1");
         let rid = HeaderValue::from_static("rid-1");
@@ -495,6 +503,8 @@ mod tests {
         b"POST /p HTTP/1.1\r\nHost: h\r\nX-A: 1\r\ncontent-length:  0 \r\nX-B: 2\r\n\r\n",
         // Nothing but Host.
         b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+        // Connection naming Host: the upstream's authority goes instead, as for hyper's pipeline.
+        b"GET / HTTP/1.1\r\nHost: client.example\r\nConnection: host\r\nX-A: 1\r\n\r\n",
     ];
 
     #[test]
@@ -566,5 +576,11 @@ mod tests {
              content-length: 0\r\n\r\n"
         );
         assert_eq!(removed, 0);
+        let (own, _) = own_head(TRICKY[7], &config(), b"");
+        assert_eq!(
+            String::from_utf8_lossy(&own),
+            "GET / HTTP/1.1\r\nx-a: 1\r\nhost: 127.0.0.1:8080\r\n\
+             x-forwarded-proto: https\r\nx-forwarded-for: 192.0.2.1\r\nx-request-id: rid-1\r\n\r\n"
+        );
     }
 }
