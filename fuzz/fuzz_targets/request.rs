@@ -84,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(back.method, Some(req.method));
     let want_target = match target.query() {
         Some(q) => format!("{path}?{q}"),
-        None => path.clone(),
+        None => path.to_string(),
     };
     assert_eq!(back.path, Some(want_target.as_str()));
 
