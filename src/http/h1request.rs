@@ -239,3 +239,364 @@ pub fn write_upstream_head(
     out.extend_from_slice(b"\r\n");
     removed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::h1wire::encode_request_head;
+    use crate::http::headers::{strip_inbound, write_forwarding, ForwardCert, DEFAULT_PREFIX};
+    use http::{HeaderMap, HeaderName, Method};
+    use std::mem::MaybeUninit;
+
+    type Slots<'b> = [MaybeUninit<httparse::Header<'b>>; MAX_FIELDS];
+
+    fn slots<'b>() -> Slots<'b> {
+        [const { MaybeUninit::uninit() }; MAX_FIELDS]
+    }
+
+    /// Why `head` is not plain, or None when it is.
+    fn refusal(head: &[u8]) -> Option<&'static str> {
+        let mut s = slots();
+        parse(head, &mut s).err()
+    }
+
+    #[test]
+    fn plain_requests() {
+        for head in [
+            &b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET /p?q=1 HTTP/1.1\r\nhost: a.example:8443\r\n\r\n",
+            b"HEAD /p HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"DELETE /p HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+            b"POST /p HTTP/1.1\r\nHost: a\r\ncontent-LENGTH:   0  \r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Foo\r\nX-Foo: 1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: closed, upgrades\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n",
+            // Named `_`: not the framing field (it is dropped as hop-by-hop on the way).
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\n\r\n",
+        ] {
+            assert_eq!(refusal(head), None, "{}", String::from_utf8_lossy(head));
+        }
+    }
+
+    #[test]
+    fn what_is_not_plain_and_why() {
+        let many: String = (0..=MAX_FIELDS).map(|i| format!("X-{i}: v\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n");
+        let cases: Vec<(&[u8], &str)> = vec![
+            (b"GET / HTTP/1.1\r\nHost: a\r\n", "head not complete"),
+            (b"GET / HTTP/1.1\r\nHo", "head not complete"),
+            (b"", "head not complete"),
+            (
+                b"GET / HTTP/1.1\r\nHost a\r\n\r\n",
+                "not a well-formed head",
+            ),
+            (
+                b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+                "not a well-formed head",
+            ),
+            (
+                b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+                "not a well-formed head",
+            ),
+            (
+                b"GET / HTTP/1.1\r\nX\x01: v\r\nHost: a\r\n\r\n",
+                "not a well-formed head",
+            ),
+            (many.as_bytes(), "not a well-formed head"),
+            (b"GET / HTTP/1.0\r\nHost: a\r\n\r\n", "not HTTP/1.1"),
+            (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", "CONNECT"),
+            (
+                b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+                "not an origin-form target",
+            ),
+            (
+                b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+                "not an origin-form target",
+            ),
+            (b"GET / HTTP/1.1\r\n\r\n", "not exactly one Host"),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",
+                "not exactly one Host",
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+                "Host is not a valid host[:port]",
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+                "Host is not a valid host[:port]",
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: \r\n\r\n",
+                "Host is not a valid host[:port]",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
+                "a body",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 00\r\n\r\n",
+                "a body",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0, 0\r\n\r\n",
+                "a body",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n",
+                "a body",
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\ncontent-length: 0\r\n\r\n",
+                "more than one Content-Length",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "a body, an expectation or an upgrade",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: identity\r\n\r\n",
+                "a body, an expectation or an upgrade",
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
+                "a body, an expectation or an upgrade",
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nUPGRADE: websocket\r\n\r\n",
+                "a body, an expectation or an upgrade",
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                "Connection: close or upgrade",
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, CLOSE \r\n\r\n",
+                "Connection: close or upgrade",
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: x\r\nconnection: Upgrade\r\n\r\n",
+                "Connection: close or upgrade",
+            ),
+        ];
+        for (head, why) in cases {
+            assert_eq!(
+                refusal(head),
+                Some(why),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+
+    #[test]
+    fn a_plain_head_is_borrowed_as_it_came() {
+        let head = b"GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\nGET /next";
+        let mut s = slots();
+        let req = parse(head, &mut s).unwrap();
+        assert_eq!((req.method, req.target), ("GET", "/a%20b?x=1"));
+        assert_eq!(req.head_len, head.len() - b"GET /next".len());
+        assert_eq!(req.field("x-a"), Some(&b"1"[..]));
+        assert_eq!(req.field("HOST"), Some(&b"h"[..]));
+        // Counted as for every other request: the target, and name + value + 4 per field.
+        assert_eq!(req.header_bytes(), 10 + (4 + 1 + 4) + (3 + 1 + 4));
+    }
+
+    fn config() -> HeaderConfig {
+        HeaderConfig::new(
+            DEFAULT_PREFIX,
+            &["subject=X-SSL-Client-S-DN".to_string()],
+            &["X-Legacy-Auth".to_string()],
+            ForwardCert::Rfc9440,
+            true,
+        )
+        .unwrap()
+    }
+
+    /// The upstream's authority, the Host of a request whose own does not go on.
+    const DEFAULT_HOST: &str = "127.0.0.1:8080";
+
+    const IDENTITY: &[u8] =
+        b"x-client-cert-subject: CN=real\r\nx-forwarded-client-cert: Hash=real\r\n";
+
+    /// The head `write_upstream_head` writes for `head`, and the count it returns.
+    fn own_head(head: &[u8], cfg: &HeaderConfig, identity: &[u8]) -> (Vec<u8>, usize) {
+        let mut s = slots();
+        let req = parse(head, &mut s).expect("a plain request");
+        let (path, query) = match req.target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (req.target, None),
+        };
+        let ip = HeaderValue::from_static("192.0.2.1");
+        let host = HeaderValue::from_static(DEFAULT_HOST);
+        let added = Added {
+            identity_lines: identity,
+            client_ip: &ip,
+            request_id: b"rid-1",
+            default_host: &host,
+        };
+        let mut out = Vec::new();
+        let removed = write_upstream_head(&mut out, &req, path, query, cfg, &added);
+        (out, removed)
+    }
+
+    /// The head hyper's pipeline writes for `head`: its fields in a header map, then
+    /// `strip_inbound`, `write_forwarding` and `encode_request_head`.
+    fn map_head(head: &[u8], cfg: &HeaderConfig, identity: &[u8]) -> (Vec<u8>, usize) {
+        let mut s = slots();
+        let req = parse(head, &mut s).expect("a plain request");
+        let mut map = HeaderMap::new();
+        for f in req.fields {
+            map.append(
+                HeaderName::from_bytes(f.name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(f.value).unwrap(),
+            );
+        }
+        let removed = strip_inbound(&mut map, cfg);
+        // As `Upstream::send` does for a request that has no Host (any more).
+        if !map.contains_key(http::header::HOST) {
+            map.insert(http::header::HOST, HeaderValue::from_static(DEFAULT_HOST));
+        }
+        let mut extra = Vec::new();
+        let ip = HeaderValue::from_static("192.0.2.1");
+        let rid = HeaderValue::from_static("rid-1");
+        write_forwarding(&mut map, identity, &ip, &rid, &mut extra);
+        let method = Method::from_bytes(req.method.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        encode_request_head(&mut out, &method, req.target, &map, &extra, 0);
+        (out, removed)
+    }
+
+    /// A request head as its request line and the multiset of its fields (names
+    /// lowercased), parsed back with httparse.
+    fn reparse(head: &[u8]) -> (String, String, Vec<(String, Vec<u8>)>) {
+        let mut fields = [httparse::EMPTY_HEADER; 256];
+        let mut req = httparse::Request::new(&mut fields);
+        let n = match req.parse(head) {
+            Ok(httparse::Status::Complete(n)) => n,
+            other => panic!("{other:?}: {}", String::from_utf8_lossy(head)),
+        };
+        assert_eq!(n, head.len(), "one head, nothing after it");
+        assert_eq!(req.version, Some(1));
+        let mut f: Vec<(String, Vec<u8>)> = req
+            .headers
+            .iter()
+            .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
+            .collect();
+        f.sort();
+        (
+            req.method.unwrap().to_string(),
+            req.path.unwrap().to_string(),
+            f,
+        )
+    }
+
+    /// Tricky heads: for each, the own head equals the header-map pipeline's (same request
+    /// line, same fields with the same values), and names every field certgate owns once.
+    const TRICKY: &[&[u8]] = &[
+        // Mixed case, certgate's namespace in every spelling.
+        b"GET /a?b=1 HTTP/1.1\r\nHoSt: h\r\nX-CLIENT-CERT-SUBJECT: CN=x\r\nx_client_cert_fingerprint: f\r\n\
+          X-Client-Cert-Anything-Else: y\r\nX-SSL-Client-S-DN: CN=x\r\nx_ssl_client_s_dn: CN=x\r\n\
+          X-Legacy-Auth: s\r\nX_LEGACY_AUTH: s\r\nX-Forwarded-Client-Cert: x\r\nx_forwarded_client_cert: x\r\n\
+          X-Signature-Verified: x\r\nX_Signature_Verified: x\r\nClient-Cert: :x:\r\nclient_cert_chain: :x:\r\n\
+          X-App: Kept\r\n\r\n",
+        // Forwarding fields, the client's and with `_`; duplicates, not adjacent.
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.1\r\nX-App: 1\r\nX_Forwarded_For: 198.51.100.9\r\n\
+          x-forwarded-for: 203.0.113.2 , 203.0.113.3\r\nX-Forwarded-For:\r\nX-App: 2\r\nX-Forwarded-Proto: http\r\n\
+          X_Forwarded_Proto: http\r\nX-Request-Id: theirs\r\nx_request_id: theirs\r\nx-request-id: again\r\n\
+          Forwarded: for=x\r\nX-Real-IP: x\r\nX-Forwarded-Host: x\r\nx_forwarded_port: 1\r\n\r\n",
+        // Hop-by-hop, in both spellings, and Connection tokens with spaces and empty items.
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: , x-a ,, X_B ,keep-alive,\r\nconnection:\r\nConnection: X-C\r\n\
+          X-A: 1\r\nx-b: 2\r\nX_C: 3\r\nx_a: 4\r\nX-D: kept\r\nKeep-Alive: 5\r\nKeep_Alive: 5\r\nTE: trailers\r\n\
+          Trailer: x\r\nProxy-Connection: x\r\nProxy_Authorization: x\r\nProxy-Authenticate: x\r\n\r\n",
+        // Connection naming fields certgate sets or needs.
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Request-Id, x-forwarded-for, Content-Length, x-client-cert-subject\r\n\
+          X-Request-Id: theirs\r\nX-Forwarded-For: 203.0.113.1\r\nContent-Length: 0\r\nX-Client-Cert-Subject: CN=x\r\n\r\n",
+        // Values that are not ASCII (obs-text), tabs inside values, and a Connection token that is not UTF-8.
+        b"GET /caf%C3%A9 HTTP/1.1\r\nHost: h\r\nX-Note: caf\xc3\xa9\r\nX-Raw: \xff\xfe\x80\r\nX-Tab: a\tb\r\n\
+          Connection: x-\xff, X-Tab\r\nX-Kept: yes\r\n\r\n",
+        // Content-Length: 0 (with spaces), kept once; a POST.
+        b"POST /p HTTP/1.1\r\nHost: h\r\nX-A: 1\r\ncontent-length:  0 \r\nX-B: 2\r\n\r\n",
+        // Nothing but Host.
+        b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+        // Connection naming Host: the upstream's authority goes instead, as for hyper's pipeline.
+        b"GET / HTTP/1.1\r\nHost: client.example\r\nConnection: host\r\nX-A: 1\r\n\r\n",
+    ];
+
+    #[test]
+    fn the_own_head_has_the_fields_the_header_map_pipeline_writes() {
+        let cfg = config();
+        for head in TRICKY {
+            for identity in [IDENTITY, b""] {
+                let shown = String::from_utf8_lossy(head);
+                let (own, own_removed) = own_head(head, &cfg, identity);
+                let (map, map_removed) = map_head(head, &cfg, identity);
+                let (om, ot, of) = reparse(&own);
+                let (mm, mt, mf) = reparse(&map);
+                assert_eq!((om, ot), (mm, mt), "{shown}");
+                assert_eq!(
+                    of,
+                    mf,
+                    "{shown}\nown:\n{}\nmap:\n{}",
+                    String::from_utf8_lossy(&own),
+                    String::from_utf8_lossy(&map)
+                );
+                assert_eq!(own_removed, map_removed, "{shown}");
+                // certgate's own fields, once each; no framing but `content-length: 0`.
+                let count = |n: &str| of.iter().filter(|(f, _)| f == n).count();
+                for n in [
+                    "x-forwarded-proto",
+                    "x-forwarded-for",
+                    "x-request-id",
+                    "host",
+                ] {
+                    assert_eq!(count(n), 1, "{n}: {shown}");
+                }
+                assert_eq!(count("transfer-encoding"), 0, "{shown}");
+                assert!(
+                    of.iter()
+                        .filter(|(f, _)| f == "content-length")
+                        .all(|(_, v)| v == b"0"),
+                    "{shown}"
+                );
+                let identity_fields = of.iter().filter(|(f, _)| cfg.is_identity_header(f)).count();
+                assert_eq!(
+                    identity_fields,
+                    if identity.is_empty() { 0 } else { 2 },
+                    "only certgate's identity fields: {shown}\n{}",
+                    String::from_utf8_lossy(&own)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_own_head_keeps_the_clients_order_and_spells_names_in_lowercase() {
+        let (own, removed) = own_head(TRICKY[1], &config(), b"");
+        assert_eq!(
+            String::from_utf8_lossy(&own),
+            "GET / HTTP/1.1\r\nhost: h\r\nx-app: 1\r\nx-app: 2\r\n\
+             x-forwarded-proto: https\r\n\
+             x-forwarded-for: 203.0.113.1, 203.0.113.2 , 203.0.113.3, 192.0.2.1\r\n\
+             x-request-id: rid-1\r\n\r\n"
+        );
+        // The `_` spellings of forwarding fields, and Forwarded, X-Real-IP,
+        // X-Forwarded-Host, x_forwarded_port: certgate's namespace.
+        assert_eq!(removed, 7);
+        let (own, removed) = own_head(TRICKY[5], &config(), IDENTITY);
+        assert_eq!(
+            String::from_utf8_lossy(&own),
+            "POST /p HTTP/1.1\r\nhost: h\r\nx-a: 1\r\nx-b: 2\r\n\
+             x-client-cert-subject: CN=real\r\nx-forwarded-client-cert: Hash=real\r\n\
+             x-forwarded-proto: https\r\nx-forwarded-for: 192.0.2.1\r\nx-request-id: rid-1\r\n\
+             content-length: 0\r\n\r\n"
+        );
+        assert_eq!(removed, 0);
+        let (own, _) = own_head(TRICKY[7], &config(), b"");
+        assert_eq!(
+            String::from_utf8_lossy(&own),
+            "GET / HTTP/1.1\r\nx-a: 1\r\nhost: 127.0.0.1:8080\r\n\
+             x-forwarded-proto: https\r\nx-forwarded-for: 192.0.2.1\r\nx-request-id: rid-1\r\n\r\n"
+        );
+    }
+}

@@ -29,11 +29,19 @@
 //!   `raw_request(&client, bytes, wait) -> RawResponse{bytes, closed}`;
 //!   `curl(&pki, addr, path, Some(&leaf), &extra) -> CurlOutput{status, http_version, body..}`;
 //!   `http_get(admin, path)` for the admin server.
+//! - Raw HTTP/1.1 on both sides (`raw_upstream`, `raw_client`): `RawUpstream::start(vec![
+//!   Reply::bytes(..), Reply::pieces(.., pause).then(After::Close), ok(body)])` answers the
+//!   n-th request with the n-th reply and records every byte per connection (`.conns()`,
+//!   `.arrivals()`, `.assert_lines(..)`; `head_lines`, `values`, `assert_incomplete`);
+//!   `RawConn::open(&client)` keeps one TLS connection: `.send(bytes)`, `.send_split(bytes,
+//!   at, pause)`, `.answer(head_request)`, `.try_answer(..)`, `.read_until_closed(wait)`.
 //! - Checks: `eventually(what, timeout, || async { .. })`, `sha256_hex`, `metric_value`,
 //!   `wait_for_handshake_rejection_log`, `replace_file`, `split_list`, `id_like_tokens`.
 
 #![allow(dead_code)]
 
+pub mod raw_client;
+pub mod raw_upstream;
 pub mod volume;
 
 use std::collections::HashMap;
