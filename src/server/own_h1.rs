@@ -9,7 +9,8 @@
 //! (`conn.rs`), which answers it as before: the bytes go back to the stream unread, and
 //! hyper's pipeline (`proxy.rs`) takes them from the start. Both pipelines decide with the
 //! same functions (route, authorisation, request id, identity and forwarding fields, access
-//! log); `tests/own_server.rs` checks that they forward the same thing.
+//! log); `tests/own_server.rs` checks that they forward the same thing, and
+//! `tests/own_server_attacks.rs` what an attacker tried on it.
 
 use super::answer::{client_or_upstream, write_date, write_error_h1};
 use super::conn::{Stream, TICK};
@@ -107,6 +108,8 @@ fn prepare<'b>(shared: &Shared, conn: &Conn, bytes: &'b Bytes) -> Result<Ready<'
         return Err("over a header limit");
     }
     // The framing guard counts request heads; hyper's pipeline looks up its own by index.
+    // Defensive: the guard flags a head with Transfer-Encoding or a line too long to follow,
+    // neither of which a plain head has, so this holds only if "plain" ever grows.
     if conn
         .framing
         .is_conflict(conn.requests_seen.load(Ordering::Relaxed))
