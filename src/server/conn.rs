@@ -6,7 +6,7 @@ use super::answer::Body;
 use super::lazy_timer::LazyTimer;
 use super::own_h1::Served;
 use super::peer::Conn;
-use super::send::{Tracked, WatchedIo};
+use super::send::{Stream, Tracked, TICK};
 use super::state::{until_shutdown, Shared};
 use crate::config::settings::Timeouts;
 use http::{Request, Response};
@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::debug;
 
@@ -30,19 +29,11 @@ use tracing::debug;
 /// (a request at least this often) never park.
 const PARK_AFTER: Duration = Duration::from_millis(10);
 
-/// How often an active connection's timer looks at it (see `Conn::due`).
-pub(super) const TICK: Duration = Duration::from_millis(100);
-
 /// An answer that ends an HTTP/1 connection is followed by a lingering close, and an HTTP/2
 /// request body that an early answer left unread is read and dropped, for up to this long
 /// or `LINGER_BYTES`: a client still sending then gets the answer rather than a reset.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
-
-/// A client connection's byte stream: TLS over the socket whose writes the send clock
-/// watches, read through the HTTP/1 framing guard.
-pub(crate) type Stream =
-    crate::http::framing::GuardedIo<tokio_rustls::server::TlsStream<WatchedIo<TcpStream>>>;
 
 type BoxedResponse =
     std::pin::Pin<Box<dyn Future<Output = Result<Response<Tracked<Body>>, Infallible>> + Send>>;

@@ -1,8 +1,9 @@
 //! The accept loop: connection limit, handshake deadline, the connection's verified
 //! identity (computed once per TLS connection), then hand-over to `conn`; drain on shutdown.
 
-use super::conn::{self, Stream};
+use super::conn;
 use super::peer::{Conn, ConnAuth};
+use super::send::Stream;
 use super::state::{h1_buffer, until_shutdown, Shared};
 use crate::http::identity_headers::IdentityHeaders;
 use crate::pki::identity::PeerIdentity;

@@ -13,10 +13,10 @@
 //! `tests/own_server_attacks.rs` what an attacker tried on it.
 
 use super::answer::{client_or_upstream, write_date, write_error_h1};
-use super::conn::{Stream, TICK};
 use super::lazy_timer::LazyTimer;
 use super::peer::Conn;
 use super::proxy::{self, Done, InFlight, Outcome, RequestId};
+use super::send::{Stream, TICK};
 use super::state::Shared;
 use crate::http::h1request::{self, Added};
 use crate::http::h1wire::{self, ClientFraming};

@@ -15,6 +15,15 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// How often an active connection's timer looks at it (see `Conn::due` in `conn.rs`), and how often a write that is waiting on the client looks at the send clock (`own_h1.rs`).
+pub(crate) const TICK: Duration = Duration::from_millis(100);
+
+/// A client connection's byte stream: TLS over the socket whose writes the send clock
+/// watches, read through the HTTP/1 framing guard.
+pub(crate) type Stream = crate::http::framing::GuardedIo<
+    tokio_rustls::server::TlsStream<WatchedIo<tokio::net::TcpStream>>,
+>;
+
 /// A clock value: milliseconds since the connection's base instant, plus one; 0 = not
 /// waiting on the client.
 type Clock = AtomicU64;
