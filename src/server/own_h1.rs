@@ -170,7 +170,7 @@ async fn serve_one(
     let start = Instant::now();
     match prepare(shared, conn, bytes) {
         // Boxed: a parked connection's future does not carry an exchange's state (about
-        // 1 KiB), only a request being served does.
+        // 1.4 KB), only a request being served does.
         Ok(ready) => Box::pin(answer(shared, conn, io, timer, ready, start)).await,
         Err(why) => Step::NotPlain(why),
     }
