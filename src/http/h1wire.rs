@@ -287,11 +287,7 @@ pub const HOP_BY_HOP: &[&str] = &[
 /// lowercase names (as hyper writes them), less the hop-by-hop ones, those the `Connection`
 /// field names, and the upstream's `Content-Length`.
 pub fn write_client_head(out: &mut Vec<u8>, status: StatusCode, fields: &[httparse::Header<'_>]) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
+    write_status_line(out, status);
     let connections: &[httparse::Header<'_>] = &[];
     let has_connection = fields
         .iter()
@@ -319,6 +315,16 @@ pub fn write_client_head(out: &mut Vec<u8>, status: StatusCode, fields: &[httpar
         out.extend_from_slice(h.value);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// `HTTP/1.1 CODE REASON` and its CRLF, the reason being the status's canonical one (as
+/// hyper's server writes it; empty for a code without one).
+pub fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// One of `HOP_BY_HOP`, ASCII case-insensitively; most names are told apart by length.

@@ -2,9 +2,9 @@
 //! one mapping from failure to HTTP status and access-log decision, and the short generic
 //! answer (the reason goes to the log, never to the client).
 
-use crate::http::headers;
 use crate::http::prefetch::Prefetched;
 use crate::http::upstream::{PooledBody, UpstreamError};
+use crate::http::{h1wire, headers};
 use crate::ops::metrics::DecisionLabel;
 use crate::payload::body::BodyError;
 use crate::payload::Rejection;
@@ -149,11 +149,8 @@ pub(crate) fn write_error_h1(
 ) -> bool {
     let status = e.status();
     let body = error_text(status, rid);
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\ncontent-type: text/plain; charset=utf-8\r\nx-request-id: ");
+    h1wire::write_status_line(out, status);
+    out.extend_from_slice(b"content-type: text/plain; charset=utf-8\r\nx-request-id: ");
     out.extend_from_slice(rid.as_bytes());
     let close = last || closes(status);
     if close {
@@ -162,7 +159,7 @@ pub(crate) fn write_error_h1(
     out.extend_from_slice(b"\r\n");
     write_date(out);
     out.extend_from_slice(b"content-length: ");
-    out.extend_from_slice(body.len().to_string().as_bytes());
+    h1wire::write_number(out, body.len() as u64, 10);
     out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body.as_bytes());
     close
