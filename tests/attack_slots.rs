@@ -60,24 +60,6 @@ fn h2_frame_types(bytes: &[u8]) -> Vec<u8> {
     types
 }
 
-/// Reads until the server ends the connection (EOF, close_notify, reset); None if it is
-/// still open after `wait`. Returns everything read.
-async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
-    stream: &mut S,
-    wait: Duration,
-) -> Option<Vec<u8>> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-            Err(_) => return None,
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
-            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
 /// A silent HTTP/2 client: TLS (ALPN h2), the connection preface and an empty SETTINGS
 /// frame, then nothing, not even reading.
 async fn silent_h2(client: &Client) -> tokio_rustls::client::TlsStream<TcpStream> {

@@ -12,24 +12,6 @@ use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// Reads until the server ends the connection (EOF, close_notify, reset); None if it is
-/// still open after `wait`. Returns everything read.
-async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
-    stream: &mut S,
-    wait: Duration,
-) -> Option<Vec<u8>> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-            Err(_) => return None,
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
-            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
 /// An upstream that answers every request head with `answer`, byte for byte (no `Date`,
 /// unlike hyper's server), and records the request heads it got.
 struct ScriptedUpstream {

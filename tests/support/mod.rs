@@ -1788,3 +1788,23 @@ pub async fn until(client: &Client, path: &str, want: Got, timeout: Duration, wh
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Reads until the server ends the connection (EOF, close_notify, reset); None if it is
+/// still open after `wait`. Returns everything read.
+pub async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    wait: Duration,
+) -> Option<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout_at(deadline, tokio::io::AsyncReadExt::read(stream, &mut buf))
+            .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
