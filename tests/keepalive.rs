@@ -399,3 +399,44 @@ async fn a_body_delimited_by_the_close_ends_its_connection_even_when_it_outlasts
     assert!(text.ends_with("helloworld"), "{text:?}");
     upstream.abort();
 }
+
+/// A client certificate that expires while its keep-alive connection stays open stops
+/// counting then (within a second): the connection's next requests, plain (certgate's own
+/// HTTP/1.1 server) and with a body (hyper's), get 403 and never reach the upstream.
+#[tokio::test]
+async fn a_certificate_that_expires_on_an_open_connection_is_refused_from_then_on() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let cg = start(&pki, &upstream.url, &[]).await;
+    // Whole seconds, as a certificate has them: it expires 2 to 3 s from now.
+    let expires = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap()
+        + time::Duration::seconds(3);
+    let leaf = pki.client("sender", ClientSpec::cn_only("sender").not_after(expires));
+    let mut conn = cg
+        .client(&pki)
+        .cert(&leaf)
+        .alpn(Alpn::Http1)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(conn.get("/webhooks/1").await.unwrap().status, 200);
+
+    // Past its notAfter, and past the second within which the connection reads the clock.
+    let left = expires - time::OffsetDateTime::now_utc();
+    tokio::time::sleep(
+        Duration::from_secs_f64(left.as_seconds_f64().max(0.0)) + Duration::from_millis(2200),
+    )
+    .await;
+    let plain = conn.get("/webhooks/2").await.unwrap();
+    assert_eq!(plain.status, 403, "{}", plain.body_str());
+    let with_body = conn
+        .request("POST", "/webhooks/3", &[], b"{\"event\":\"late\"}")
+        .await
+        .unwrap();
+    assert_eq!(with_body.status, 403, "{}", with_body.body_str());
+    assert_eq!(upstream.paths(), ["/webhooks/1"]);
+    cg.wait_for_log("client certificate expired while its connection was open")
+        .await;
+}

@@ -55,6 +55,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often idle connections of certgate's own client are checked for an upstream that
 /// closed them (hyper's connection tasks notice that themselves).
 const REAP_EVERY: Duration = Duration::from_secs(5);
+/// `IDLE_TIMEOUT` in reaper ticks: how the own client's idle connections are aged, so that
+/// returning one to the pool and taking it out read no clock (it is 85 to 90 s old when
+/// it is closed for its age).
+const IDLE_TICKS: u64 = IDLE_TIMEOUT.as_secs() / REAP_EVERY.as_secs();
 
 /// One upstream and its connection pool. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -74,8 +78,11 @@ struct Pool {
     /// The Host header for requests that arrive without one (HTTP/1.0 clients).
     host: HeaderValue,
     idle: Mutex<VecDeque<Idle>>,
-    /// Idle connections of certgate's own client (`h1client`), most recent last.
-    own_idle: Mutex<VecDeque<(h1client::Conn, Instant)>>,
+    /// Idle connections of certgate's own client (`h1client`), most recent last, with the
+    /// reaper tick (`ticks`) at which each became idle.
+    own_idle: Mutex<VecDeque<(h1client::Conn, u64)>>,
+    /// Reaper ticks so far (one per `REAP_EVERY` once the reaper runs).
+    ticks: std::sync::atomic::AtomicU64,
     /// The task that closes idle own connections the upstream closed has been started.
     reaping: std::sync::atomic::AtomicBool,
     builder: hyper::client::conn::http1::Builder,
@@ -148,6 +155,7 @@ impl Upstream {
                 host,
                 idle: Mutex::new(VecDeque::new()),
                 own_idle: Mutex::new(VecDeque::new()),
+                ticks: std::sync::atomic::AtomicU64::new(0),
                 reaping: std::sync::atomic::AtomicBool::new(false),
                 builder: hyper::client::conn::http1::Builder::new(),
             }),
@@ -386,9 +394,10 @@ impl Pool {
     }
 
     fn checkout_own(&self) -> Option<h1client::Conn> {
+        let now = self.ticks.load(std::sync::atomic::Ordering::Relaxed);
         let mut idle = self.own_idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some((mut c, since)) = idle.pop_back() {
-            if since.elapsed() < IDLE_TIMEOUT && c.fit_for_reuse() {
+            if now - since < IDLE_TICKS && c.fit_for_reuse() {
                 return Some(c);
             }
         }
@@ -399,11 +408,11 @@ impl Pool {
         if !self.reaping.load(std::sync::atomic::Ordering::Relaxed) {
             self.start_reaper();
         }
-        let now = Instant::now();
+        let now = self.ticks.load(std::sync::atomic::Ordering::Relaxed);
         let mut idle = self.own_idle.lock().unwrap_or_else(|p| p.into_inner());
         while idle
             .front()
-            .is_some_and(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT)
+            .is_some_and(|(_, since)| now - since >= IDLE_TICKS)
         {
             idle.pop_front();
         }
@@ -432,6 +441,8 @@ impl Pool {
             loop {
                 tick.tick().await;
                 let Some(pool) = pool.upgrade() else { return };
+                pool.ticks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 pool.reap_own();
             }
         });
@@ -440,8 +451,9 @@ impl Pool {
     /// Close idle own connections that are too old, or that the upstream closed or sent
     /// something unasked on.
     fn reap_own(&self) {
+        let now = self.ticks.load(std::sync::atomic::Ordering::Relaxed);
         let mut idle = self.own_idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.retain_mut(|(c, since)| since.elapsed() < IDLE_TIMEOUT && c.fit_for_reuse());
+        idle.retain_mut(|(c, since)| now - *since < IDLE_TICKS && c.fit_for_reuse());
     }
 
     async fn connect(&self) -> Result<SendRequest<RequestBody>, UpstreamError> {
@@ -688,6 +700,44 @@ mod tests {
         assert!(upstream.pool.reaping.load(Ordering::Relaxed), "no reaper");
         tokio::time::sleep(Duration::from_millis(200)).await;
         upstream.pool.reap_own();
+        assert_eq!(idle(), 0);
+    }
+
+    /// An idle own connection is taken out again until it has been idle for `IDLE_TIMEOUT`
+    /// in reaper ticks, then no more (closed for its age, though the upstream keeps it).
+    #[tokio::test]
+    async fn idle_connections_age_in_reaper_ticks() {
+        let (addr, _) = h1client::tests::early_answering_upstream();
+        let upstream = Upstream::new(&UpstreamUrl::Http {
+            authority: addr.to_string(),
+        });
+        let get = || {
+            upstream.send(
+                request(Method::GET, Bytes::new()),
+                Lines::Written(Vec::new()),
+                "/",
+                None,
+                Duration::from_secs(5),
+            )
+        };
+        get().await.unwrap().into_body().collect().await.unwrap();
+        let pool = &upstream.pool;
+        let idle = || pool.own_idle.lock().unwrap().len();
+        assert_eq!(idle(), 1);
+        pool.ticks.fetch_add(IDLE_TICKS - 1, Ordering::Relaxed);
+        let c = pool.checkout_own().expect("young enough to be reused");
+        pool.checkin_own(c);
+        // Idle again from this tick on: it ages from its last use, not its first.
+        pool.ticks.fetch_add(IDLE_TICKS - 1, Ordering::Relaxed);
+        let c = pool
+            .checkout_own()
+            .expect("idle for less than IDLE_TIMEOUT");
+        pool.checkin_own(c);
+        pool.ticks.fetch_add(IDLE_TICKS, Ordering::Relaxed);
+        assert!(
+            pool.checkout_own().is_none(),
+            "idle for IDLE_TIMEOUT, still reused"
+        );
         assert_eq!(idle(), 0);
     }
 }

@@ -126,18 +126,25 @@ async fn serve_h1(shared: &Arc<Shared>, conn: &Arc<Conn>, mut io: Box<Stream>) {
         timer: LazyTimer::new(tokio::time::Instant::now() + shared.settings.timeouts.idle),
         shutdown: Box::pin(until_shutdown_owned(shared.shutdown_rx())),
     };
+    // When the connection last did something: the clock is read once when a request
+    // arrives and once when its answer is sent, and these readings serve every timer and
+    // idle clock of the connection (see `own_h1`).
+    let mut last = Instant::now();
     loop {
-        match park(shared, conn, &mut io, &shutdown_rx, &mut waits).await {
-            Wake::Data => {}
+        let arrived = match park(shared, conn, &mut io, &shutdown_rx, &mut waits, last).await {
+            Wake::Data(at) => at,
             Wake::Closed => return,
             Wake::IdleTimeout | Wake::Shutdown => {
                 close_quietly(&mut io).await;
                 return;
             }
-        }
+        };
         // Plain requests first, by certgate's own server; hyper's takes what is left.
-        match super::own_h1::serve(shared, conn, &mut io, &mut waits.timer).await {
-            Served::Drained => continue,
+        match super::own_h1::serve(shared, conn, &mut io, &mut waits.timer, arrived).await {
+            Served::Drained(end) => {
+                last = end;
+                continue;
+            }
             Served::Closed => {
                 close_quietly(&mut io).await;
                 return;
@@ -149,12 +156,14 @@ async fn serve_h1(shared: &Arc<Shared>, conn: &Arc<Conn>, mut io: Box<Stream>) {
             Some(back) => io = back,
             None => return,
         }
+        last = Instant::now();
     }
 }
 
 enum Wake {
-    /// The first bytes of a request arrived (given back to the stream for hyper to read).
-    Data,
+    /// The first bytes of a request arrived (given back to the stream for hyper to read),
+    /// at this time.
+    Data(Instant),
     /// The client closed the connection or it failed.
     Closed,
     IdleTimeout,
@@ -179,6 +188,7 @@ async fn park(
     io: &mut Box<Stream>,
     shutdown_rx: &watch::Receiver<bool>,
     waits: &mut Waits,
+    now: Instant,
 ) -> Wake {
     if *shutdown_rx.borrow() {
         return Wake::Shutdown;
@@ -188,7 +198,7 @@ async fn park(
         .settings
         .timeouts
         .idle
-        .saturating_sub(conn.idle_for());
+        .saturating_sub(conn.idle_for_at(now));
     let read = std::future::poll_fn(|cx| {
         // On the poll's stack, not in the connection's future: a parked connection keeps
         // no buffer of its own.
@@ -201,7 +211,7 @@ async fn park(
             Poll::Ready(Ok(())) => Poll::Ready(Ok(bytes::Bytes::copy_from_slice(rb.filled()))),
         }
     });
-    let idle_deadline = tokio::time::Instant::now() + idle_left;
+    let idle_deadline = tokio::time::Instant::from_std(now) + idle_left;
     let got = tokio::select! {
         biased;
         r = read => r,
@@ -216,8 +226,9 @@ async fn park(
         Ok(data) => {
             io.unread(data);
             // Activity: the parking clock restarts, so hyper gets the bytes.
-            conn.touch();
-            Wake::Data
+            let arrived = Instant::now();
+            conn.touch_at(arrived);
+            Wake::Data(arrived)
         }
         Err(e) => {
             debug!(peer = %conn.peer, error = %e, "connection ended with an error");
@@ -246,8 +257,13 @@ impl Conn {
     /// Time since the last request activity: a request's start or end, or the end of an
     /// HTTP/2 response body.
     fn idle_for(&self) -> Duration {
+        self.idle_for_at(Instant::now())
+    }
+
+    /// `idle_for` at `now` (a time the caller has read already).
+    fn idle_for_at(&self, now: Instant) -> Duration {
         let since_request = Duration::from_millis(
-            (self.started.elapsed().as_millis() as u64)
+            (now.saturating_duration_since(self.started).as_millis() as u64)
                 .saturating_sub(self.last_active_ms.load(Ordering::Relaxed)),
         );
         match self.send.since_finished() {

@@ -156,6 +156,7 @@ async fn accept(
         framing: Arc::default(),
         send,
         last_active_ms: AtomicU64::new(0),
+        expiry_check_ms: AtomicU64::new(0),
         started: Instant::now(),
     });
     drop(live);

@@ -40,8 +40,9 @@ const WRITE_AT: usize = prefetch::MAX_BYTES;
 
 /// How a run of certgate's own server ended.
 pub(crate) enum Served {
-    /// Every request whose head had arrived was served: the connection waits for the next.
-    Drained,
+    /// Every request whose head had arrived was served, the last one's answer sent at this
+    /// time: the connection waits for the next.
+    Drained(Instant),
     /// The bytes at the front are not a plain, allowed request: they are back in the
     /// stream, for hyper's server.
     ToHyper,
@@ -51,20 +52,25 @@ pub(crate) enum Served {
 }
 
 /// Serve the plain requests whose heads are in the stream's unread bytes, one after the
-/// other (pipelining), until they run out or one is not plain.
+/// other (pipelining), until they run out or one is not plain. The first arrived at
+/// `arrived`; each next one is taken to start when the answer before it was sent (the
+/// clock is read twice per request: see `answer`).
 pub(crate) async fn serve(
     shared: &Arc<Shared>,
     conn: &Arc<Conn>,
     io: &mut Stream,
     timer: &mut LazyTimer,
+    arrived: Instant,
 ) -> Served {
+    let mut start = arrived;
     loop {
         let bytes = io.take_unread();
         if bytes.is_empty() {
-            return Served::Drained;
+            return Served::Drained(start);
         }
-        match serve_one(shared, conn, io, &bytes, timer).await {
-            Step::Served(used) => {
+        match serve_one(shared, conn, io, &bytes, timer, start).await {
+            Step::Served(used, end) => {
+                start = end;
                 if used < bytes.len() {
                     io.unread(bytes.slice(used..));
                 }
@@ -80,8 +86,8 @@ pub(crate) async fn serve(
 }
 
 enum Step {
-    /// Served; the head took this many bytes.
-    Served(usize),
+    /// Served; the head took this many bytes, and the answer was sent at this time.
+    Served(usize, Instant),
     NotPlain(&'static str),
     Closed,
 }
@@ -100,7 +106,12 @@ struct Ready<'b> {
 /// Decide, without waiting on anything, whether the request at the front of `bytes` is this
 /// server's, and write its upstream head. Synchronous, so that the header slots live on the
 /// stack only: a connection's future does not carry them while it waits.
-fn prepare<'b>(shared: &Shared, conn: &Conn, bytes: &'b Bytes) -> Result<Ready<'b>, &'static str> {
+fn prepare<'b>(
+    shared: &Shared,
+    conn: &Conn,
+    bytes: &'b Bytes,
+    start: Instant,
+) -> Result<Ready<'b>, &'static str> {
     let s = &shared.settings;
     let mut slots = [const { std::mem::MaybeUninit::uninit() }; h1request::MAX_FIELDS];
     let req = h1request::parse(bytes, &mut slots)?;
@@ -123,7 +134,7 @@ fn prepare<'b>(shared: &Shared, conn: &Conn, bytes: &'b Bytes) -> Result<Ready<'
         crate::policy::normalize_path(target.path()).map_err(|_| "path does not normalise")?;
     let mut outcome = Outcome::default();
     let (route, identity) =
-        proxy::authorise(shared, conn, &path, &mut outcome).map_err(|_| "refused")?;
+        proxy::authorise(shared, conn, &path, &mut outcome, start).map_err(|_| "refused")?;
     if shared
         .verifiers
         .get(route)
@@ -166,9 +177,9 @@ async fn serve_one(
     io: &mut Stream,
     bytes: &Bytes,
     timer: &mut LazyTimer,
+    start: Instant,
 ) -> Step {
-    let start = Instant::now();
-    match prepare(shared, conn, bytes) {
+    match prepare(shared, conn, bytes, start) {
         // Boxed: a parked connection's future does not carry an exchange's state (about
         // 1.4 KB), only a request being served does.
         Ok(ready) => Box::pin(answer(shared, conn, io, timer, ready, start)).await,
@@ -177,92 +188,112 @@ async fn serve_one(
 }
 
 /// Forward a request that `prepare` found to be this server's, and send its answer.
-async fn answer(
-    shared: &Arc<Shared>,
-    conn: &Arc<Conn>,
-    io: &mut Stream,
-    timer: &mut LazyTimer,
-    ready: Ready<'_>,
+///
+/// The functions of this file that a request awaits return `async move` blocks rather than
+/// being `async fn`s: an `async fn` keeps its arguments twice in its future (as passed and
+/// as moved into its body), and this future is allocated for every request (see
+/// `serve_one`). Together they stay under glibc's per-thread cache limit (1,032 bytes),
+/// which halves the cost of that allocation.
+fn answer<'a>(
+    shared: &'a Arc<Shared>,
+    conn: &'a Arc<Conn>,
+    io: &'a mut Stream,
+    timer: &'a mut LazyTimer,
+    mut ready: Ready<'a>,
     start: Instant,
-) -> Step {
-    let s = &shared.settings;
-    let Ready {
-        method,
-        head_len,
-        mut head,
-        route,
-        mut outcome,
-        rid,
-    } = ready;
-    // From here on the request is this server's.
-    let _in_flight = InFlight::new(conn);
-    conn.requests_seen.fetch_add(1, Ordering::Relaxed);
-    let upstream = &shared.upstreams[s.route_upstream[route]];
-    let head_request = method == "HEAD";
-    let mut out = Vec::with_capacity(1024);
-    // --upstream-timeout on the connection's lazy timer: no timer per request.
-    let deadline = tokio::time::Instant::from_std(start) + s.timeouts.upstream;
-    let sent = tokio::select! {
-        biased;
-        sent = exchange(upstream, &mut head, head_request, &mut out, timer, deadline) => sent,
-        () = client_gone(io) => {
-            // As hyper's server drops a request whose client ended the stream: the upstream
-            // exchange (and its connection) goes, and so does this one.
-            debug!(peer = %conn.peer, request_id = rid.as_str(), "the client closed its connection while its request waited for the upstream");
-            return Step::Closed;
-        }
-    };
-    let used = head_len;
-    // Draining (SIGTERM): this answer is the connection's last, and says so (RFC 9112
-    // §9.6), as hyper's server does for the request it is serving when the drain begins.
-    let last = shared.draining();
-    let (status, reason, ok) = match sent {
-        Ok((answer, mut body)) => {
-            outcome.upstream_status = Some(answer.status);
-            if !answer.has_date {
-                write_date(&mut out);
-            }
-            if last {
-                out.extend_from_slice(b"connection: close\r\n");
-            }
-            let ok = relay(
-                conn,
-                io,
-                &mut out,
-                &mut body,
-                answer.framing,
-                s.timeouts.send,
-            )
-            .await;
-            (answer.status, None, ok && !last)
-        }
-        Err(e) => {
-            let e = client_or_upstream(e);
-            let rid = rid.header_value();
-            let answer = proxy::failed(shared, &outcome, &e, &rid);
+) -> impl Future<Output = Step> + 'a {
+    async move {
+        let s = &shared.settings;
+        // From here on the request is this server's.
+        let in_flight = InFlight::new_at(conn, start);
+        conn.requests_seen.fetch_add(1, Ordering::Relaxed);
+        let upstream = &shared.upstreams[s.route_upstream[ready.route]];
+        let head_request = ready.method == "HEAD";
+        let mut out = Vec::with_capacity(1024);
+        // --upstream-timeout on the connection's lazy timer: no timer per request.
+        let deadline = tokio::time::Instant::from_std(start) + s.timeouts.upstream;
+        // The exchange's result is taken apart before anything else is awaited: kept while
+        // the answer is relayed, it would take this future over the cache limit (see above).
+        let (status, reason, ok) = 'done: {
+            let failed = 'failed: {
+                let (answer, mut body) = match {
+                    // Boxed, for the same reason.
+                    let exchange = Box::pin(exchange(
+                        upstream,
+                        &mut ready.head,
+                        head_request,
+                        &mut out,
+                        timer,
+                        deadline,
+                    ));
+                    tokio::select! {
+                        biased;
+                        sent = exchange => sent,
+                        () = client_gone(io) => {
+                            // As hyper's server drops a request whose client ended the
+                            // stream: the upstream exchange (and its connection) goes, and
+                            // so does this one.
+                            debug!(peer = %conn.peer, request_id = ready.rid.as_str(),
+                                "the client closed its connection while its request waited for the upstream");
+                            return Step::Closed;
+                        }
+                    }
+                } {
+                    Ok(sent) => sent,
+                    Err(e) => break 'failed e,
+                };
+                // Draining (SIGTERM): this answer is the connection's last, and says so
+                // (RFC 9112 §9.6), as hyper's server does for the request it is serving when
+                // the drain begins.
+                let last = shared.draining();
+                ready.outcome.upstream_status = Some(answer.status);
+                if !answer.has_date {
+                    write_date(&mut out);
+                }
+                if last {
+                    out.extend_from_slice(b"connection: close\r\n");
+                }
+                let ok = relay(
+                    conn,
+                    io,
+                    &mut out,
+                    &mut body,
+                    answer.framing,
+                    s.timeouts.send,
+                )
+                .await;
+                break 'done (answer.status, None, ok && !last);
+            };
+            let e = client_or_upstream(failed);
+            let rid = ready.rid.header_value();
+            let status = proxy::failed(shared, &ready.outcome, &e, &rid).status();
             out.clear();
-            let closes = write_error_h1(&e, &rid, last, &mut out);
+            let closes = write_error_h1(&e, &rid, shared.draining(), &mut out);
             let ok = write_client(conn, io, &out, s.timeouts.send).await.is_ok() && !closes;
-            (answer.status().as_u16(), Some(e), ok)
+            (status.as_u16(), Some(e), ok)
+        };
+        let decision = match &reason {
+            None => DecisionLabel::allowed,
+            Some(e) => e.decision(),
+        };
+        let done = Done {
+            rid: ready.rid.as_str(),
+            method: ready.method,
+            outcome: &ready.outcome,
+            decision,
+            status,
+            reason: reason.as_ref(),
+        };
+        // The clock's second reading for this request (`start` was the first): the answer's
+        // latency, the connection's activity, and the next pipelined request's start.
+        let end = Instant::now();
+        in_flight.end_at(end);
+        proxy::log_request(shared, conn, end.saturating_duration_since(start), &done);
+        if ok {
+            Step::Served(ready.head_len, end)
+        } else {
+            Step::Closed
         }
-    };
-    let decision = match &reason {
-        None => DecisionLabel::allowed,
-        Some(e) => e.decision(),
-    };
-    let done = Done {
-        rid: rid.as_str(),
-        method,
-        outcome: &outcome,
-        decision,
-        status,
-        reason: reason.as_ref(),
-    };
-    proxy::log_request(shared, conn, start, &done);
-    if ok {
-        Step::Served(used)
-    } else {
-        Step::Closed
     }
 }
 
@@ -270,52 +301,51 @@ async fn answer(
 /// request waits for the upstream's answer head. Bytes it sends meanwhile (its next
 /// request) are kept for later, and the client is not watched any more: hyper's server
 /// does the same (`mid_message_detect_eof`).
-async fn client_gone(io: &mut Stream) {
-    let got = std::future::poll_fn(|cx| {
-        // On the poll's stack, as in `conn::park`: the connection's future keeps no buffer.
-        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
-        let mut rb = tokio::io::ReadBuf::uninit(&mut buf);
-        match std::pin::Pin::new(&mut *io).poll_read(cx, &mut rb) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(_)) => Poll::Ready(Bytes::new()),
-            Poll::Ready(Ok(())) => Poll::Ready(Bytes::copy_from_slice(rb.filled())),
+fn client_gone(io: &mut Stream) -> impl Future<Output = ()> + '_ {
+    async move {
+        let got = std::future::poll_fn(|cx| {
+            // On the poll's stack, as in `conn::park`: the connection's future keeps no buffer.
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+            let mut rb = tokio::io::ReadBuf::uninit(&mut buf);
+            match std::pin::Pin::new(&mut *io).poll_read(cx, &mut rb) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Err(_)) => Poll::Ready(Bytes::new()),
+                Poll::Ready(Ok(())) => Poll::Ready(Bytes::copy_from_slice(rb.filled())),
+            }
+        })
+        .await;
+        if !got.is_empty() {
+            // Nothing else is unread now (`serve` took it all); what `serve` gives back of
+            // this request's bytes goes in front of these.
+            io.unread(got);
+            std::future::pending::<()>().await;
         }
-    })
-    .await;
-    if !got.is_empty() {
-        // Nothing else is unread now (`serve` took it all); what `serve` gives back of
-        // this request's bytes goes in front of these.
-        io.unread(got);
-        std::future::pending::<()>().await;
     }
 }
 
-/// Send the answer: `out` holds its head up to its framing (`h1wire::write_client_head`).
-/// What the upstream has already sent goes out with the head in one write, and a body on
-/// its way is waited for up to `prefetch::WAIT` first, as hyper's pipeline does with
-/// `Prefetched`: a chunked answer that is complete by then gets its exact length, a longer
-/// or slower one streams on chunked. False when the answer could not be sent whole.
 /// The exchange with the upstream, up to `deadline`: the answer's status, its framing toward
 /// the client, and its body (its head is in `out`).
-async fn exchange(
-    upstream: &Upstream,
-    head: &mut Vec<u8>,
+fn exchange<'a>(
+    upstream: &'a Upstream,
+    head: &'a mut Vec<u8>,
     head_request: bool,
-    out: &mut Vec<u8>,
-    timer: &mut LazyTimer,
+    out: &'a mut Vec<u8>,
+    timer: &'a mut LazyTimer,
     deadline: tokio::time::Instant,
-) -> Result<(Answered, PooledBody), UpstreamError> {
-    let (answer, body) = tokio::select! {
-        biased;
-        r = upstream.send_head(head, head_request, out) => r,
-        _ = timer.wait_until(deadline) => Err(UpstreamError::Timeout),
-    }?;
-    let answered = Answered {
-        status: answer.status.as_u16(),
-        framing: answer.client_framing,
-        has_date: answer.has_date,
-    };
-    Ok((answered, body))
+) -> impl Future<Output = Result<(Answered, PooledBody), UpstreamError>> + 'a {
+    async move {
+        let (answer, body) = tokio::select! {
+            biased;
+            r = upstream.send_head(head, head_request, out) => r,
+            _ = timer.wait_until(deadline) => Err(UpstreamError::Timeout),
+        }?;
+        let answered = Answered {
+            status: answer.status.as_u16(),
+            framing: answer.client_framing,
+            has_date: answer.has_date,
+        };
+        Ok((answered, body))
+    }
 }
 
 /// What the answer's head said that the rest of the exchange needs.
@@ -325,90 +355,97 @@ struct Answered {
     has_date: bool,
 }
 
-async fn relay(
-    conn: &Conn,
-    io: &mut Stream,
-    out: &mut Vec<u8>,
-    body: &mut PooledBody,
+/// Send the answer: `out` holds its head up to its framing (`h1wire::write_client_head`).
+/// What the upstream has already sent goes out with the head in one write, and a body on
+/// its way is waited for up to `prefetch::WAIT` first, as hyper's pipeline does with
+/// `Prefetched`: a chunked answer that is complete by then gets its exact length, a longer
+/// or slower one streams on chunked. False when the answer could not be sent whole.
+fn relay<'a>(
+    conn: &'a Conn,
+    io: &'a mut Stream,
+    out: &'a mut Vec<u8>,
+    body: &'a mut PooledBody,
     framing: ClientFraming,
     send_timeout: Duration,
-) -> bool {
-    let chunked = framing == ClientFraming::Chunked;
-    // A chunked answer's body is held back, with its head, until its length is known or
-    // the wait is over.
-    let mut held: Option<Vec<u8>> = chunked.then(Vec::new);
-    if !chunked {
-        h1wire::end_client_head(out, framing);
-    }
-    // The wait for the rest of a body on its way; boxed, so that a connection's future does
-    // not carry a timer for the answers (most) that never wait.
-    let mut wait: Option<Pin<Box<Sleep>>> = None;
-    let mut waited = false;
-    loop {
-        let frame = match poll_now(body) {
-            Poll::Ready(f) => f,
-            Poll::Pending if out.is_empty() || waited => {
-                if !out.is_empty() {
-                    release_held(out, &mut held);
-                    if write_client(conn, io, out, send_timeout).await.is_err() {
-                        return false;
+) -> impl Future<Output = bool> + 'a {
+    async move {
+        let chunked = framing == ClientFraming::Chunked;
+        // A chunked answer's body is held back, with its head, until its length is known or
+        // the wait is over.
+        let mut held: Option<Vec<u8>> = chunked.then(Vec::new);
+        if !chunked {
+            h1wire::end_client_head(out, framing);
+        }
+        // The wait for the rest of a body on its way; boxed, so that a connection's future does
+        // not carry a timer for the answers (most) that never wait.
+        let mut wait: Option<Pin<Box<Sleep>>> = None;
+        let mut waited = false;
+        loop {
+            let frame = match poll_now(body) {
+                Poll::Ready(f) => f,
+                Poll::Pending if out.is_empty() || waited => {
+                    if !out.is_empty() {
+                        release_held(out, &mut held);
+                        if write_client(conn, io, out, send_timeout).await.is_err() {
+                            return false;
+                        }
+                        out.clear();
                     }
-                    out.clear();
+                    body.frame().await
                 }
-                body.frame().await
-            }
-            Poll::Pending => {
-                let sleep =
-                    wait.get_or_insert_with(|| Box::pin(tokio::time::sleep(prefetch::WAIT)));
-                tokio::select! {
-                    biased;
-                    f = body.frame() => f,
-                    _ = sleep.as_mut() => {
-                        waited = true;
-                        continue;
-                    }
-                }
-            }
-        };
-        match frame {
-            None => {
-                match held.take() {
-                    Some(whole) => {
-                        h1wire::end_client_head(out, ClientFraming::Length(whole.len() as u64));
-                        out.extend_from_slice(&whole);
-                    }
-                    None if chunked => out.extend_from_slice(b"0\r\n\r\n"),
-                    None => {}
-                }
-                return write_client(conn, io, out, send_timeout).await.is_ok();
-            }
-            Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else {
-                    continue; // trailers are not passed on
-                };
-                match &mut held {
-                    Some(h) => {
-                        h.extend_from_slice(&data);
-                        if h.len() >= WRITE_AT {
-                            release_held(out, &mut held);
+                Poll::Pending => {
+                    let sleep =
+                        wait.get_or_insert_with(|| Box::pin(tokio::time::sleep(prefetch::WAIT)));
+                    tokio::select! {
+                        biased;
+                        f = body.frame() => f,
+                        _ = sleep.as_mut() => {
+                            waited = true;
+                            continue;
                         }
                     }
-                    None if chunked => write_chunk(out, &data),
-                    None => out.extend_from_slice(&data),
                 }
-                if out.len() >= WRITE_AT {
-                    if write_client(conn, io, out, send_timeout).await.is_err() {
-                        return false;
+            };
+            match frame {
+                None => {
+                    match held.take() {
+                        Some(whole) => {
+                            h1wire::end_client_head(out, ClientFraming::Length(whole.len() as u64));
+                            out.extend_from_slice(&whole);
+                        }
+                        None if chunked => out.extend_from_slice(b"0\r\n\r\n"),
+                        None => {}
                     }
-                    out.clear();
+                    return write_client(conn, io, out, send_timeout).await.is_ok();
                 }
-            }
-            // The upstream's body broke off (logged by `PooledBody`): what was sent stays
-            // sent, and the connection ends, so the client sees the answer cut short.
-            Some(Err(_)) => {
-                release_held(out, &mut held);
-                let _ = write_client(conn, io, out, send_timeout).await;
-                return false;
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers are not passed on
+                    };
+                    match &mut held {
+                        Some(h) => {
+                            h.extend_from_slice(&data);
+                            if h.len() >= WRITE_AT {
+                                release_held(out, &mut held);
+                            }
+                        }
+                        None if chunked => write_chunk(out, &data),
+                        None => out.extend_from_slice(&data),
+                    }
+                    if out.len() >= WRITE_AT {
+                        if write_client(conn, io, out, send_timeout).await.is_err() {
+                            return false;
+                        }
+                        out.clear();
+                    }
+                }
+                // The upstream's body broke off (logged by `PooledBody`): what was sent stays
+                // sent, and the connection ends, so the client sees the answer cut short.
+                Some(Err(_)) => {
+                    release_held(out, &mut held);
+                    let _ = write_client(conn, io, out, send_timeout).await;
+                    return false;
+                }
             }
         }
     }
@@ -442,33 +479,37 @@ fn poll_now(
 
 /// Write to the client, ended by `--send-timeout` when the socket has taken nothing for
 /// that long (the client stopped reading).
-async fn write_client(
-    conn: &Conn,
-    io: &mut Stream,
-    data: &[u8],
+fn write_client<'a>(
+    conn: &'a Conn,
+    io: &'a mut Stream,
+    data: &'a [u8],
     send_timeout: Duration,
-) -> std::io::Result<()> {
-    let write = async {
-        io.write_all(data).await?;
-        io.flush().await
-    };
-    tokio::pin!(write);
-    // Most writes complete at once: no timer for them.
-    if let Poll::Ready(r) = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
-        return r;
-    }
-    // Boxed: the connection's future does not carry it.
-    let mut tick = Box::pin(tokio::time::sleep(TICK));
-    loop {
-        tokio::select! {
-            biased;
-            r = &mut write => return r,
-            _ = tick.as_mut() => {
-                if conn.send.state().stalled.is_some_and(|s| s >= send_timeout) {
-                    debug!(peer = %conn.peer, "send timeout: the client took nothing of the response within --send-timeout; closing");
-                    return Err(std::io::ErrorKind::TimedOut.into());
+) -> impl Future<Output = std::io::Result<()>> + 'a {
+    async move {
+        let write = async {
+            io.write_all(data).await?;
+            io.flush().await
+        };
+        tokio::pin!(write);
+        // Most writes complete at once: no timer for them.
+        if let Poll::Ready(r) =
+            std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await
+        {
+            return r;
+        }
+        // Boxed: the connection's future does not carry it.
+        let mut tick = Box::pin(tokio::time::sleep(TICK));
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut write => return r,
+                _ = tick.as_mut() => {
+                    if conn.send.state().stalled.is_some_and(|s| s >= send_timeout) {
+                        debug!(peer = %conn.peer, "send timeout: the client took nothing of the response within --send-timeout; closing");
+                        return Err(std::io::ErrorKind::TimedOut.into());
+                    }
+                    tick.as_mut().reset(tokio::time::Instant::now() + TICK);
                 }
-                tick.as_mut().reset(tokio::time::Instant::now() + TICK);
             }
         }
     }

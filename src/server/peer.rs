@@ -85,6 +85,10 @@ impl ConnAuth {
     }
 }
 
+/// How often a connection's requests read the wall clock to see whether its client
+/// certificate expired meanwhile (a read costs about 20 ns in a VM: not on every request).
+const EXPIRY_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// Per-connection context that requests read.
 pub struct Conn {
     pub peer: SocketAddr,
@@ -106,18 +110,24 @@ pub struct Conn {
     pub(crate) send: Arc<super::send::SendWatch>,
     /// Milliseconds since `started` of the last request activity.
     pub(crate) last_active_ms: AtomicU64,
+    /// Milliseconds since `started` from which the next request reads the wall clock for
+    /// the certificate's expiry (`Conn::auth`).
+    pub(crate) expiry_check_ms: AtomicU64,
     pub(crate) started: Instant,
 }
 
 impl Conn {
     /// The connection's authorisation in the current trust generation: re-verifies the
     /// stored chain once per connection per change (revocation reaches open connections).
-    pub fn auth(&self, shared: &Shared) -> Arc<ConnAuth> {
+    /// `now`: the request's arrival.
+    pub fn auth(&self, shared: &Shared, now: Instant) -> Arc<ConnAuth> {
         let current = shared.live.generation();
         let mut guard = self.auth.lock().unwrap_or_else(|p| p.into_inner());
-        // A certificate that expires while its connection stays open stops counting then.
+        // A certificate that expires while its connection stays open stops counting then:
+        // within a second, as the wall clock is read at most once a second per connection.
         if let Some(id) = &self.identity {
-            if guard.refused.is_none() && unix_now() > id.not_after_unix {
+            if guard.refused.is_none() && self.wall_clock_due(now) && unix_now() > id.not_after_unix
+            {
                 warn!(peer = %self.peer, subject = %id.subject_rfc4514,
                     "client certificate expired while its connection was open; its requests now get 403");
                 let expired = VerifyFailure::Expired {
@@ -151,9 +161,31 @@ impl Conn {
         guard.clone()
     }
 
+    /// Whether the wall clock is to be read for the certificate's expiry at `now`: at the
+    /// first request, then once per `EXPIRY_CHECK_EVERY` of the connection's requests.
+    fn wall_clock_due(&self, now: Instant) -> bool {
+        let ms = now.saturating_duration_since(self.started).as_millis() as u64;
+        let due = self.expiry_check_ms.load(Ordering::Relaxed);
+        if ms < due {
+            return false;
+        }
+        self.expiry_check_ms.store(
+            ms + EXPIRY_CHECK_EVERY.as_millis() as u64,
+            Ordering::Relaxed,
+        );
+        true
+    }
+
     pub(crate) fn touch(&self) {
-        self.last_active_ms
-            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.touch_at(Instant::now());
+    }
+
+    /// Request activity at `at` (a time the caller has read already).
+    pub(crate) fn touch_at(&self, at: Instant) {
+        self.last_active_ms.store(
+            at.saturating_duration_since(self.started).as_millis() as u64,
+            Ordering::Relaxed,
+        );
     }
 }
 

@@ -18,7 +18,7 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::{Either, Full};
 use hyper::body::{Body as _, Incoming};
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 fn request_id(shared: &Shared, req: &Request<Incoming>) -> HeaderValue {
@@ -127,9 +127,21 @@ pub(super) struct InFlight<'a>(&'a Conn);
 
 impl<'a> InFlight<'a> {
     pub(super) fn new(conn: &'a Conn) -> Self {
+        Self::new_at(conn, Instant::now())
+    }
+
+    /// A request that arrived at `at` (a time the caller has read already).
+    pub(super) fn new_at(conn: &'a Conn, at: Instant) -> Self {
         conn.in_flight.fetch_add(1, Ordering::Relaxed);
-        conn.touch();
+        conn.touch_at(at);
         InFlight(conn)
+    }
+
+    /// The request ended at `at`: as dropping, without reading the clock again.
+    pub(super) fn end_at(self, at: Instant) {
+        self.0.touch_at(at);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        std::mem::forget(self);
     }
 }
 
@@ -185,7 +197,7 @@ pub async fn handle(
         status,
         reason: reason.as_ref(),
     };
-    log_request(shared, conn, start, &done);
+    log_request(shared, conn, start.elapsed(), &done);
     (resp, unread)
 }
 
@@ -221,7 +233,8 @@ pub(super) struct Done<'a> {
 }
 
 /// Count the request and write its access-log line.
-pub(super) fn log_request(shared: &Shared, conn: &Conn, start: Instant, done: &Done<'_>) {
+/// `elapsed`: from the request's arrival to its answer's end.
+pub(super) fn log_request(shared: &Shared, conn: &Conn, elapsed: Duration, done: &Done<'_>) {
     let Done {
         rid,
         method,
@@ -231,7 +244,6 @@ pub(super) fn log_request(shared: &Shared, conn: &Conn, start: Instant, done: &D
         reason,
     } = *done;
     let route_label: &str = outcome.route.map_or("-", |i| &shared.route_names[i]);
-    let elapsed = start.elapsed();
     shared
         .metrics
         .record_request(outcome.route, decision, status, elapsed.as_secs_f64());
@@ -290,7 +302,7 @@ async fn forward(
         check_request(shared, conn, &req, index)?;
         // RFC 3986 normalisation: the path that is authorised is the path that is forwarded.
         let path = crate::policy::normalize_path(req.uri().path())?.into_owned();
-        let (route, identity_headers) = authorise(shared, conn, &path, outcome)?;
+        let (route, identity_headers) = authorise(shared, conn, &path, outcome, Instant::now())?;
         Ok::<_, ProxyError>((path, route, identity_headers))
     })();
     let (path, route, identity_headers) = match decided {
@@ -539,11 +551,12 @@ pub(super) fn authorise<'c>(
     conn: &'c Conn,
     path: &str,
     outcome: &mut Outcome,
+    now: Instant,
 ) -> Result<(usize, Option<&'c IdentityHeaders>), ProxyError> {
     // The rules in force (--allow, --allow-file): one atomic load when nothing changed.
     let rules = shared.policy.load();
     let policy = &rules.policy;
-    let auth = conn.auth(shared);
+    let auth = conn.auth(shared, now);
     let peer = conn.identity.as_deref().map(|identity| Peer {
         identity,
         bundles: &auth.bundles,

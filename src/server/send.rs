@@ -84,7 +84,11 @@ impl SendWatch {
 
     /// Time since the last tracked response body ended, if one did.
     pub fn since_finished(&self) -> Option<Duration> {
-        self.waited(self.last_finished.load(Ordering::Relaxed), stamp(self.base))
+        // The clock is read only when a response did end (HTTP/2): not for HTTP/1.
+        match self.last_finished.load(Ordering::Relaxed) {
+            NOT_WAITING => None,
+            at => self.waited(at, stamp(self.base)),
+        }
     }
 
     /// `body`, with a clock of its own (HTTP/2 responses that stream).
