@@ -12,6 +12,9 @@
 //! log); `tests/own_server.rs` checks that they forward the same thing, and
 //! `tests/own_server_attacks.rs` what an attacker tried on it.
 
+// `fn f() -> impl Future { async move { … } }` on purpose: see `answer`.
+#![allow(clippy::manual_async_fn)]
+
 use super::answer::{client_or_upstream, write_date, write_error_h1};
 use super::lazy_timer::LazyTimer;
 use super::peer::Conn;
