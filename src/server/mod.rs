@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod answer;
+pub(crate) mod buffers;
 pub mod conn;
 pub mod lazy_timer;
 pub mod listener;

@@ -16,6 +16,7 @@
 #![allow(clippy::manual_async_fn)]
 
 use super::answer::{client_or_upstream, write_date, write_error_h1};
+use super::buffers::Buf;
 use super::lazy_timer::LazyTimer;
 use super::peer::Conn;
 use super::proxy::{self, Done, InFlight, Outcome, RequestId};
@@ -100,7 +101,7 @@ struct Ready<'b> {
     method: &'b str,
     /// Bytes the client's head took.
     head_len: usize,
-    head: Vec<u8>,
+    head: Buf,
     route: usize,
     outcome: Outcome,
     rid: RequestId<'b>,
@@ -131,10 +132,8 @@ fn prepare<'b>(
         return Err("framing conflict");
     }
     // The target as hyper's server reads it: the same path and query, or none.
-    let target = http::uri::PathAndQuery::from_maybe_shared(bytes.slice_ref(req.target.as_bytes()))
-        .map_err(|_| "target does not parse")?;
-    let path =
-        crate::policy::normalize_path(target.path()).map_err(|_| "path does not normalise")?;
+    let (path, query) = h1request::split_target(req.target).ok_or("target does not parse")?;
+    let path = crate::policy::normalize_path(path).map_err(|_| "path does not normalise")?;
     let mut outcome = Outcome::default();
     let (route, identity) =
         proxy::authorise(shared, conn, &path, &mut outcome, start).map_err(|_| "refused")?;
@@ -154,9 +153,8 @@ fn prepare<'b>(
         request_id: rid.as_bytes(),
         default_host: upstream.default_host(),
     };
-    let mut head = Vec::with_capacity(req.head_len + added.identity_lines.len() + 160);
-    let removed =
-        h1request::write_upstream_head(&mut head, &req, &path, target.query(), &s.headers, &added);
+    let mut head = Buf::take(req.head_len + added.identity_lines.len() + 160);
+    let removed = h1request::write_upstream_head(&mut head, &req, &path, query, &s.headers, &added);
     if removed > 0 {
         debug!(
             request_id = rid.as_str(),
@@ -208,11 +206,13 @@ fn answer<'a>(
     async move {
         let s = &shared.settings;
         // From here on the request is this server's.
-        let in_flight = InFlight::new_at(conn, start);
+        // `start` is when the connection last did something (the request's bytes arrived,
+        // or the answer before it was sent), so the connection's activity is recorded.
+        let in_flight = InFlight::started(conn);
         conn.requests_seen.fetch_add(1, Ordering::Relaxed);
         let upstream = &shared.upstreams[s.route_upstream[ready.route]];
         let head_request = ready.method == "HEAD";
-        let mut out = Vec::with_capacity(1024);
+        let mut out = Buf::take(0);
         // --upstream-timeout on the connection's lazy timer: no timer per request.
         let deadline = tokio::time::Instant::from_std(start) + s.timeouts.upstream;
         // The exchange's result is taken apart before anything else is awaited: kept while

@@ -127,13 +127,13 @@ pub(super) struct InFlight<'a>(&'a Conn);
 
 impl<'a> InFlight<'a> {
     pub(super) fn new(conn: &'a Conn) -> Self {
-        Self::new_at(conn, Instant::now())
+        conn.touch();
+        Self::started(conn)
     }
 
-    /// A request that arrived at `at` (a time the caller has read already).
-    pub(super) fn new_at(conn: &'a Conn, at: Instant) -> Self {
+    /// A request whose start the connection has recorded already (`Conn::touch_at`).
+    pub(super) fn started(conn: &'a Conn) -> Self {
         conn.in_flight.fetch_add(1, Ordering::Relaxed);
-        conn.touch_at(at);
         InFlight(conn)
     }
 
