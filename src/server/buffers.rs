@@ -34,6 +34,15 @@ impl Buf {
     }
 }
 
+impl Buf {
+    /// A buffer holding a copy of `data`.
+    pub(crate) fn copy_of(data: &[u8]) -> Buf {
+        let mut b = Buf::take(data.len());
+        b.extend_from_slice(data);
+        b
+    }
+}
+
 impl Drop for Buf {
     fn drop(&mut self) {
         let mut v = std::mem::take(&mut self.0);

@@ -3,6 +3,7 @@
 //! holds only its TLS stream until the client sends again.
 
 use super::answer::Body;
+use super::buffers::Buf;
 use super::lazy_timer::LazyTimer;
 use super::own_h1::Served;
 use super::peer::Conn;
@@ -131,16 +132,17 @@ async fn serve_h1(shared: &Arc<Shared>, conn: &Arc<Conn>, mut io: Box<Stream>) {
     // idle clock of the connection (see `own_h1`).
     let mut last = Instant::now();
     loop {
-        let arrived = match park(shared, conn, &mut io, &shutdown_rx, &mut waits, last).await {
-            Wake::Data(at) => at,
-            Wake::Closed => return,
-            Wake::IdleTimeout | Wake::Shutdown => {
-                close_quietly(&mut io).await;
-                return;
-            }
-        };
+        let (arrived, first) =
+            match park(shared, conn, &mut io, &shutdown_rx, &mut waits, last).await {
+                Wake::Data(at, first) => (at, first),
+                Wake::Closed => return,
+                Wake::IdleTimeout | Wake::Shutdown => {
+                    close_quietly(&mut io).await;
+                    return;
+                }
+            };
         // Plain requests first, by certgate's own server; hyper's takes what is left.
-        match super::own_h1::serve(shared, conn, &mut io, &mut waits.timer, arrived).await {
+        match super::own_h1::serve(shared, conn, &mut io, &mut waits.timer, first, arrived).await {
             Served::Drained(end) => {
                 last = end;
                 continue;
@@ -161,9 +163,8 @@ async fn serve_h1(shared: &Arc<Shared>, conn: &Arc<Conn>, mut io: Box<Stream>) {
 }
 
 enum Wake {
-    /// The first bytes of a request arrived (given back to the stream for hyper to read),
-    /// at this time.
-    Data(Instant),
+    /// The first bytes of a request arrived, at this time.
+    Data(Instant, Buf),
     /// The client closed the connection or it failed.
     Closed,
     IdleTimeout,
@@ -208,7 +209,7 @@ async fn park(
         match std::pin::Pin::new(&mut *io).poll_read(cx, &mut rb) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(bytes::Bytes::copy_from_slice(rb.filled()))),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(Buf::copy_of(rb.filled()))),
         }
     });
     let idle_deadline = tokio::time::Instant::from_std(now) + idle_left;
@@ -224,11 +225,10 @@ async fn park(
     match got {
         Ok(data) if data.is_empty() => Wake::Closed,
         Ok(data) => {
-            io.unread(data);
-            // Activity: the parking clock restarts, so hyper gets the bytes.
+            // Activity: the parking clock restarts.
             let arrived = Instant::now();
             conn.touch_at(arrived);
-            Wake::Data(arrived)
+            Wake::Data(arrived, data)
         }
         Err(e) => {
             debug!(peer = %conn.peer, error = %e, "connection ended with an error");

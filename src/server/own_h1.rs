@@ -55,36 +55,66 @@ pub(crate) enum Served {
     Closed,
 }
 
-/// Serve the plain requests whose heads are in the stream's unread bytes, one after the
-/// other (pipelining), until they run out or one is not plain. The first arrived at
-/// `arrived`; each next one is taken to start when the answer before it was sent (the
-/// clock is read twice per request: see `answer`).
+/// Serve the plain requests whose heads are in `first` (the bytes that woke the parked
+/// connection), then in the stream's unread bytes, one after the other (pipelining),
+/// until they run out or one is not plain. The first arrived at `arrived`; each next one
+/// is taken to start when the answer before it was sent (the clock is read twice per
+/// request: see `answer`).
 pub(crate) async fn serve(
     shared: &Arc<Shared>,
     conn: &Arc<Conn>,
     io: &mut Stream,
     timer: &mut LazyTimer,
+    first: Buf,
     arrived: Instant,
 ) -> Served {
     let mut start = arrived;
+    let mut held = Held::Arrived(first);
     loop {
-        let bytes = io.take_unread();
-        if bytes.is_empty() {
+        if held.is_empty() {
             return Served::Drained(start);
         }
-        match serve_one(shared, conn, io, &bytes, timer, start).await {
+        match serve_one(shared, conn, io, &held, timer, start).await {
             Step::Served(used, end) => {
                 start = end;
-                if used < bytes.len() {
-                    io.unread(bytes.slice(used..));
+                if used < held.len() {
+                    // In front of what `client_gone` kept meanwhile.
+                    io.unread(Bytes::copy_from_slice(&held[used..]));
                 }
+                held = Held::Unread(io.take_unread());
             }
             Step::NotPlain(why) => {
                 debug!(peer = %conn.peer, why, "request left to hyper's server");
-                io.unread(bytes);
+                io.unread(held.into_bytes());
                 return Served::ToHyper;
             }
             Step::Closed => return Served::Closed,
+        }
+    }
+}
+
+/// The bytes `serve` works on: those that woke the connection (in a buffer the thread
+/// hands on, so that a request costs no allocation for them), then those given back.
+enum Held {
+    Arrived(Buf),
+    Unread(Bytes),
+}
+
+impl Held {
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Held::Arrived(b) => Bytes::copy_from_slice(&b),
+            Held::Unread(b) => b,
+        }
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Held::Arrived(b) => b,
+            Held::Unread(b) => b,
         }
     }
 }
@@ -113,7 +143,7 @@ struct Ready<'b> {
 fn prepare<'b>(
     shared: &Shared,
     conn: &Conn,
-    bytes: &'b Bytes,
+    bytes: &'b [u8],
     start: Instant,
 ) -> Result<Ready<'b>, &'static str> {
     let s = &shared.settings;
@@ -176,7 +206,7 @@ async fn serve_one(
     shared: &Arc<Shared>,
     conn: &Arc<Conn>,
     io: &mut Stream,
-    bytes: &Bytes,
+    bytes: &[u8],
     timer: &mut LazyTimer,
     start: Instant,
 ) -> Step {
@@ -280,7 +310,7 @@ fn answer<'a>(
             Some(e) => e.decision(),
         };
         let done = Done {
-            rid: ready.rid.as_str(),
+            rid: proxy::Rid::Id(&ready.rid),
             method: ready.method,
             outcome: &ready.outcome,
             decision,
@@ -306,6 +336,17 @@ fn answer<'a>(
 /// does the same (`mid_message_detect_eof`).
 fn client_gone(io: &mut Stream) -> impl Future<Output = ()> + '_ {
     async move {
+        // The socket first: most answers come before the client sends anything or leaves,
+        // and waiting on the socket costs less than a read through TLS that finds nothing.
+        // An end of stream stays signalled (tokio keeps closed states), and plaintext TLS
+        // holds already is not the client leaving.
+        let tcp = io.get_ref().get_ref().0.get_ref();
+        if std::future::poll_fn(|cx| tcp.poll_read_ready(cx))
+            .await
+            .is_err()
+        {
+            return;
+        }
         let got = std::future::poll_fn(|cx| {
             // On the poll's stack, as in `conn::park`: the connection's future keeps no buffer.
             let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];

@@ -190,7 +190,7 @@ pub async fn handle(
     };
     let status = resp.status().as_u16();
     let done = Done {
-        rid: rid.to_str().unwrap_or("-"),
+        rid: Rid::Header(&rid),
         method: method.as_str(),
         outcome: &outcome,
         decision,
@@ -224,12 +224,28 @@ pub(super) fn failed(
 
 /// How a request ended, for its metrics and its access-log line.
 pub(super) struct Done<'a> {
-    pub(super) rid: &'a str,
+    pub(super) rid: Rid<'a>,
     pub(super) method: &'a str,
     pub(super) outcome: &'a Outcome,
     pub(super) decision: DecisionLabel,
     pub(super) status: u16,
     pub(super) reason: Option<&'a ProxyError>,
+}
+
+/// A request's id, as the pipeline that served it holds it.
+#[derive(Clone, Copy)]
+pub(super) enum Rid<'a> {
+    Header(&'a HeaderValue),
+    Id(&'a RequestId<'a>),
+}
+
+impl Rid<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Rid::Header(v) => v.to_str().unwrap_or("-"),
+            Rid::Id(id) => id.as_str(),
+        }
+    }
 }
 
 /// Count the request and write its access-log line.
@@ -254,10 +270,11 @@ pub(super) fn log_request(shared: &Shared, conn: &Conn, elapsed: Duration, done:
         Some(id) => (id.subject_rfc4514.as_str(), id.fingerprint_hex.as_str()),
         None => ("-", "-"),
     };
-    let rid_str = rid;
+    // Made into a string only when the access line is written.
+    let rid_str = || rid.as_str();
     match reason {
         None => info!(
-            request_id = rid_str,
+            request_id = rid_str(),
             route = route_label,
             decision = ?decision,
             status,
@@ -270,7 +287,7 @@ pub(super) fn log_request(shared: &Shared, conn: &Conn, elapsed: Duration, done:
             "request"
         ),
         Some(e) => info!(
-            request_id = rid_str,
+            request_id = rid_str(),
             route = route_label,
             decision = ?decision,
             status,

@@ -175,6 +175,10 @@ impl<IO> WatchedIo<IO> {
         WatchedIo { inner, watch }
     }
 
+    pub fn get_ref(&self) -> &IO {
+        &self.inner
+    }
+
     fn note<T>(&self, r: &Poll<std::io::Result<T>>, progress: impl Fn(&T) -> bool) {
         let clock = &self.watch.socket_blocked;
         match r {
