@@ -90,7 +90,9 @@ measure() {
 
 CG_PORT=$(free_port)
 log "certgate under callgrind: $REQUESTS keep-alive requests over $CONNS connections"
-RUST_LOG=warn measure certgate "$CG_PORT" "$CERTGATE" run \
+# One worker thread: the runtime bench/run.sh measures (it pins certgate to one CPU, where
+# certgate starts one worker; unpinned here it would start one per core).
+RUST_LOG=warn measure certgate "$CG_PORT" "$CERTGATE" run --worker-threads 1 \
     --listen "127.0.0.1:$CG_PORT" --admin-listen off \
     --server-cert "$PKI/server.pem" --server-key "$PKI/server.key" --trust "$PKI/ca.pem" \
     --upstream "http://127.0.0.1:$UP_PORT" --route b=/ \
@@ -105,10 +107,20 @@ log "nginx under callgrind: $REQUESTS keep-alive requests over $CONNS connection
 measure nginx "$NG_PORT" "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/nginx-error.log" \
     -c "$TMP/nginx/nginx.conf"
 
+ST_PORT=$(free_port)
+mkdir -p "$TMP/stream"
+sed -e "s|@TMP@|$TMP/stream|g" -e "s|@PKI@|$PKI|g" \
+    -e "s|@UPSTREAM_PORT@|$UP_PORT|g" -e "s|@NGINX_PORT@|$ST_PORT|g" \
+    "$ROOT/bench/nginx-stream.conf.tmpl" >"$TMP/stream/nginx.conf"
+log "nginx-stream under callgrind: $REQUESTS keep-alive requests over $CONNS connections"
+measure stream "$ST_PORT" "$NGINX" -p "$TMP/stream" -e "$TMP/stream/nginx-error.log" \
+    -c "$TMP/stream/nginx.conf"
+
 a=${PER_REQUEST[certgate]}
 b=${PER_REQUEST[nginx]}
+c=${PER_REQUEST[stream]}
 echo
 echo "user-space instructions per keep-alive request (callgrind; kernel not counted)"
 echo "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $REQUESTS requests over $CONNS connections per proxy"
-printf '%-12s %12s\n' certgate "$a" nginx "$b"
-awk -v a="$a" -v b="$b" 'BEGIN { printf "%-12s %12.2f\n", "ratio", a / b }'
+printf '%-14s %12s\n' certgate "$a" nginx "$b" nginx-stream "$c"
+awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN { printf "%-14s %12.2f\n%-14s %12.2f\n", "certgate/nginx", a / b, "certgate/stream", a / c }'

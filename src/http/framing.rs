@@ -205,6 +205,11 @@ impl Framing {
             self.te_chunked = false;
             return;
         }
+        // Only Content-Length and Transfer-Encoding matter: every other line is passed over
+        // by its first letter.
+        if !matches!(line[0], b'c' | b'C' | b't' | b'T') {
+            return;
+        }
         let Some(colon) = memchr::memchr(b':', line) else {
             return;
         };

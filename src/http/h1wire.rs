@@ -226,7 +226,7 @@ pub fn parse_answer(
     };
     let headers = match client_head {
         Some(out) => {
-            write_client_head(out, status, answer.headers);
+            write_client_head(out, status, answer.headers, &buf[..len]);
             HeaderMap::new()
         }
         None => {
@@ -286,7 +286,14 @@ pub const HOP_BY_HOP: &[&str] = &[
 /// framing (`end_client_head`): an HTTP/1.1 status line and the answer's fields with
 /// lowercase names (as hyper writes them), less the hop-by-hop ones, those the `Connection`
 /// field names, and the upstream's `Content-Length`.
-pub fn write_client_head(out: &mut Vec<u8>, status: StatusCode, fields: &[httparse::Header<'_>]) {
+/// `head`: the bytes the fields were parsed from; a field already in the form written here
+/// (lowercase name, `: `, value, CRLF) is copied from it as one line.
+pub fn write_client_head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    fields: &[httparse::Header<'_>],
+    head: &[u8],
+) {
     write_status_line(out, status);
     let connections: &[httparse::Header<'_>] = &[];
     let has_connection = fields
@@ -308,6 +315,10 @@ pub fn write_client_head(out: &mut Vec<u8>, status: StatusCode, fields: &[httpar
         {
             continue;
         }
+        if let Some(line) = written_as_is(head, h) {
+            out.extend_from_slice(line);
+            continue;
+        }
         let at = out.len();
         out.extend_from_slice(h.name.as_bytes());
         out[at..].make_ascii_lowercase();
@@ -315,6 +326,25 @@ pub fn write_client_head(out: &mut Vec<u8>, status: StatusCode, fields: &[httpar
         out.extend_from_slice(h.value);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// The line of field `h` in `head` when it is exactly what `write_client_head` would write
+/// for it: `name: value` and CRLF, the name lowercase.
+fn written_as_is<'h>(head: &'h [u8], h: &httparse::Header<'_>) -> Option<&'h [u8]> {
+    // Where httparse's slices lie in `head` (they borrow from it).
+    let base = head.as_ptr() as usize;
+    let start = (h.name.as_ptr() as usize).checked_sub(base)?;
+    let value_at = (h.value.as_ptr() as usize).checked_sub(base)?;
+    let name_end = start + h.name.len();
+    let end = value_at + h.value.len() + 2;
+    if h.value.is_empty() || value_at != name_end + 2 || end > head.len() {
+        return None;
+    }
+    let line = &head[start..end];
+    (line[h.name.len()..h.name.len() + 2] == *b": "
+        && line.ends_with(b"\r\n")
+        && !h.name.bytes().any(|b| b.is_ascii_uppercase()))
+    .then_some(line)
 }
 
 /// `HTTP/1.1 CODE REASON` and its CRLF, the reason being the status's canonical one (as
@@ -698,5 +728,36 @@ mod tests {
             );
         }
         assert!(dechunk(&vec![b'1'; MAX_CHUNK_LINE + 2], 100).is_err());
+    }
+
+    /// Lines copied whole (already lowercase, `: `, CRLF) and lines rewritten give the same
+    /// head as rewriting every line would: whatever the case, spacing or emptiness of a field.
+    #[test]
+    fn answer_lines_copied_whole_equal_rewritten_ones() {
+        let head: &[u8] = b"HTTP/1.1 200 OK\r\ndate: x\r\nX-Upper: A\r\nx-tight:v\r\n\
+            x-wide:   v\r\nx-trail: v \r\ncontent-length: 2\r\nconnection: x-gone\r\n\
+            x-gone: 1\r\nx-empty:\r\nx-empty-sp: \r\nx-tab:\tv\r\nkeep-alive: 5\r\n\
+            x-last: z\r\n\r\nok";
+        let mut out = Vec::new();
+        let Ok(Parsed::Head(..)) = parse_answer(head, false, Some(&mut out)) else {
+            panic!("not parsed");
+        };
+        // Every kept field rewritten: lowercase name, `: `, value, CRLF.
+        let mut slots = [httparse::EMPTY_HEADER; 32];
+        let mut resp = httparse::Response::new(&mut slots);
+        resp.parse(head).unwrap();
+        let mut want = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for h in resp.headers.iter() {
+            let name = h.name.to_ascii_lowercase();
+            if ["content-length", "connection", "x-gone", "keep-alive"].contains(&name.as_str()) {
+                continue;
+            }
+            want.extend_from_slice(name.as_bytes());
+            want.extend_from_slice(b": ");
+            want.extend_from_slice(h.value);
+            want.extend_from_slice(b"\r\n");
+        }
+        assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
+        assert!(String::from_utf8_lossy(&out).contains("\r\nx-upper: A\r\nx-tight: v\r\n"));
     }
 }
