@@ -83,7 +83,7 @@ measure() {
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     n=$(grep '^RESULT ' <<<"$out" | tr ' ' '\n' | sed -n 's/^ok=//p')
-    ir=$(cat "$TMP/$name".callgrind.* | awk '/^(summary|totals):/ { s += $2 } END { print s + 0 }')
+    ir=$(cat "$TMP/$name".callgrind.* | awk '/^(summary|totals):/ { s += $2 } END { printf "%.0f\n", s }')
     ((n > 0 && ir > 0)) || die "$name: no measurement (requests=$n instructions=$ir)"
     PER_REQUEST[$name]=$((ir / n))
 }
