@@ -757,7 +757,10 @@ mod tests {
             want.extend_from_slice(h.value);
             want.extend_from_slice(b"\r\n");
         }
-        assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&want)
+        );
         assert!(String::from_utf8_lossy(&out).contains("\r\nx-upper: A\r\nx-tight: v\r\n"));
     }
 }
