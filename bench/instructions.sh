@@ -98,23 +98,20 @@ RUST_LOG=warn measure certgate "$CG_PORT" "$CERTGATE" run --worker-threads 1 \
     --upstream "http://127.0.0.1:$UP_PORT" --route b=/ \
     --allow 'b=subject:CN=bench-client,O=Bench Inc,C=US'
 
-NG_PORT=$(free_port)
-mkdir -p "$TMP/nginx"
-sed -e "s|@TMP@|$TMP/nginx|g" -e "s|@PKI@|$PKI|g" \
-    -e "s|@UPSTREAM_PORT@|$UP_PORT|g" -e "s|@NGINX_PORT@|$NG_PORT|g" \
-    "$ROOT/bench/nginx.conf.tmpl" >"$TMP/nginx/nginx.conf"
-log "nginx under callgrind: $REQUESTS keep-alive requests over $CONNS connections"
-measure nginx "$NG_PORT" "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/nginx-error.log" \
-    -c "$TMP/nginx/nginx.conf"
-
-ST_PORT=$(free_port)
-mkdir -p "$TMP/stream"
-sed -e "s|@TMP@|$TMP/stream|g" -e "s|@PKI@|$PKI|g" \
-    -e "s|@UPSTREAM_PORT@|$UP_PORT|g" -e "s|@NGINX_PORT@|$ST_PORT|g" \
-    "$ROOT/bench/nginx-stream.conf.tmpl" >"$TMP/stream/nginx.conf"
-log "nginx-stream under callgrind: $REQUESTS keep-alive requests over $CONNS connections"
-measure stream "$ST_PORT" "$NGINX" -p "$TMP/stream" -e "$TMP/stream/nginx-error.log" \
-    -c "$TMP/stream/nginx.conf"
+# measure_nginx NAME TEMPLATE LABEL: nginx with bench/TEMPLATE under callgrind
+measure_nginx() {
+    local name=$1 tmpl=$2 label=$3 port
+    port=$(free_port)
+    mkdir -p "$TMP/$name"
+    sed -e "s|@TMP@|$TMP/$name|g" -e "s|@PKI@|$PKI|g" \
+        -e "s|@UPSTREAM_PORT@|$UP_PORT|g" -e "s|@NGINX_PORT@|$port|g" \
+        "$ROOT/bench/$tmpl" >"$TMP/$name/nginx.conf"
+    log "$label under callgrind: $REQUESTS keep-alive requests over $CONNS connections"
+    measure "$name" "$port" "$NGINX" -p "$TMP/$name" -e "$TMP/$name/nginx-error.log" \
+        -c "$TMP/$name/nginx.conf"
+}
+measure_nginx nginx nginx.conf.tmpl nginx
+measure_nginx stream nginx-stream.conf.tmpl nginx-stream
 
 a=${PER_REQUEST[certgate]}
 b=${PER_REQUEST[nginx]}

@@ -12,6 +12,7 @@ pub mod own_h1;
 pub mod peer;
 pub mod proxy;
 pub mod reloader;
+pub(crate) mod request_id;
 pub mod rules;
 pub mod run;
 pub mod send;

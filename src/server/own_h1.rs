@@ -19,7 +19,8 @@ use super::answer::{client_or_upstream, write_date, write_error_h1};
 use super::buffers::Buf;
 use super::lazy_timer::LazyTimer;
 use super::peer::Conn;
-use super::proxy::{self, Done, InFlight, Outcome, RequestId};
+use super::proxy::{self, Done, InFlight, Outcome};
+use super::request_id::{request_id_from, RequestId, Rid};
 use super::send::{Stream, TICK};
 use super::state::Shared;
 use crate::http::h1request::{self, Added};
@@ -175,7 +176,7 @@ fn prepare<'b>(
     {
         return Err("--verify route");
     }
-    let rid = proxy::request_id_from(shared, req.field(crate::http::headers::X_REQUEST_ID));
+    let rid = request_id_from(shared, req.field(crate::http::headers::X_REQUEST_ID));
     let upstream = &shared.upstreams[s.route_upstream[route]];
     let added = Added {
         identity_lines: identity.map_or(&b""[..], |i| i.lines()),
@@ -310,7 +311,7 @@ fn answer<'a>(
             Some(e) => e.decision(),
         };
         let done = Done {
-            rid: proxy::Rid::Id(&ready.rid),
+            rid: Rid::Id(&ready.rid),
             method: ready.method,
             outcome: &ready.outcome,
             decision,
