@@ -397,7 +397,9 @@ impl Pool {
         let now = self.ticks.load(std::sync::atomic::Ordering::Relaxed);
         let mut idle = self.own_idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some((mut c, since)) = idle.pop_back() {
-            if now - since < IDLE_TICKS && c.fit_for_reuse() {
+            // Saturating: a connection another thread returned after `now` was read is
+            // younger, not older.
+            if now.saturating_sub(since) < IDLE_TICKS && c.fit_for_reuse() {
                 return Some(c);
             }
         }
@@ -412,7 +414,7 @@ impl Pool {
         let mut idle = self.own_idle.lock().unwrap_or_else(|p| p.into_inner());
         while idle
             .front()
-            .is_some_and(|(_, since)| now - since >= IDLE_TICKS)
+            .is_some_and(|(_, since)| now.saturating_sub(*since) >= IDLE_TICKS)
         {
             idle.pop_front();
         }
@@ -453,7 +455,7 @@ impl Pool {
     fn reap_own(&self) {
         let now = self.ticks.load(std::sync::atomic::Ordering::Relaxed);
         let mut idle = self.own_idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.retain_mut(|(c, since)| now - *since < IDLE_TICKS && c.fit_for_reuse());
+        idle.retain_mut(|(c, since)| now.saturating_sub(*since) < IDLE_TICKS && c.fit_for_reuse());
     }
 
     async fn connect(&self) -> Result<SendRequest<RequestBody>, UpstreamError> {
