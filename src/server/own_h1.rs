@@ -80,7 +80,7 @@ pub(crate) async fn serve(
                 start = end;
                 if used < held.len() {
                     // In front of what `client_gone` kept meanwhile.
-                    io.unread(Bytes::copy_from_slice(&held[used..]));
+                    io.unread(held.rest(used));
                 }
                 held = Held::Unread(io.take_unread());
             }
@@ -103,9 +103,15 @@ enum Held {
 
 impl Held {
     fn into_bytes(self) -> Bytes {
+        self.rest(0)
+    }
+
+    /// The bytes from `from` on, to give back to the stream: given-back bytes are shared,
+    /// not copied.
+    fn rest(self, from: usize) -> Bytes {
         match self {
-            Held::Arrived(b) => Bytes::copy_from_slice(&b),
-            Held::Unread(b) => b,
+            Held::Arrived(b) => Bytes::copy_from_slice(&b[from..]),
+            Held::Unread(b) => b.slice(from..),
         }
     }
 }
