@@ -383,7 +383,7 @@ async fn a_client_that_leaves_while_waiting_frees_its_upstream_connection() {
     let upstream = HoldingUpstream::start(Duration::from_secs(6)).await;
     let mut flags = route_flags();
     flags.extend(["--upstream-timeout", "30s"]);
-    let cg = Certgate::start(&pki, &upstream.url, &flags).await;
+    let cg = Certgate::start_with_admin(&pki, &upstream.url, &flags).await;
     let client = cg.client(&pki).cert(&leaf).alpn(Alpn::Http1);
     let requests: [(&str, &[u8]); 2] = [
         (
@@ -416,6 +416,100 @@ async fn a_client_that_leaves_while_waiting_frees_its_upstream_connection() {
         )
         .await;
         assert!(started.elapsed() < Duration::from_secs(4), "{what}");
+        // Its request still has its access line: 499, the client's doing, not an upstream
+        // error.
+        let method = if i == 0 { "method=GET" } else { "method=POST" };
+        let line = cg
+            .wait_for_log_where(&format!("{what}: the access line of the request"), |l| {
+                l.contains("request") && l.contains("decision=") && l.contains(method)
+            })
+            .await;
+        assert!(
+            line.contains("status=499")
+                && line.contains("decision=allowed")
+                && line.contains("client closed its connection"),
+            "{what}: {line}"
+        );
+    }
+    let m = http_get(cg.admin_addr().await, "/metrics")
+        .await
+        .expect("GET /metrics")
+        .1;
+    let counted = |name, labels: &[(&str, &str)]| metric_value(&m, name, labels).unwrap_or(0.0);
+    assert_eq!(
+        counted(
+            "certgate_requests_total",
+            &[("status", "499"), ("decision", "allowed")]
+        ),
+        2.0,
+        "both requests counted as 499:\n{m}"
+    );
+    assert_eq!(
+        counted("certgate_upstream_errors_total", &[]),
+        0.0,
+        "a client that left is not an upstream error:\n{m}"
+    );
+}
+
+/// An HTTP/2 client that resets its stream while the request waits for the upstream
+/// (hyper's client sends RST_STREAM(CANCEL) when the response is no longer awaited): the
+/// request goes, its upstream connection with it, and it still has its access line (499),
+/// while the connection stays open for the next stream.
+#[tokio::test]
+async fn an_h2_stream_reset_while_waiting_is_logged_as_499_and_frees_its_upstream_connection() {
+    let pki = Pki::new();
+    let leaf = pki.client("client", ClientSpec::cn_only("client"));
+    let upstream = HoldingUpstream::start(Duration::from_secs(6)).await;
+    let mut flags = route_flags();
+    flags.extend(["--upstream-timeout", "30s"]);
+    let cg = Certgate::start(&pki, &upstream.url, &flags).await;
+    let mut conn = cg
+        .client(&pki)
+        .cert(&leaf)
+        .alpn(Alpn::H2)
+        .connect()
+        .await
+        .expect("h2 connection");
+    {
+        let waiting = conn.get("/wait");
+        tokio::pin!(waiting);
+        let arrived = eventually(
+            "the upstream to get the request",
+            CLIENT_TIMEOUT,
+            || async { upstream.closed_after.lock().unwrap().len() == 1 },
+        );
+        tokio::select! {
+            r = &mut waiting => panic!("answered while the upstream holds it: ok={}", r.is_ok()),
+            () = arrived => {}
+        }
+    } // The response future dropped: RST_STREAM(CANCEL).
+    eventually(
+        "certgate to close the upstream connection of the reset stream",
+        Duration::from_secs(4),
+        || async { upstream.closed_after.lock().unwrap()[0].is_some() },
+    )
+    .await;
+    let line = cg
+        .wait_for_log_where("the reset stream's access line", |l| {
+            l.contains("request") && l.contains("decision=")
+        })
+        .await;
+    assert!(
+        line.contains("status=499") && line.contains("decision=allowed"),
+        "{line}"
+    );
+    // The connection itself goes on: a next stream is served (the upstream holds it, so
+    // only its arrival is checked).
+    let next = conn.get("/next");
+    tokio::pin!(next);
+    let arrived = eventually(
+        "the next stream to reach the upstream",
+        CLIENT_TIMEOUT,
+        || async { upstream.closed_after.lock().unwrap().len() == 2 },
+    );
+    tokio::select! {
+        r = &mut next => panic!("answered while the upstream holds it: ok={}", r.is_ok()),
+        () = arrived => {}
     }
 }
 

@@ -43,7 +43,19 @@ pub enum ProxyError {
     Body(#[from] BodyError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The client closed its connection (or reset its HTTP/2 stream) before its answer:
+    /// nothing is sent, the access line says 499 (nginx's "client closed request").
+    #[error("the client closed its connection before the answer; nothing was sent (499: the client's doing, not the upstream's)")]
+    ClientGone,
+    /// The request was dropped while certgate shut down: its client left, or
+    /// `--shutdown-grace` passed before the answer.
+    #[error("dropped while certgate shut down (SIGTERM or SIGINT): the client left, or --shutdown-grace passed before the answer; nothing was sent")]
+    ShutDown,
 }
+
+/// The status that access lines and `certgate_requests_total` give a request whose client
+/// left before its answer (never sent: there is nobody to send it to).
+pub const CLIENT_CLOSED: u16 = 499;
 
 impl ProxyError {
     /// Who is at fault decides the status: client or policy 4xx, upstream 502/504.
@@ -64,6 +76,9 @@ impl ProxyError {
             ProxyError::Body(BodyError::Read(_)) => StatusCode::BAD_REQUEST,
             ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::ClientGone | ProxyError::ShutDown => {
+                StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST)
+            }
         }
     }
 
@@ -80,7 +95,9 @@ impl ProxyError {
                 DecisionLabel::unauthenticated
             }
             ProxyError::Forbidden(_) => DecisionLabel::denied,
-            ProxyError::Upstream(_) => DecisionLabel::allowed,
+            ProxyError::Upstream(_) | ProxyError::ClientGone | ProxyError::ShutDown => {
+                DecisionLabel::allowed
+            }
         }
     }
 }

@@ -15,7 +15,7 @@
 // `fn f() -> impl Future { async move { … } }` on purpose: see `answer`.
 #![allow(clippy::manual_async_fn)]
 
-use super::answer::{client_or_upstream, write_date, write_error_h1};
+use super::answer::{client_or_upstream, write_date, write_error_h1, ProxyError, CLIENT_CLOSED};
 use super::buffers::Buf;
 use super::lazy_timer::LazyTimer;
 use super::peer::Conn;
@@ -272,10 +272,8 @@ fn answer<'a>(
                         () = client_gone(io) => {
                             // As hyper's server drops a request whose client ended the
                             // stream: the upstream exchange (and its connection) goes, and
-                            // so does this one.
-                            debug!(peer = %conn.peer, request_id = ready.rid.as_str(),
-                                "the client closed its connection while its request waited for the upstream");
-                            return Step::Closed;
+                            // so does this one, with its access line (499) and no answer.
+                            break 'done (CLIENT_CLOSED, Some(ProxyError::ClientGone), false);
                         }
                     }
                 } {

@@ -2,7 +2,7 @@
 //! authorise (pure policy) → payload signature (`--verify` routes only) → strip then set
 //! headers → forward. Failures are `ProxyError`s (`answer.rs`).
 
-use super::answer::{client_or_upstream, error_response, Body, ProxyError};
+use super::answer::{client_or_upstream, error_response, Body, ProxyError, CLIENT_CLOSED};
 use super::peer::Conn;
 use super::request_id::{request_id_from, Rid};
 use super::state::Shared;
@@ -118,9 +118,28 @@ pub async fn handle(
         conn.closing.store(true, Ordering::Relaxed);
     }
     let method = req.method().clone();
-    let mut outcome = Outcome::default();
+    let mut pending = Unanswered {
+        shared,
+        conn,
+        rid: &rid,
+        method: method.as_str(),
+        start,
+        outcome: Outcome::default(),
+        answered: false,
+    };
     let mut unread = None;
-    let result = forward(shared, conn, req, index, &rid, &mut outcome, &mut unread).await;
+    let result = forward(
+        shared,
+        conn,
+        req,
+        index,
+        &rid,
+        &mut pending.outcome,
+        &mut unread,
+    )
+    .await;
+    pending.answered = true;
+    let outcome = std::mem::take(&mut pending.outcome);
     let (resp, decision, reason) = match result {
         // An upstream answer's Connection header is gone (hop-by-hop): only the version
         // can end the client's connection.
@@ -149,6 +168,42 @@ pub async fn handle(
     };
     log_request(shared, conn, start.elapsed(), &done);
     (resp, unread)
+}
+
+/// The access line of a request whose future hyper dropped before it had an answer (the
+/// client closed its connection or reset its HTTP/2 stream): status 499, so that every
+/// request has its line and its count, as the contract asks.
+struct Unanswered<'a> {
+    shared: &'a Shared,
+    conn: &'a Conn,
+    rid: &'a HeaderValue,
+    method: &'a str,
+    start: Instant,
+    outcome: Outcome,
+    answered: bool,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let done = Done {
+            rid: Rid::Header(self.rid),
+            method: self.method,
+            outcome: &self.outcome,
+            decision: DecisionLabel::allowed,
+            status: CLIENT_CLOSED,
+            // hyper drops request futures for one more reason: certgate's own shutdown,
+            // once --shutdown-grace has passed.
+            reason: Some(if self.shared.draining() {
+                &ProxyError::ShutDown
+            } else {
+                &ProxyError::ClientGone
+            }),
+        };
+        log_request(self.shared, self.conn, self.start.elapsed(), &done);
+    }
 }
 
 /// certgate's own answer to a request that failed, counted when the upstream failed.
