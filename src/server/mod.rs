@@ -2,6 +2,7 @@
 //! per-request pipeline (hyper's servers, and certgate's own for plain HTTP/1.1 requests),
 //! the admin server and the reload loop. Uses every lower layer.
 
+pub mod access;
 pub mod admin;
 pub mod answer;
 pub(crate) mod buffers;

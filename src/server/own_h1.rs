@@ -15,11 +15,12 @@
 // `fn f() -> impl Future { async move { … } }` on purpose: see `answer`.
 #![allow(clippy::manual_async_fn)]
 
+use super::access::{self, Done, Outcome};
 use super::answer::{client_or_upstream, write_date, write_error_h1, ProxyError, CLIENT_CLOSED};
 use super::buffers::Buf;
 use super::lazy_timer::LazyTimer;
 use super::peer::Conn;
-use super::proxy::{self, Done, InFlight, Outcome};
+use super::proxy::{self, InFlight};
 use super::request_id::{request_id_from, RequestId, Rid};
 use super::send::{Stream, TICK};
 use super::state::Shared;
@@ -326,7 +327,7 @@ fn answer<'a>(
         // latency, the connection's activity, and the next pipelined request's start.
         let end = Instant::now();
         in_flight.end_at(end);
-        proxy::log_request(shared, conn, end.saturating_duration_since(start), &done);
+        access::log_request(shared, conn, end.saturating_duration_since(start), &done);
         if ok {
             Step::Served(ready.head_len, end)
         } else {
