@@ -364,9 +364,107 @@ async fn plain_then_a_post_with_a_body_then_plain_in_one_write_are_answered_in_o
     let body_at = post + raw[post..].find("\r\n\r\n").unwrap() + 4;
     let after = &raw[body_at..];
     assert!(after == "hello" || after.starts_with("helloGET "), "{raw}");
-    // The first was the own server's; the POST (a body) was left to hyper's.
+    // All three were the own server's: the POST's body was all there.
+    assert_eq!(t.left_to_hyper(&c).await, Vec::<String>::new());
+}
+
+/// A webhook's POST: head and body (JSON) in one write.
+fn post(path: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Request-Id: post-1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// What the upstream got after the head of the request whose request line is `line`.
+fn body_after(t: &Setup, line: &str) -> String {
+    let raw =
+        t.up.conns()
+            .iter()
+            .map(|c| String::from_utf8_lossy(&c.raw).into_owned())
+            .find(|r| r.contains(line))
+            .unwrap_or_else(|| panic!("no upstream connection got {line:?}"));
+    let at = raw.find(line).unwrap();
+    let body_at = at + raw[at..].find("\r\n\r\n").unwrap() + 4;
+    raw[body_at..].to_string()
+}
+
+/// A POST whose body came with its head is the own server's, and reaches the upstream as
+/// hyper's pipeline sends it: the same request line, the same fields with the same values
+/// (hyper's client, streaming the body, orders them as its header map does), and the same
+/// body. The POST whose head is cut across two writes is hyper's.
+#[tokio::test]
+async fn a_post_with_its_body_reaches_the_upstream_the_same_from_either_server() {
+    let t = Setup::new(vec![ok("one"), ok("two")], &[]).await;
+    let json = r#"{"event":"envelope-completed","id":"7f3c","items":[1,2,3]}"#;
+    let request = post("/hooks/post", json);
+    let ([a, b], heads) = both_ways(&t, &request, "Content-Type").await;
+    assert_eq!((a.status, a.body_str().as_str()), (200, "one"), "{a:?}");
+    assert_eq!((b.status, b.body_str().as_str()), (200, "two"), "{b:?}");
+    let sorted = |h: &str| {
+        let mut l: Vec<String> = h.split("\r\n").map(str::to_string).collect();
+        l[1..].sort();
+        l
+    };
+    assert_eq!(
+        sorted(&heads[0]),
+        sorted(&heads[1]),
+        "the own server's head (left) and hyper's (right) differ:\n{}",
+        line_diff(&heads[0], &heads[1])
+    );
+    assert!(
+        heads[0].contains(&format!("content-length: {}\r\n", json.len())),
+        "{}",
+        heads[0]
+    );
+    for conn in t.up.conns() {
+        let raw = String::from_utf8_lossy(&conn.raw).into_owned();
+        assert!(raw.ends_with(&format!("\r\n\r\n{json}")), "{raw}");
+    }
+}
+
+/// A body whose end has not arrived when the head is read (the client wrote it later) is
+/// not waited for by the own server: hyper's server takes the request and streams the
+/// body, and the upstream gets it whole, once.
+#[tokio::test]
+async fn a_post_whose_body_comes_later_is_left_to_hyper_and_arrives_whole() {
+    let t = Setup::new(vec![ok("late")], &[]).await;
+    let json = r#"{"event":"late","pad":"0123456789abcdef"}"#;
+    let request = post("/hooks/late", json);
+    let mut c = t.conn().await;
+    let at = request.find("\r\n\r\n").unwrap() + 4 + 10;
+    c.send_split(request.as_bytes(), at, SPLIT_PAUSE).await;
+    let a = c.answer(false).await;
+    assert_eq!((a.status, a.body_str().as_str()), (200, "late"), "{a:?}");
     let why = t.left_to_hyper(&c).await;
-    assert!(why[0].contains("a body"), "{why:?}");
+    assert!(
+        why.len() == 1 && why[0].contains("body still arriving"),
+        "{why:?}"
+    );
+    assert_eq!(body_after(&t, "POST /hooks/late"), json);
+    assert_eq!(t.request_lines(), ["POST /hooks/late HTTP/1.1"]);
+}
+
+/// A body that spells a request is a body: the upstream gets one POST carrying it, never
+/// a second request, and the connection's next request is the one after the body.
+#[tokio::test]
+async fn a_body_that_looks_like_a_request_is_forwarded_as_the_body_of_its_post() {
+    let t = Setup::new(vec![ok("post"), ok("next")], &[]).await;
+    let smuggled = "GET /admin HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut c = t.conn().await;
+    c.send(format!("{}{}", post("/hooks/s", smuggled), get("/hooks/next")).as_bytes())
+        .await;
+    for want in ["post", "next"] {
+        let a = c.answer(false).await;
+        assert_eq!((a.status, a.body_str().as_str()), (200, want), "{a:?}");
+    }
+    assert_eq!(
+        t.request_lines(),
+        ["POST /hooks/s HTTP/1.1", "GET /hooks/next HTTP/1.1"]
+    );
+    let after = body_after(&t, "POST /hooks/s");
+    assert!(after.starts_with(smuggled), "{after}");
+    assert_eq!(t.left_to_hyper(&c).await, Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -501,7 +599,7 @@ async fn refused_requests_get_hyper_pipelines_answers_and_reach_nothing() {
 /// `h1request::parse` gives, and is answered there.
 #[tokio::test]
 async fn heads_that_are_not_plain_are_left_to_hyper_for_their_reason() {
-    let t = Setup::new((0..8).map(|_| ok("hyper")).collect(), &[]).await;
+    let t = Setup::new((0..11).map(|_| ok("hyper")).collect(), &[]).await;
     let cases: &[(&str, &str)] = &[
         (
             "GET /hooks/a HTTP/1.0\r\nHost: localhost\r\n\r\n",
@@ -531,6 +629,19 @@ async fn heads_that_are_not_plain_are_left_to_hyper_for_their_reason() {
         (
             "GET /hooks/a HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\r\n",
             "Connection: close or upgrade",
+        ),
+        // Content-Length in any spelling but its canonical one, or over MAX_BODY.
+        (
+            "POST /hooks/a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 05\r\n\r\nhello",
+            "canonical",
+        ),
+        (
+            "POST /hooks/a HTTP/1.1\r\nHost: localhost\r\nContent-Length: +5\r\n\r\nhello",
+            "canonical",
+        ),
+        (
+            "POST /hooks/a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 16385\r\n\r\n",
+            "canonical",
         ),
     ];
     for (request, why) in cases {

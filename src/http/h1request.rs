@@ -1,15 +1,20 @@
 //! The plain HTTP/1.1 request, as bytes: what certgate's own HTTP/1.1 server
 //! (`server/own_h1.rs`) takes from a client without hyper, and the head it sends upstream
 //! for it. Plain means: a whole head, HTTP/1.1, an origin-form target, one valid `Host`,
-//! no body (no `Transfer-Encoding`; `Content-Length` absent or 0), and nothing that changes
-//! how the connection goes on (`Expect`, `Upgrade`, `Connection: close`). Everything else
-//! is hyper's to serve. Pure: bytes in, values out.
+//! no `Transfer-Encoding`, at most one `Content-Length` of at most `MAX_BODY` bytes in its
+//! one canonical spelling (a webhook's POST; the server forwards it once the whole body is
+//! in hand), and nothing that changes how the connection goes on (`Expect`, `Upgrade`,
+//! `Connection: close`). Everything else is hyper's to serve. Pure: bytes in, values out.
 
 use super::headers::{self, HeaderConfig};
 use http::HeaderValue;
 
 /// Most header lines a plain request may have (hyper's server allows as many).
 pub const MAX_FIELDS: usize = 100;
+
+/// The largest body a plain request may have: webhook messages are mostly a few KB; larger
+/// bodies stream through hyper's server and client, which forward them as they arrive.
+pub const MAX_BODY: usize = 16 * 1024;
 
 /// A plain request's head, borrowed from the bytes it was parsed from.
 #[derive(Debug)]
@@ -20,6 +25,8 @@ pub struct Plain<'h, 'b> {
     pub fields: &'h [httparse::Header<'b>],
     /// Bytes the head took, up to and including its empty line.
     pub head_len: usize,
+    /// Bytes of body that follow the head (its `Content-Length`, 0 without one).
+    pub body_len: usize,
 }
 
 impl<'b> Plain<'_, 'b> {
@@ -70,6 +77,7 @@ pub fn parse<'h, 'b>(
     let fields: &'h [httparse::Header<'b>] = req.headers;
     let mut hosts = 0;
     let mut lengths = 0;
+    let mut body_len = 0;
     for f in fields {
         let name = f.name.as_bytes();
         if name.eq_ignore_ascii_case(b"host") {
@@ -79,9 +87,8 @@ pub fn parse<'h, 'b>(
             }
         } else if name.eq_ignore_ascii_case(b"content-length") {
             lengths += 1;
-            if f.value.trim_ascii() != b"0" {
-                return Err("a body");
-            }
+            body_len = canonical_length(f.value.trim_ascii())
+                .ok_or("a Content-Length over MAX_BODY, or not in canonical digits")?;
         } else if name.eq_ignore_ascii_case(b"transfer-encoding")
             || name.eq_ignore_ascii_case(b"expect")
             || name.eq_ignore_ascii_case(b"upgrade")
@@ -107,7 +114,23 @@ pub fn parse<'h, 'b>(
         target,
         fields,
         head_len,
+        body_len,
     })
+}
+
+/// A `Content-Length` value of at most `MAX_BODY` in its one canonical spelling: `0`, or
+/// digits without a leading zero. Any other spelling (`+5`, `05`, `5 5`, an empty value)
+/// is left to hyper's server, which refuses what it must: this server and the upstream
+/// read the same length from the same bytes.
+fn canonical_length(v: &[u8]) -> Option<usize> {
+    if v == b"0" {
+        return Some(0);
+    }
+    if v.is_empty() || v.len() > 5 || v[0] == b'0' || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = v.iter().fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+    (n <= MAX_BODY).then_some(n)
 }
 
 /// `name` equals `other` as header names compare for stripping: ASCII case-insensitively,
@@ -173,7 +196,7 @@ pub fn write_upstream_head(
     };
     let has_connection = req.field("connection").is_some();
     let mut removed = 0;
-    let mut had_length = false;
+    let mut had_length = None;
     let mut had_host = false;
     let mut xff: Vec<u8> = Vec::new();
     for f in req.fields {
@@ -199,7 +222,7 @@ pub fn write_upstream_head(
             continue;
         }
         if name.eq_ignore_ascii_case("content-length") {
-            had_length = true;
+            had_length = Some(f.value.trim_ascii());
             continue;
         }
         if name.eq_ignore_ascii_case(headers::X_FORWARDED_FOR) {
@@ -233,8 +256,11 @@ pub fn write_upstream_head(
     out.extend_from_slice(b"\r\nx-request-id: ");
     out.extend_from_slice(added.request_id);
     out.extend_from_slice(b"\r\n");
-    if had_length {
-        out.extend_from_slice(b"content-length: 0\r\n");
+    if let Some(length) = had_length {
+        // `parse` took only its canonical digits: the same bytes, without the blanks.
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(length);
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     removed
@@ -374,20 +400,60 @@ mod tests {
                 "Host is not a valid host[:port]",
             ),
             (
-                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
-                "a body",
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 00\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
             ),
             (
-                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 00\r\n\r\n",
-                "a body",
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0, 0\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
             ),
             (
-                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0, 0\r\n\r\n",
-                "a body",
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
             ),
             (
-                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n",
-                "a body",
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 05\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 5\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,5\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 16385\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1e3\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ５\r\n\r\n".as_bytes(),
+                "a Content-Length over MAX_BODY, or not in canonical digits",
             ),
             (
                 b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\ncontent-length: 0\r\n\r\n",
@@ -429,6 +495,23 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(head)
             );
+        }
+    }
+
+    #[test]
+    fn a_body_of_up_to_max_body_in_canonical_digits_is_plain_and_its_length_known() {
+        for (value, len) in [("0", 0), ("5", 5), (" 17 ", 17), ("16384", MAX_BODY)] {
+            let head = format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {value}\r\n\r\n");
+            let mut s = slots();
+            let req = parse(head.as_bytes(), &mut s).unwrap();
+            assert_eq!((req.head_len, req.body_len), (head.len(), len), "{value:?}");
+        }
+        let mut s = slots();
+        let req = parse(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", &mut s).unwrap();
+        assert_eq!(req.body_len, 0, "no Content-Length, no body");
+        for (v, n) in (0..=MAX_BODY + 1).map(|n| (n.to_string(), n)) {
+            let want = (n <= MAX_BODY).then_some(n);
+            assert_eq!(canonical_length(v.as_bytes()), want, "{v}");
         }
     }
 

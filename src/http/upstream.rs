@@ -202,7 +202,8 @@ impl Upstream {
         &self.pool.host
     }
 
-    /// A body-less request whose head certgate wrote itself (`head`, complete), for
+    /// A request that certgate wrote itself (`head`: the whole head, then the body if it
+    /// has one, at most `h1request::MAX_BODY`), for
     /// certgate's own HTTP/1.1 server: the answer's head is written into `client_head` as
     /// that server sends it on (`h1wire::parse_answer`), and its body streams from the
     /// returned `PooledBody`. The caller bounds the wait for the answer's head.

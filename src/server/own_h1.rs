@@ -85,6 +85,19 @@ pub(crate) async fn serve(
                 }
                 held = Held::Unread(io.take_unread());
             }
+            Step::NotPlain(BODY_NOT_ALL_HERE) if held.len() < BODY_READ_AT_MOST => {
+                // The rest of a body that came in the same flight of TLS records is read
+                // now, without waiting; a body still on its way streams through hyper's
+                // server (which then reads it from the bytes given back).
+                let mut all = Buf::copy_of(&held);
+                let complete = read_now(io, &mut all, BODY_READ_AT_MOST).await;
+                held = Held::Arrived(all);
+                if !complete {
+                    debug!(peer = %conn.peer, why = "body still arriving", "request left to hyper's server");
+                    io.unread(held.into_bytes());
+                    return Served::ToHyper;
+                }
+            }
             Step::NotPlain(why) => {
                 debug!(peer = %conn.peer, why, "request left to hyper's server");
                 io.unread(held.into_bytes());
@@ -93,6 +106,44 @@ pub(crate) async fn serve(
             Step::Closed => return Served::Closed,
         }
     }
+}
+
+/// `prepare`'s answer for a plain head whose body has not all been read yet.
+const BODY_NOT_ALL_HERE: &str = "body not all here";
+
+/// How far `serve` reads, without waiting, for the rest of a plain request's body: a head
+/// of at most `--max-header-bytes` is not plain past hyper's limits anyway, so a head and
+/// a `MAX_BODY` body fit.
+const BODY_READ_AT_MOST: usize = 64 * 1024 + h1request::MAX_BODY;
+
+/// Read into `into` what the stream has at hand, without waiting, until it holds a whole
+/// plain request or `at_most` bytes. True when it then holds a whole head and its body
+/// (`h1request::parse` says how long they are); false when the stream would have to wait,
+/// ended, or failed (hyper's server, reading the same bytes, then answers as it does).
+fn read_now<'a>(
+    io: &'a mut Stream,
+    into: &'a mut Vec<u8>,
+    at_most: usize,
+) -> impl Future<Output = bool> + 'a {
+    std::future::poll_fn(move |cx| loop {
+        let mut slots = [const { std::mem::MaybeUninit::uninit() }; h1request::MAX_FIELDS];
+        if let Ok(req) = h1request::parse(into, &mut slots) {
+            if req.head_len + req.body_len <= into.len() {
+                return Poll::Ready(true);
+            }
+        } else {
+            return Poll::Ready(false);
+        }
+        if into.len() >= at_most {
+            return Poll::Ready(false);
+        }
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        let mut rb = tokio::io::ReadBuf::uninit(&mut buf);
+        match Pin::new(&mut *io).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) if !rb.filled().is_empty() => into.extend_from_slice(rb.filled()),
+            _ => return Poll::Ready(false),
+        }
+    })
 }
 
 /// The bytes `serve` works on: those that woke the connection (in a buffer the thread
@@ -128,7 +179,8 @@ impl std::ops::Deref for Held {
 }
 
 enum Step {
-    /// Served; the head took this many bytes, and the answer was sent at this time.
+    /// Served; the request (head and body) took this many bytes, and the answer was sent
+    /// at this time.
     Served(usize, Instant),
     NotPlain(&'static str),
     Closed,
@@ -137,8 +189,9 @@ enum Step {
 /// A plain request that its route allows, with the head to send upstream.
 struct Ready<'b> {
     method: &'b str,
-    /// Bytes the client's head took.
-    head_len: usize,
+    /// Bytes the client's request took: its head and its body.
+    used: usize,
+    /// The request certgate sends upstream: its head, then the client's body.
     head: Buf,
     route: usize,
     outcome: Outcome,
@@ -157,6 +210,11 @@ fn prepare<'b>(
     let s = &shared.settings;
     let mut slots = [const { std::mem::MaybeUninit::uninit() }; h1request::MAX_FIELDS];
     let req = h1request::parse(bytes, &mut slots)?;
+    // A body is forwarded with its head in one write, once it is all here (see `serve`).
+    let used = req.head_len + req.body_len;
+    if used > bytes.len() {
+        return Err(BODY_NOT_ALL_HERE);
+    }
     if req.header_bytes() > s.max_header_bytes || req.fields.len() > s.max_header_count {
         return Err("over a header limit");
     }
@@ -191,8 +249,9 @@ fn prepare<'b>(
         request_id: rid.as_bytes(),
         default_host: upstream.default_host(),
     };
-    let mut head = Buf::take(req.head_len + added.identity_lines.len() + 160);
+    let mut head = Buf::take(used + added.identity_lines.len() + 160);
     let removed = h1request::write_upstream_head(&mut head, &req, &path, query, &s.headers, &added);
+    head.extend_from_slice(&bytes[req.head_len..used]);
     if removed > 0 {
         debug!(
             request_id = rid.as_str(),
@@ -201,7 +260,7 @@ fn prepare<'b>(
     }
     Ok(Ready {
         method: req.method,
-        head_len: req.head_len,
+        used,
         head,
         route,
         outcome,
@@ -329,7 +388,7 @@ fn answer<'a>(
         in_flight.end_at(end);
         access::log_request(shared, conn, end.saturating_duration_since(start), &done);
         if ok {
-            Step::Served(ready.head_len, end)
+            Step::Served(ready.used, end)
         } else {
             Step::Closed
         }
