@@ -77,10 +77,10 @@ SETS=(base "${EXTRA_SHAPES[@]}")
 declare -A SHAPE_OF=([base]=$UPSTREAM_SHAPE)
 for s in "${EXTRA_SHAPES[@]}"; do SHAPE_OF[$s]=$s; done
 
-# Rough run time: per round, (5 + 2 per extra shape) tests x 3 proxies x DURATION (s_time
+# Rough run time: per round, (7 + 2 per extra shape) tests x 3 proxies x DURATION (s_time
 # rounds DURATION up to whole seconds, oha takes ~0.3 s to start), plus warm-up, the idle test
 # (hold + settle, per proxy) and about 10 s of set-up. The build is not included.
-NTESTS=$((5 + 2 * ${#EXTRA_SHAPES[@]}))
+NTESTS=$((7 + 2 * ${#EXTRA_SHAPES[@]}))
 [[ -z $OHA_RATE ]] || NTESTS=$((NTESTS + 1))
 EXPECTED_S=$(awk -v r="$ROUNDS" -v d="$DURATION" -v w="$WARMUP" -v h="$IDLE_HOLD" \
     -v t="$NTESTS" -v s="${#SETS[@]}" \
@@ -325,17 +325,19 @@ client_loadgen() {
     return 0
 }
 
-# client_oha PORT OUT: oha, KA_CONNS keep-alive connections for DURATION, pinned to LOAD_CPU
+# client_oha PORT OUT [RATE|- [OHA_ARGS...]]: oha, KA_CONNS keep-alive connections for DURATION
+# (at RATE requests/s in all when given), pinned to LOAD_CPU
 # with one tokio worker thread (its default is one per physical core, and taskset pins every
 # thread it starts anyway). -w lets the requests in flight at the deadline finish instead of
 # counting them as "aborted due to deadline" errors. --connect-to sends localhost:PORT to
 # 127.0.0.1 (the proxies listen on IPv4 loopback only) while SNI and the name checked stay
 # localhost.
 client_oha() {
-    local port=$1 out=$2 rate=${3:-} ms rc=0 limit=()
+    local port=$1 out=$2 rate=${3:--} ms rc=0 limit=()
+    shift $(($# < 3 ? $# : 3))
     ms=$(awk -v d="$DURATION" 'BEGIN { printf "%d", d * 1000 }')
-    [[ -n $rate ]] && limit=(-q "$rate")
-    pin "$LOAD_CPU" "$OHA" --no-tui -c "$KA_CONNS" -z "${ms}ms" -w --worker-threads 1 "${limit[@]}" \
+    [[ $rate != - ]] && limit=(-q "$rate")
+    pin "$LOAD_CPU" "$OHA" --no-tui -c "$KA_CONNS" -z "${ms}ms" -w --worker-threads 1 "${limit[@]}" "$@" \
         --connect-to "localhost:$port:127.0.0.1:$port" \
         --cacert "$PKI/ca.pem" --cert "$PKI/client-ec.pem" --key "$PKI/client-ec.key" \
         --output-format json -o "$out.json" "https://localhost:$port/" \
@@ -500,14 +502,28 @@ idle_test() {
 
 # The tests of one round, in order: TAG SET CERT CLIENT ARGS... (ARGS after the client's own
 # PORT OUT). TEST_OF / CLIENT_OF name them in the results file.
-declare -A TEST_OF=([ka]=keepalive [oha]=keepalive [hs_ec]=handshake [hs_rsa]=handshake [st_ec]=handshake)
-declare -A CLIENT_OF=([ka]=bench_loadgen [oha]=oha [hs_ec]=bench_loadgen [hs_rsa]=bench_loadgen [st_ec]=s_time)
+declare -A TEST_OF=([ka]=keepalive [oha]=keepalive [hs_ec]=handshake [hs_rsa]=handshake [st_ec]=handshake
+    [post]=keepalive-post [oha_post]=keepalive-post)
+declare -A CLIENT_OF=([ka]=bench_loadgen [oha]=oha [hs_ec]=bench_loadgen [hs_rsa]=bench_loadgen [st_ec]=s_time
+    [post]=bench_loadgen [oha_post]=oha)
+# The webhook body: 1 KB of JSON, as a signing service sends an event.
+WEBHOOK=$TMP/webhook.json
+{
+    printf '{"event":"envelope-completed","apiVersion":"v2.1","uri":"/restapi/v2.1/accounts/0f2c/envelopes/7f3c",'
+    printf '"retryCount":0,"configurationId":10004,"generatedDateTime":"2026-12-01T10:00:00.0000000Z",'
+    printf '"data":{"accountId":"0f2c","userId":"8a1d","envelopeId":"7f3c1a2b-0000-4000-8000-000000000000","note":"'
+    printf 'x%.0s' $(seq 700)
+    printf '"}}'
+} >"$WEBHOOK"
 TESTS=(
     "ka base ec client_loadgen keepalive ec --conns $KA_CONNS --duration $DURATION"
     "oha base ec client_oha"
     "hs_ec base ec client_loadgen handshake ec --concurrency $HS_CONCURRENCY --duration $DURATION"
     "hs_rsa base rsa client_loadgen handshake rsa --concurrency $HS_CONCURRENCY --duration $DURATION"
     "st_ec base ec client_stime" # the expected answer size is added in the loop below
+    # A webhook: a 1 KB JSON POST, the traffic certgate is for.
+    "post base ec client_loadgen keepalive ec --conns $KA_CONNS --duration $DURATION --body-file $WEBHOOK --header Content-Type:application/json"
+    "oha_post base ec client_oha - -m POST -D $WEBHOOK -T application/json"
 )
 if [[ -n $OHA_RATE ]]; then
     TESTS+=("oha_rate base ec client_oha $OHA_RATE")
@@ -526,7 +542,9 @@ declare -A DESCR=([ka]="keep-alive (bench_loadgen), $KA_CONNS connections"
     [oha]="keep-alive (oha), $KA_CONNS connections"
     [hs_ec]="full handshakes (bench_loadgen), EC client certificate, $HS_CONCURRENCY workers"
     [hs_rsa]="full handshakes (bench_loadgen), RSA client certificate, $HS_CONCURRENCY workers"
-    [st_ec]="full handshakes (openssl s_time), EC client certificate, $HS_CONCURRENCY copies")
+    [st_ec]="full handshakes (openssl s_time), EC client certificate, $HS_CONCURRENCY copies"
+    [post]="keep-alive 1 KB JSON POSTs (bench_loadgen), $KA_CONNS connections"
+    [oha_post]="keep-alive 1 KB JSON POSTs (oha), $KA_CONNS connections")
 DESCR[oha_rate]="keep-alive (oha), $KA_CONNS connections, ${OHA_RATE:-?} requests/s in all"
 for s in "${EXTRA_SHAPES[@]}"; do
     DESCR[ka_$s]="keep-alive (bench_loadgen), upstream shape $s, $KA_CONNS connections"
@@ -705,6 +723,10 @@ if [[ -n $OHA_RATE ]]; then
     row "CPU µs per keep-alive request (oha, $OHA_RATE/s)" oha_rate.cpu_us_per - -
     row "keep-alive p99 µs (oha, $OHA_RATE/s)" oha_rate.p99 - -
 fi
+row "CPU µs per 1 KB POST (bench_loadgen)" post.cpu_us_per 0.6 1.0
+row "1 KB POST p99 µs (bench_loadgen)" post.p99 1.0 -
+row "CPU µs per 1 KB POST (oha)" oha_post.cpu_us_per 0.6 1.0
+row "1 KB POST p99 µs (oha)" oha_post.p99 1.0 -
 for s in "${EXTRA_SHAPES[@]}"; do
     row "CPU µs per keep-alive request (bench_loadgen, $s)" "ka_$s.cpu_us_per" 0.6 1.0
     row "keep-alive p99 µs (bench_loadgen, $s)" "ka_$s.p99" 1.0 -
@@ -733,6 +755,10 @@ by_round "keep-alive CPU ratio vs nginx (oha)" nginx oha.cpu_us_per
 by_round "keep-alive CPU ratio vs stream (oha)" stream oha.cpu_us_per
 by_round "keep-alive p99 ratio vs nginx (bench_loadgen)" nginx ka.p99
 by_round "keep-alive p99 ratio vs nginx (oha)" nginx oha.p99
+by_round "1 KB POST CPU ratio vs nginx (bench_loadgen)" nginx post.cpu_us_per
+by_round "1 KB POST CPU ratio vs stream (bench_loadgen)" stream post.cpu_us_per
+by_round "1 KB POST CPU ratio vs nginx (oha)" nginx oha_post.cpu_us_per
+by_round "1 KB POST CPU ratio vs stream (oha)" stream oha_post.cpu_us_per
 for s in "${EXTRA_SHAPES[@]}"; do
     by_round "keep-alive CPU ratio vs nginx (bench_loadgen, $s)" nginx "ka_$s.cpu_us_per"
     by_round "keep-alive CPU ratio vs stream (bench_loadgen, $s)" stream "ka_$s.cpu_us_per"
