@@ -84,3 +84,33 @@ async fn http2_streams_on_one_connection_each_carry_the_identity() {
         assert_eq!(r.expect("X-Client-Cert-Subject"), "CN=sender,O=Acme,C=US");
     }
 }
+
+/// HTTP/2 clients send one `cookie` field per cookie (RFC 9113 §8.2.3); an HTTP/1.1 upstream
+/// must get them as one field, joined with "; " in their order, whether the request has a
+/// body or not.
+#[tokio::test]
+async fn http2_cookie_fields_reach_the_http1_upstream_as_one() {
+    let pki = Pki::new();
+    let upstream = Upstream::start().await;
+    let cg = proxy(&pki, &upstream).await;
+    let leaf = pki.client("sender", ClientSpec::new().c("US").o("Acme").cn("sender"));
+    let cookies = [
+        ("cookie", "session=abc"),
+        ("cookie", "theme=dark"),
+        ("cookie", "a=1"),
+    ];
+    let client = cg.client(&pki).cert(&leaf).h2();
+    let get = client.get_with("/webhooks/c", &cookies).await.unwrap();
+    assert_eq!((get.version, get.status), (hyper::Version::HTTP_2, 200));
+    let post = client
+        .request("POST", "/webhooks/c", &cookies, b"{\"event\":1}")
+        .await
+        .unwrap();
+    assert_eq!(post.status, 200);
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 2);
+    for r in &seen {
+        assert_eq!(r.all("cookie"), ["session=abc; theme=dark; a=1"], "{r:?}");
+    }
+    assert_eq!(seen[1].body, b"{\"event\":1}");
+}

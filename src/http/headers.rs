@@ -522,6 +522,26 @@ pub fn client_ip_value(ip: IpAddr) -> HeaderValue {
     HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
+/// Join the `Cookie` fields of an HTTP/2 request into one, `; `-separated, as RFC 9113
+/// §8.2.3 requires before a request goes on over HTTP/1.1 (HTTP/2 clients send a field per
+/// cookie; an HTTP/1.1 request carries one, RFC 6265 §5.4, and many servers read only the
+/// first).
+pub fn join_cookies(headers: &mut HeaderMap) {
+    let values: Vec<&[u8]> = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if values.len() < 2 {
+        return;
+    }
+    let joined = values.join(&b"; "[..]);
+    // Valid field values joined by "; " are a valid field value.
+    if let Ok(v) = HeaderValue::from_bytes(&joined) {
+        headers.insert(http::header::COOKIE, v);
+    }
+}
+
 /// Remove hop-by-hop headers from a response (the fixed list and every header its
 /// `Connection` header names).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
@@ -1256,6 +1276,27 @@ mod tests {
         ));
         id.subject_rfc4514 = "CN=a\u{7f}".into();
         assert!(IdentityHeaders::build(&id, &c).is_err());
+    }
+
+    #[test]
+    fn the_cookie_fields_of_an_http2_request_are_joined_in_their_order() {
+        let mut h = HeaderMap::new();
+        h.append("cookie", HeaderValue::from_static("a=1"));
+        h.append("x-other", HeaderValue::from_static("keep"));
+        h.append("cookie", HeaderValue::from_static("b=2"));
+        h.append("cookie", HeaderValue::from_static("c=3"));
+        join_cookies(&mut h);
+        let cookies: Vec<_> = h.get_all("cookie").iter().collect();
+        assert_eq!(cookies, [HeaderValue::from_static("a=1; b=2; c=3")]);
+        assert_eq!(h.get("x-other").unwrap(), "keep");
+        let mut one = HeaderMap::new();
+        one.append("cookie", HeaderValue::from_static("a=1; b=2"));
+        join_cookies(&mut one);
+        assert_eq!(one.get_all("cookie").iter().count(), 1);
+        assert_eq!(one.get("cookie").unwrap(), "a=1; b=2");
+        let mut none = HeaderMap::new();
+        join_cookies(&mut none);
+        assert!(none.is_empty());
     }
 
     #[test]

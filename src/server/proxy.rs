@@ -506,6 +506,9 @@ fn set_headers(
 ) -> Lines {
     let host = req.uri().authority().map(|a| a.as_str().to_string());
     let removed = headers::strip_inbound(req.headers_mut(), &shared.settings.headers);
+    if req.version() == http::Version::HTTP_2 {
+        headers::join_cookies(req.headers_mut());
+    }
     if removed > 0 {
         debug!(
             request_id = rid.to_str().unwrap_or("-"),
