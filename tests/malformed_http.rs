@@ -90,6 +90,37 @@ async fn request_headers_over_max_header_bytes_get_431() {
     upstream.assert_nothing("431");
 }
 
+/// Heads well over the limit, over HTTP/1.1 and HTTP/2 alike, get certgate's own 431 (the
+/// generic body with a request id, an access line), not a refused stream or a dropped
+/// connection from the protocol layer below it.
+#[tokio::test]
+async fn heads_far_over_max_header_bytes_get_the_same_431_over_both_protocols() {
+    let (_pki, upstream, cg, client) = setup(&["--max-header-bytes", "1024"]).await;
+    for size in [2_000, 8_000, 60_000] {
+        let big = "a".repeat(size);
+        for alpn in [Alpn::Http1, Alpn::H2] {
+            let what = format!("{size} bytes over {alpn:?}");
+            let resp = client
+                .clone()
+                .alpn(alpn)
+                .get_with("/webhooks/a", &[("x-big", big.as_str())])
+                .await
+                .unwrap_or_else(|e| panic!("{what}: no answer: {e:?}"));
+            assert_eq!(resp.status, 431, "{what}");
+            let rid = resp
+                .header("x-request-id")
+                .unwrap_or_else(|| panic!("{what}: no request id: {resp:?}"));
+            let line = cg
+                .wait_for_log_where(&format!("{what}: the access line"), |l| {
+                    l.contains(&rid) && l.contains("decision=")
+                })
+                .await;
+            assert!(line.contains("status=431"), "{what}: {line}");
+        }
+    }
+    upstream.assert_nothing("431");
+}
+
 #[tokio::test]
 async fn request_headers_under_max_header_bytes_pass() {
     let (_pki, upstream, _cg, client) = setup(&["--max-header-bytes", "1024"]).await;

@@ -257,7 +257,13 @@ fn http_builders(s: &Settings) -> HttpBuilders {
     // Bound what one HTTP/2 connection may buffer: streams, flow-control windows, send buffer.
     let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(s.max_header_bytes + 1024).unwrap_or(u32::MAX))
+        // As much room as HTTP/1's buffer (plus HTTP/2's 32 bytes per field), so that a
+        // head somewhat over --max-header-bytes gets the proxy's own 431 with its request id
+        // and access line, not h2's refusal of the stream or connection.
+        .max_header_list_size(
+            u32::try_from(h1_buffer(s.max_header_bytes) + 32 * s.max_header_count)
+                .unwrap_or(u32::MAX),
+        )
         .max_concurrent_streams(100)
         .initial_stream_window_size(256 * 1024)
         .initial_connection_window_size(1024 * 1024)
