@@ -112,7 +112,7 @@ async fn heads_far_over_max_header_bytes_get_the_same_431_over_both_protocols() 
                 .unwrap_or_else(|| panic!("{what}: no request id: {resp:?}"));
             let line = cg
                 .wait_for_log_where(&format!("{what}: the access line"), |l| {
-                    l.contains(&rid) && l.contains("decision=")
+                    l.contains(rid) && l.contains("decision=")
                 })
                 .await;
             assert!(line.contains("status=431"), "{what}: {line}");
