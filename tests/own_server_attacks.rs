@@ -470,19 +470,8 @@ async fn an_h2_stream_reset_while_waiting_is_logged_as_499_and_frees_its_upstrea
         .connect()
         .await
         .expect("h2 connection");
-    {
-        let waiting = conn.get("/wait");
-        tokio::pin!(waiting);
-        let arrived = eventually(
-            "the upstream to get the request",
-            CLIENT_TIMEOUT,
-            || async { upstream.closed_after.lock().unwrap().len() == 1 },
-        );
-        tokio::select! {
-            r = &mut waiting => panic!("answered while the upstream holds it: ok={}", r.is_ok()),
-            () = arrived => {}
-        }
-    } // The response future dropped: RST_STREAM(CANCEL).
+    // Dropped once the upstream holds it: RST_STREAM(CANCEL).
+    until_held(conn.get("/wait"), &upstream, 1).await;
     eventually(
         "certgate to close the upstream connection of the reset stream",
         Duration::from_secs(4),
@@ -500,15 +489,23 @@ async fn an_h2_stream_reset_while_waiting_is_logged_as_499_and_frees_its_upstrea
     );
     // The connection itself goes on: a next stream is served (the upstream holds it, so
     // only its arrival is checked).
-    let next = conn.get("/next");
-    tokio::pin!(next);
-    let arrived = eventually(
-        "the next stream to reach the upstream",
-        CLIENT_TIMEOUT,
-        || async { upstream.closed_after.lock().unwrap().len() == 2 },
-    );
+    until_held(conn.get("/next"), &upstream, 2).await;
+}
+
+/// Drive `request` until the upstream holds `n` requests in all, then drop it; panics if
+/// it is answered first (the upstream holds every request it gets).
+async fn until_held<R>(
+    request: impl std::future::Future<Output = R>,
+    upstream: &HoldingUpstream,
+    n: usize,
+) {
+    tokio::pin!(request);
+    let what = format!("the upstream to hold {n} request(s)");
+    let arrived = eventually(&what, CLIENT_TIMEOUT, || async {
+        upstream.closed_after.lock().unwrap().len() == n
+    });
     tokio::select! {
-        r = &mut next => panic!("answered while the upstream holds it: ok={}", r.is_ok()),
+        _ = &mut request => panic!("answered while the upstream holds it"),
         () = arrived => {}
     }
 }

@@ -54,35 +54,21 @@ pub(super) fn log_request(shared: &Shared, conn: &Conn, elapsed: Duration, done:
     };
     // Made into a string only when the access line is written.
     let rid_str = || rid.as_str();
-    match reason {
-        None => info!(
-            request_id = rid_str(),
-            route = route_label,
-            decision = ?decision,
-            status,
-            method = %method,
-            subject = %subject,
-            fingerprint,
-            upstream_status = outcome.upstream_status,
-            signature = outcome.signature,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            "request"
-        ),
-        Some(e) => info!(
-            request_id = rid_str(),
-            route = route_label,
-            decision = ?decision,
-            status,
-            method = %method,
-            subject = %subject,
-            fingerprint,
-            upstream_status = outcome.upstream_status,
-            signature = outcome.signature,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            reason = %Chain(e),
-            "request"
-        ),
-    }
+    info!(
+        request_id = rid_str(),
+        route = route_label,
+        decision = ?decision,
+        status,
+        method = %method,
+        subject = %subject,
+        fingerprint,
+        upstream_status = outcome.upstream_status,
+        signature = outcome.signature,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        // Only on lines of requests that did not get the upstream's answer.
+        reason = reason.map(|e| tracing::field::display(Chain(e))),
+        "request"
+    );
 }
 
 /// The access line of a request whose future hyper dropped before it had an answer (the
