@@ -423,6 +423,21 @@ async fn a_post_with_its_body_reaches_the_upstream_the_same_from_either_server()
     }
 }
 
+/// A 10 KB body written with its head in one TLS record is past the first 2 KiB that a
+/// parked connection reads, but already in the TLS stream: the own server reads the rest
+/// without waiting and serves the request; the upstream gets the body whole.
+#[tokio::test]
+async fn a_post_whose_body_is_past_the_first_read_is_still_the_own_servers() {
+    let t = Setup::new(vec![ok("big")], &[]).await;
+    let json = format!(r#"{{"event":"big","pad":"{}"}}"#, "p".repeat(10_000));
+    let mut c = t.conn().await;
+    c.send(post("/hooks/big", &json).as_bytes()).await;
+    let a = c.answer(false).await;
+    assert_eq!((a.status, a.body_str().as_str()), (200, "big"), "{a:?}");
+    assert_eq!(t.left_to_hyper(&c).await, Vec::<String>::new());
+    assert_eq!(body_after(&t, "POST /hooks/big"), json);
+}
+
 /// A body whose end has not arrived when the head is read (the client wrote it later) is
 /// not waited for by the own server: hyper's server takes the request and streams the
 /// body, and the upstream gets it whole, once.

@@ -85,12 +85,12 @@ pub(crate) async fn serve(
                 }
                 held = Held::Unread(io.take_unread());
             }
-            Step::NotPlain(BODY_NOT_ALL_HERE) if held.len() < BODY_READ_AT_MOST => {
+            Step::NotPlain(BODY_NOT_ALL_HERE) => {
                 // The rest of a body that came in the same flight of TLS records is read
                 // now, without waiting; a body still on its way streams through hyper's
                 // server (which then reads it from the bytes given back).
                 let mut all = Buf::copy_of(&held);
-                let complete = read_now(io, &mut all, BODY_READ_AT_MOST).await;
+                let complete = read_now(io, &mut all).await;
                 held = Held::Arrived(all);
                 if !complete {
                     debug!(peer = %conn.peer, why = "body still arriving", "request left to hyper's server");
@@ -111,31 +111,22 @@ pub(crate) async fn serve(
 /// `prepare`'s answer for a plain head whose body has not all been read yet.
 const BODY_NOT_ALL_HERE: &str = "body not all here";
 
-/// How far `serve` reads, without waiting, for the rest of a plain request's body: a head
-/// of at most `--max-header-bytes` is not plain past hyper's limits anyway, so a head and
-/// a `MAX_BODY` body fit.
-const BODY_READ_AT_MOST: usize = 64 * 1024 + h1request::MAX_BODY;
-
-/// Read into `into` what the stream has at hand, without waiting, until it holds a whole
-/// plain request or `at_most` bytes. True when it then holds a whole head and its body
-/// (`h1request::parse` says how long they are); false when the stream would have to wait,
-/// ended, or failed (hyper's server, reading the same bytes, then answers as it does).
-fn read_now<'a>(
-    io: &'a mut Stream,
-    into: &'a mut Vec<u8>,
-    at_most: usize,
-) -> impl Future<Output = bool> + 'a {
+/// Read into `into`, which holds a plain head whose body is not all there, what the stream
+/// has at hand, without waiting, until the body is complete (at most `h1request::MAX_BODY`
+/// more bytes). False when the stream would have to wait, ended, or failed (hyper's server,
+/// reading the same bytes, then answers as it does).
+fn read_now<'a>(io: &'a mut Stream, into: &'a mut Vec<u8>) -> impl Future<Output = bool> + 'a {
+    // The head does not change as its body is appended: its length and the body's, once.
+    let mut slots = [const { std::mem::MaybeUninit::uninit() }; h1request::MAX_FIELDS];
+    let needed = h1request::parse(into, &mut slots)
+        .ok()
+        .map(|req| req.head_len + req.body_len);
     std::future::poll_fn(move |cx| loop {
-        let mut slots = [const { std::mem::MaybeUninit::uninit() }; h1request::MAX_FIELDS];
-        if let Ok(req) = h1request::parse(into, &mut slots) {
-            if req.head_len + req.body_len <= into.len() {
-                return Poll::Ready(true);
-            }
-        } else {
+        let Some(needed) = needed else {
             return Poll::Ready(false);
-        }
-        if into.len() >= at_most {
-            return Poll::Ready(false);
+        };
+        if into.len() >= needed {
+            return Poll::Ready(true);
         }
         let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
         let mut rb = tokio::io::ReadBuf::uninit(&mut buf);
