@@ -207,8 +207,9 @@ async fn a_chunked_answer_reaches_the_client_in_one_record_with_its_length() {
 /// Upstreams that write their answer in pieces (head flushed first; chunks written one by one).
 /// The read-ahead waits 2 ms for the rest, so on a loaded machine a piece can come too late and
 /// that answer legitimately goes out in two records (and keeps its chunked framing). So: every
-/// answer must be whole, and of ten exchanges at least one must come in one record with the
-/// length the read-ahead gives it (before the read-ahead, none ever did).
+/// answer must be whole, and of up to thirty exchanges at least one must come in one record
+/// with the length the read-ahead gives it (before the read-ahead, none ever did; with ten
+/// tries, a CI machine busy with other tests saw all ten late about once in five runs).
 async fn pieces_mostly_one_record(
     parts: Vec<(Duration, &'static [u8])>,
     body: &str,
@@ -220,15 +221,17 @@ async fn pieces_mostly_one_record(
     let leaf = pki.client("sender", ClientSpec::cn_only("sender"));
 
     let mut single = 0;
-    for _ in 0..10 {
+    let mut tries = 0;
+    while single == 0 && tries < 30 {
+        tries += 1;
         let (text, records, _) = get_counting(&cg, &pki, &leaf).await;
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         if records == 1 && text.to_ascii_lowercase().contains(framing) && text.ends_with(body) {
             single += 1;
         }
     }
-    assert!(single >= 1, "no answer came in one TLS record");
-    assert_eq!(heads.lock().unwrap().len(), 10);
+    assert!(single >= 1, "no answer of {tries} came in one TLS record");
+    assert_eq!(heads.lock().unwrap().len(), tries);
 }
 
 #[tokio::test]
